@@ -1,0 +1,61 @@
+"""Candidates: the implementations the suite tests.
+
+A candidate is any object with
+    name: str                        shown in reports and used for reports/<name>/
+    spec: "keras3" | "keras2"        which Keras semantics (and fixture set) it targets
+    run(case) -> list of arrays      the layer's outputs for case, in Keras order
+and optionally
+    supports(case) -> True | str     a string is the reason the case is skipped
+    compute_mask(case) -> array|None the mask the layer emits (Masking, Lambda, Embedding...)
+    device, versions                 shown in the report
+
+`case` has id, layer (Keras class name), config (constructor arguments under get_config()
+names), inputs, weights (get_weights() order) and call_kwargs. Lambda configs name their
+functions: `conformance.lambdas.resolve_lambda_config` turns them into Python functions.
+
+Built-in candidates are named below; any other is `module:attribute` naming a class (called
+with no arguments) or an instance.
+"""
+import importlib
+
+from conformance.candidates.keras_adapter import KerasCandidate
+from conformance.candidates.reference_candidate import ReferenceCandidate
+
+BUILTINS = {
+    "reference": lambda: ReferenceCandidate("keras3"),
+    "reference-keras2": lambda: ReferenceCandidate("keras2"),
+    "tf.keras": lambda: KerasCandidate("tf.keras", "keras3", "tensorflow", backend="tensorflow"),
+    "tf_keras": lambda: KerasCandidate("tf_keras", "keras2", "tf_keras"),
+    "keras-tensorflow": lambda: KerasCandidate("keras-tensorflow", "keras3", "keras", "tensorflow"),
+    "keras-jax": lambda: KerasCandidate("keras-jax", "keras3", "keras", "jax"),
+    "keras-torch": lambda: KerasCandidate("keras-torch", "keras3", "keras", "torch"),
+    "keras-numpy": lambda: KerasCandidate("keras-numpy", "keras3", "keras", "numpy"),
+}
+
+
+class CandidateLoadError(Exception):
+    """The candidate named cannot be loaded (unknown name, bad module path, bad object)."""
+
+
+def load(target):
+    """The candidate named `target`: a built-in name or "module:attribute"."""
+    if target in BUILTINS:
+        return BUILTINS[target]()
+    if ":" not in target:
+        raise CandidateLoadError(f"unknown candidate {target!r}: use one of "
+                                 f"{', '.join(BUILTINS)} or module:attribute")
+    module_name, _, attribute = target.partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise CandidateLoadError(f"cannot load candidate {target!r}: {exc}") from exc
+    candidate = obj() if isinstance(obj, type) else obj
+    missing = [a for a in ("name", "spec", "run") if not hasattr(candidate, a)]
+    if missing:
+        raise CandidateLoadError(f"candidate {target!r} lacks {', '.join(missing)}")
+    if candidate.spec not in ("keras3", "keras2"):
+        raise CandidateLoadError(f"candidate {target!r} has spec {candidate.spec!r}; "
+                                 f"expected 'keras3' or 'keras2'")
+    return candidate

@@ -1,0 +1,172 @@
+"""Running a candidate in its own process, so that a crash, a hang or a stray import cannot
+take the test run down: each pytest worker talks to one child process over a pipe.
+
+Protocol: length-prefixed pickles of (method, case) one way and (kind, value) back, where kind
+is "ok", "raised" (the candidate raised; value is the traceback) or "unpicklable". Pickles
+only ever travel between this process and the child it started.
+"""
+import os
+import pickle
+import select
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+
+
+class CandidateError(Exception):
+    """The candidate raised, crashed, hung or could not be loaded; `kind` says which."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _write(stream, obj):
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(len(data).to_bytes(8, "little") + data)
+    stream.flush()
+
+
+def _read_exact(stream, n):
+    chunks = []
+    while n:
+        chunk = stream.read(n)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read(stream):
+    return pickle.loads(_read_exact(stream, int.from_bytes(_read_exact(stream, 8), "little")))
+
+
+def _portable(value):
+    """Outputs as NumPy arrays (a candidate may return tensors of its framework)."""
+    if isinstance(value, (list, tuple)):
+        return [np.asarray(v) for v in value]
+    return value if value is None or isinstance(value, (dict, str)) else np.asarray(value)
+
+
+class IsolatedCandidate:
+    """A candidate living in a child process, started on first use and restarted after it
+    dies or hangs. `call(method, case)` returns the method's result or raises CandidateError."""
+
+    def __init__(self, target, timeout=60.0, load_timeout=600.0):
+        self.target, self.timeout, self.load_timeout = target, timeout, load_timeout
+        self.proc = None
+        self.info = None
+        self._log = None
+
+    def _start(self):
+        self._log = tempfile.NamedTemporaryFile(prefix="candidate-", suffix=".log", delete=False)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] + [env.get("PYTHONPATH", "")])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "conformance.candidates.isolation", self.target],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
+        kind, value = self._receive(self.load_timeout, "loading")
+        if kind != "ok":
+            self.close()
+            raise CandidateError("load", f"cannot load candidate {self.target!r}: {value}")
+        self.info = value
+
+    def _stderr_tail(self, lines=15):
+        try:
+            with open(self._log.name, errors="replace") as f:
+                return "".join(f.readlines()[-lines:]).strip()
+        except (OSError, AttributeError):
+            return ""
+
+    def _receive(self, timeout, doing):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise CandidateError("timeout", f"candidate timed out after {timeout:g} s {doing}")
+        try:
+            return _read(self.proc.stdout)
+        except (EOFError, pickle.UnpicklingError, OSError):
+            code = self.proc.wait(timeout=10)
+            tail = self._stderr_tail()
+            self.close()
+            raise CandidateError("crash", f"candidate process died (exit code {code}) while "
+                                          f"{doing}" + (f"; its last output:\n{tail}" if tail else ""))
+
+    def start(self):
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        return self.info
+
+    def call(self, method, case):
+        self.start()
+        try:
+            _write(self.proc.stdin, (method, case.for_candidate()))
+        except (BrokenPipeError, OSError):
+            self.close()
+            raise CandidateError("crash", "candidate process died before the case was sent")
+        kind, value = self._receive(self.timeout, f"running {method} on {case.id}")
+        if kind == "raised":
+            raise CandidateError("raised", value)
+        if kind == "unpicklable":
+            raise CandidateError("raised", f"candidate returned something that is not an "
+                                           f"array: {value}")
+        return value
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _info(candidate):
+    info = {"name": candidate.name, "spec": candidate.spec,
+            "methods": [m for m in ("run", "supports", "compute_mask", "output_shape",
+                                    "rejection") if callable(getattr(candidate, m, None))]}
+    for key in ("device", "versions"):
+        try:
+            info[key] = getattr(candidate, key, None)
+        except Exception as exc:  # noqa: BLE001 - shown in the report, never fatal
+            info[key] = f"unknown ({exc})"
+    return info
+
+
+def serve(target):
+    """The child's loop: load the candidate, then answer (method, case) requests."""
+    protocol = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)              # the candidate's prints must not corrupt the protocol
+    sys.stdout = sys.stderr
+    requests = sys.stdin.buffer
+    from conformance.candidates import load
+    try:
+        candidate = load(target)
+        _write(protocol, ("ok", _info(candidate)))
+    except BaseException:  # noqa: BLE001 - reported to the parent as a load error
+        _write(protocol, ("raised", traceback.format_exc(limit=5)))
+        return
+    while True:
+        try:
+            method, case = _read(requests)
+        except EOFError:
+            return
+        started = time.perf_counter()
+        try:
+            result = _portable(getattr(candidate, method)(case))
+            reply = ("ok", result)
+        except Exception:  # noqa: BLE001 - the candidate's error is the report's content
+            reply = ("raised", traceback.format_exc(limit=8))
+        try:
+            _write(protocol, reply)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            _write(protocol, ("unpicklable", repr(exc)))
+        del started
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

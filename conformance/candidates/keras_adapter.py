@@ -1,0 +1,118 @@
+"""Running a case on a real Keras: Keras 3 on any backend (tf.keras of TensorFlow 2.16+ is
+Keras 3 on TensorFlow) or tf_keras (Keras 2). Imported only inside a candidate's process."""
+import importlib
+import os
+
+import numpy as np
+
+from conformance.lambdas import resolve_lambda_config
+
+
+class KerasCandidate:
+    """A built-in candidate: `module` is imported on first use ("keras", "tf_keras", or
+    "tensorflow" for tf.keras); `backend` is set as KERAS_BACKEND before Keras 3 loads."""
+
+    def __init__(self, name, spec, module, backend=None):
+        self.name, self.spec, self.module, self.backend = name, spec, module, backend
+        self._keras = None
+
+    @property
+    def keras(self):
+        if self._keras is None:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            if self.backend:
+                loaded = os.environ.get("KERAS_BACKEND", self.backend)
+                import sys
+                if "keras" in sys.modules and loaded != self.backend:
+                    raise RuntimeError(f"Keras is already loaded with backend {loaded!r} in this "
+                                       f"process; Keras 3 runs one backend per process")
+                os.environ["KERAS_BACKEND"] = self.backend
+            module = importlib.import_module(self.module)
+            self._keras = module.keras if self.module == "tensorflow" else module
+            if self.backend and self._keras.backend.backend() != self.backend:
+                raise RuntimeError(f"asked for backend {self.backend!r}, Keras loaded "
+                                   f"{self._keras.backend.backend()!r}")
+        return self._keras
+
+    @property
+    def versions(self):
+        keras = self.keras
+        versions = {"keras": keras.__version__ if hasattr(keras, "__version__") else keras.version()}
+        for package in ("tensorflow", "jax", "torch", "tf_keras"):
+            try:
+                versions[package] = importlib.import_module(package).__version__
+            except ImportError:
+                pass
+        return versions
+
+    @property
+    def device(self):
+        backend = self.backend or "tensorflow"
+        if backend == "jax":
+            import jax
+            return str(jax.devices()[0].platform)
+        if backend == "torch":
+            import torch
+            return "gpu" if torch.cuda.is_available() else "cpu"
+        if backend == "tensorflow":
+            import tensorflow as tf
+            return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+        return "cpu"
+
+    # ------------------------------------------------------------------------------------------
+    def build(self, case):
+        config = dict(case.config)
+        if case.layer == "Lambda":
+            config = resolve_lambda_config(config)
+        if case.layer == "InputLayer":
+            return None
+        return getattr(self.keras.layers, case.layer)(**config)
+
+    def _call(self, layer, case):
+        inputs = case.inputs[0] if len(case.inputs) == 1 else list(case.inputs)
+        return layer(inputs, **case.call_kwargs)
+
+    def _to_numpy(self, value):
+        if hasattr(self.keras, "ops"):
+            return np.asarray(self.keras.ops.convert_to_numpy(value))
+        return np.asarray(value)
+
+    def run(self, case):
+        if case.layer == "InputLayer":
+            inp = self.keras.Input(**case.config)
+            return [self._to_numpy(self.keras.Model(inp, inp)(case.inputs[0]))]
+        layer = self.build(case)
+        out = self._call(layer, case)
+        if case.weights:
+            layer.set_weights([np.asarray(w) for w in case.weights])
+            out = self._call(layer, case)
+        outputs = out if isinstance(out, (list, tuple)) else [out]
+        return [self._to_numpy(o) for o in outputs]
+
+    def compute_mask(self, case):
+        if case.layer == "InputLayer":
+            return None
+        layer = self.build(case)
+        inputs = case.inputs[0] if len(case.inputs) == 1 else list(case.inputs)
+        mask = layer.compute_mask(self.keras.ops.convert_to_tensor(inputs) if hasattr(
+            self.keras, "ops") else inputs, None)
+        return None if mask is None else self._to_numpy(mask)
+
+    # Used by the oracle tests only ------------------------------------------------------------
+    def output_shape(self, case):
+        """What compute_output_shape says for the case's input shapes, batch axis included."""
+        shapes = [tuple(np.shape(x)) for x in case.inputs]
+        if case.layer == "InputLayer":
+            return tuple(self.keras.Input(**case.config).shape)
+        layer = self.build(case)
+        shape = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
+        return tuple(shape.as_list()) if hasattr(shape, "as_list") else tuple(shape)
+
+    def rejection(self, case):
+        """How Keras refuses the case's config: (exception type, message), or None if it
+        builds and runs."""
+        try:
+            self.run(case)
+        except Exception as exc:  # noqa: BLE001 - the oracle reports whatever Keras raised
+            return type(exc).__name__, str(exc)[:300]
+        return None

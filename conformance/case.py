@@ -1,0 +1,48 @@
+"""What one case is, and what one case's outcome is."""
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+KERAS_SPECS = ("keras3", "keras2")
+STATUSES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+@dataclass
+class Case:
+    """One layer call with everything needed to run it and to judge the result.
+
+    config is the layer's constructor arguments under get_config() names; inputs and weights
+    are float32-exact arrays (weights in get_weights() order); expected and bounds are float64,
+    one per output: an output passes when |got - expected| <= bound in every element.
+    """
+    id: str
+    layer: str
+    spec: str
+    params: dict
+    config: dict
+    inputs: list
+    weights: list
+    call_kwargs: dict = field(default_factory=dict)
+    expected: list = None
+    bounds: list = None
+    expected_mask: np.ndarray = None
+    expected_dtypes: list = None
+
+    def for_candidate(self):
+        """The case without its answers: what a candidate is given."""
+        return replace(self, expected=None, bounds=None, expected_mask=None,
+                       expected_dtypes=None)
+
+
+@dataclass
+class Outcome:
+    """The result of one case: a status from STATUSES, a message a person reads, and the
+    worst element's error/bound ratio (<= 1 passes; None when nothing was compared)."""
+    status: str
+    message: str = ""
+    error_ratio: float = None
+    worst: dict = None
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")

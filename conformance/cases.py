@@ -1,0 +1,105 @@
+"""From a spec to cases: seeded case building, the pairwise covering set, and hypothesis
+strategies that yield only valid cases."""
+import hashlib
+import itertools
+import json
+
+import numpy as np
+from hypothesis import strategies as st
+
+from conformance.case import Case
+
+
+def seed_of(text):
+    """A stable 32-bit seed from a string (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def jsonable(value):
+    """The JSON form of a params/config value (tuples become lists), so that a case built
+    live and the same case read back from a fixture are identical."""
+    return json.loads(json.dumps(value))
+
+
+def float32_normal(rng, shape, scale=1.0):
+    """N(0, scale^2) samples rounded to float32 and returned as float32."""
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
+    """The case for `params`: config and shapes from spec.make, inputs and weights drawn from
+    a generator seeded with `seed`, expected outputs and bounds from the reference."""
+    params = jsonable(params)
+    rng = np.random.default_rng(seed)
+    config, shapes = spec.make(params, rng)
+    shapes = [tuple(s) for s in (input_shapes or shapes)]
+    if spec.inputs:
+        inputs = spec.inputs(config, shapes, rng)
+    else:
+        inputs = [float32_normal(rng, s) for s in shapes]
+    weights = [float32_normal(rng, shape, spec.weight_scale)
+               for _, shape in spec.weights(config, shapes)]
+    case = Case(id=case_id, layer=spec.layer, spec=keras_spec, params=params,
+                config=jsonable(config), inputs=inputs, weights=weights,
+                call_kwargs=spec.call_kwargs(params) if spec.call_kwargs else {})
+    expected = spec.expect(case)
+    case.expected = [np.asarray(o, np.float64) for o in expected.outputs]
+    case.bounds = [np.broadcast_to(np.asarray(b, np.float64), np.shape(o)).copy()
+                   for b, o in zip(expected.bounds, case.expected)]
+    case.expected_mask = None if expected.mask is None else np.asarray(expected.mask, bool)
+    case.expected_dtypes = expected.dtypes
+    return case
+
+
+def _key(name, value):
+    return name, json.dumps(value, sort_keys=True)
+
+
+def pairwise(domains, valid):
+    """A small list of valid parameter combinations in which every value of every parameter
+    and every pair of values of two parameters appears at least once (where some valid
+    combination holds that pair). Greedy: each step takes the first combination, in product
+    order, covering the most pairs not yet covered. Deterministic."""
+    names = list(domains)
+    combos = [dict(zip(names, values)) for values in itertools.product(*domains.values())]
+    combos = [c for c in combos if valid(c)]
+
+    def reached(c):
+        keys = [_key(n, c[n]) for n in names]
+        return frozenset(itertools.combinations(keys, 2)) | frozenset((k,) for k in keys)
+
+    reach = [reached(c) for c in combos]
+    uncovered = set().union(*reach) if reach else set()
+    chosen = []
+    while uncovered:
+        best = max(range(len(combos)), key=lambda i: len(reach[i] & uncovered))
+        chosen.append(combos[best])
+        uncovered -= reach[best]
+    return chosen
+
+
+def fixture_cases(spec, keras_spec):
+    """The golden cases of a layer: the pairwise covering set, then the edge cases."""
+    plan = [(params, None) for params in pairwise(spec.domains, spec.valid)]
+    plan += [(params, shapes) for params, shapes in spec.edge_cases]
+    cases = []
+    for n, (params, shapes) in enumerate(plan):
+        case_id = f"{spec.layer}-{n:03d}"
+        cases.append(build_case(spec, params, seed_of(f"{keras_spec}/{case_id}"), keras_spec,
+                                case_id, shapes))
+    return cases
+
+
+def params_strategy(spec):
+    """Valid parameter combinations drawn from the spec's domains."""
+    return st.fixed_dictionaries(
+        {name: st.sampled_from(values) for name, values in spec.domains.items()}
+    ).filter(spec.valid)
+
+
+def case_strategy(spec, keras_spec):
+    """Cases of `spec` with hypothesis-drawn parameters and a drawn seed for the data."""
+    return st.builds(
+        lambda params, seed: build_case(spec, params, seed, keras_spec,
+                                        f"{spec.layer}-live-{seed:08x}"),
+        params_strategy(spec), st.integers(0, 2 ** 32 - 1))

@@ -1,0 +1,92 @@
+"""Judging a candidate's outputs against the reference: shapes, dtypes, values within their
+bound, and the emitted mask. Never raises on what the candidate returned."""
+import numpy as np
+
+from conformance.case import Outcome
+
+
+def _as_arrays(got):
+    if isinstance(got, np.ndarray) or not isinstance(got, (list, tuple)):
+        raise TypeError(f"returned {type(got).__name__}, expected a list of arrays")
+    return [np.asarray(g) for g in got]
+
+
+def error_ratio(expected, bound, got):
+    """|got - expected| / bound per element: 0 where both error and bound are 0, inf where the
+    bound is 0 and the error is not, and inf where got is NaN and expected is not."""
+    expected = np.asarray(expected, np.float64)
+    got = np.asarray(got).astype(np.float64)
+    bound = np.broadcast_to(np.asarray(bound, np.float64), expected.shape)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        err = np.abs(got - expected)
+        ratio = np.where(err == 0, 0.0, err / bound)
+    same_nan = np.isnan(expected) & np.isnan(got)
+    same_inf = np.isinf(expected) & (got == expected)
+    ratio = np.where(same_nan | same_inf, 0.0, ratio)
+    return np.where(np.isnan(ratio), np.inf, ratio)
+
+
+def worst_element(expected, bound, got, output=0):
+    """The element with the largest error/bound ratio, as a dict a report can show."""
+    ratio = error_ratio(expected, bound, got)
+    if ratio.size == 0:
+        return {"output": output, "index": None, "ratio": 0.0}
+    index = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    bound = np.broadcast_to(np.asarray(bound, np.float64), np.shape(expected))
+    return {"output": output, "index": [int(i) for i in index],
+            "expected": float(np.asarray(expected)[index]), "got": float(np.asarray(got)[index]),
+            "bound": float(bound[index]), "ratio": float(ratio[index])}
+
+
+def describe(worst):
+    if worst.get("index") is None:
+        return "no elements"
+    return (f"output {worst['output']} index {tuple(worst['index'])}: expected "
+            f"{worst['expected']:.9g}, got {worst['got']:.9g}, |error| "
+            f"{abs(worst['got'] - worst['expected']):.3g} vs bound {worst['bound']:.3g} "
+            f"(ratio {worst['ratio']:.3g})")
+
+
+def compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
+            expected_dtypes=None, check_mask=True):
+    """The outcome of comparing `got` (what a candidate returned) with the reference."""
+    try:
+        got = _as_arrays(got)
+    except TypeError as exc:
+        return Outcome("failed", f"candidate {exc}")
+    if len(got) != len(expected):
+        return Outcome("failed", f"candidate returned {len(got)} outputs, expected {len(expected)}")
+    for i, (e, g) in enumerate(zip(expected, got)):
+        if g.shape != np.shape(e):
+            return Outcome("failed", f"output {i} has shape {g.shape}, expected {np.shape(e)}")
+        if expected_dtypes and str(g.dtype) != expected_dtypes[i]:
+            return Outcome("failed", f"output {i} has dtype {g.dtype}, expected {expected_dtypes[i]}")
+        if not (np.issubdtype(g.dtype, np.number) or g.dtype == bool):
+            return Outcome("failed", f"output {i} has non-numeric dtype {g.dtype}")
+
+    worst = max((worst_element(e, b, g, i) for i, (e, b, g) in enumerate(zip(expected, bounds, got))),
+                key=lambda w: w["ratio"], default={"index": None, "ratio": 0.0})
+    ratio = worst["ratio"]
+    if ratio > 1:
+        what = "NaN" if np.isnan(worst["got"]) else "value outside its bound"
+        return Outcome("failed", f"{what} at {describe(worst)}", ratio, worst)
+
+    if expected_mask is not None and check_mask:
+        problem = _mask_problem(expected_mask, got_mask)
+        if problem:
+            return Outcome("failed", problem, ratio, worst)
+    return Outcome("passed", "", ratio, worst)
+
+
+def _mask_problem(expected, got):
+    if got is None:
+        return "the layer emitted no mask; expected one"
+    got = np.asarray(got)
+    if got.shape != np.shape(expected):
+        return f"emitted mask has shape {got.shape}, expected {np.shape(expected)}"
+    wrong = np.argwhere(got.astype(bool) != np.asarray(expected, bool))
+    if len(wrong):
+        index = tuple(int(i) for i in wrong[0])
+        return (f"emitted mask differs in {len(wrong)} places, first at {index}: expected "
+                f"{bool(np.asarray(expected)[index])}, got {bool(got[index])}")
+    return None

@@ -1,0 +1,85 @@
+"""The layer-spec type: everything the suite knows about one layer, in one place."""
+from dataclasses import dataclass, field
+from typing import Callable
+
+from conformance.case import KERAS_SPECS
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the reference says a case must give: float64 outputs, a bound per element (or a
+    scalar per output), and the mask the layer emits when it emits one."""
+    outputs: list
+    bounds: list
+    mask: object = None
+    dtypes: list = None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A config Keras refuses with ValueError; the reference must refuse it too."""
+    config: dict
+    input_shapes: tuple
+    reason: str
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """A known, examined difference between a candidate and the reference.
+
+    `when(params)` says which cases it covers; `evidence` points at what shows the candidate,
+    not the reference, is off (an upstream issue, a source line, a computed example).
+    """
+    candidates: tuple
+    when: Callable
+    reason: str
+    evidence: str
+
+
+def no_weights(config, input_shapes):
+    return []
+
+
+def always(params):
+    return True
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One Keras layer as the suite knows it.
+
+    layer:     the Keras class name ("Conv1D").
+    domains:   parameter -> the values every fixture set must reach (the report's axes).
+    make:      (params, rng) -> (config, input_shapes): a valid layer config under
+               get_config() names and the shapes of its inputs, batch axis included.
+    expect:    case -> Expected, from the reference functions and the tolerance model.
+    weights:   (config, input_shapes) -> [(name, shape)] in get_weights() order.
+    inputs:    (config, input_shapes, rng) -> input arrays, when plain N(0, 1) floats won't do.
+    valid:     params -> bool, for combinations Keras forbids (strides > 1 with dilation > 1).
+    call_kwargs: params -> keyword arguments of the call (training=...).
+    rejects:   configs Keras refuses; edge_cases: (params, input_shapes) pairs added to the
+               covering set; divergences: known candidate differences with their evidence.
+    """
+    layer: str
+    domains: dict
+    make: Callable
+    expect: Callable
+    weights: Callable = no_weights
+    inputs: Callable = None
+    valid: Callable = always
+    call_kwargs: Callable = None
+    rejects: tuple = ()
+    edge_cases: tuple = ()
+    divergences: tuple = ()
+    emits_mask: bool = False
+    keras_specs: tuple = KERAS_SPECS
+    family: str = "core"
+    weight_scale: float = 0.5
+    notes: str = field(default="", compare=False)
+
+    def divergence_for(self, candidate_name, params):
+        """The known divergence covering this candidate and case, if any."""
+        for d in self.divergences:
+            if candidate_name in d.candidates and d.when(params):
+                return d
+        return None

@@ -1,0 +1,247 @@
+"""Specs of the core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute,
+RepeatVector, Lambda, Masking and Input."""
+import itertools
+import math
+
+import numpy as np
+
+import reference
+from conformance import lambdas, tolerance
+from conformance.cases import float32_normal
+from conformance.spec import Expected, LayerSpec, Reject
+from conformance.specs._common import linear_then_activation, through_activation
+from reference.activations import NAMES
+
+ACTIVATIONS = (None, *NAMES)
+
+
+def _batch(rng):
+    return int(rng.integers(1, 4))
+
+
+def _dims(rng, count, low=1, high=4):
+    return tuple(int(d) for d in rng.integers(low, high + 1, size=count))
+
+
+# Dense ----------------------------------------------------------------------------------------
+
+def _dense_make(params, rng):
+    shape = (_batch(rng), *_dims(rng, params["rank"] - 2, 1, 3), int(rng.integers(1, 7)))
+    return {"units": params["units"], "activation": params["activation"],
+            "use_bias": params["use_bias"]}, [shape]
+
+
+def _dense_weights(config, shapes):
+    units = config["units"]
+    return [("kernel", (shapes[0][-1], units))] + ([("bias", (units,))] if config["use_bias"] else [])
+
+
+def _dense_expect(case):
+    x, = case.inputs
+    y, bound = linear_then_activation(reference.dense, x, case.weights, case.config,
+                                      terms=x.shape[-1] + len(case.weights) - 1,
+                                      keras_spec=case.spec)
+    return Expected([y], [bound])
+
+
+DENSE = LayerSpec(
+    layer="Dense",
+    domains={"units": (1, 3, 8), "activation": ACTIVATIONS, "use_bias": (True, False),
+             "rank": (2, 3, 4, 5)},
+    make=_dense_make, weights=_dense_weights, expect=_dense_expect,
+    edge_cases=(({"units": 64, "activation": None, "use_bias": True, "rank": 2}, [(2, 256)]),
+                ({"units": 8, "activation": "softmax", "use_bias": True, "rank": 5},
+                 [(1, 1, 1, 2, 33)])),
+    rejects=(Reject({"units": 0}, ((2, 3),), "units must be positive"),
+             Reject({"units": 2, "activation": "no_such_activation"}, ((2, 3),),
+                    "unknown activation name")),
+)
+
+
+# Activation -----------------------------------------------------------------------------------
+
+def _activation_make(params, rng):
+    return {"activation": params["activation"]}, [(_batch(rng), *_dims(rng, params["rank"] - 1))]
+
+
+def _scaled_inputs(scale):
+    """Inputs N(0, scale^2), wide enough to reach saturation and kinks (hard_sigmoid's +-3)."""
+    return lambda config, shapes, rng: [float32_normal(rng, s, scale) for s in shapes]
+
+
+def _activation_expect(case):
+    x = np.asarray(case.inputs[0], np.float64)
+    reference.activation_layer(x, activation=case.config["activation"], spec=case.spec)
+    y, bound = through_activation(case.config["activation"], x, 0.0, case.spec)
+    return Expected([y], [bound])
+
+
+ACTIVATION = LayerSpec(
+    layer="Activation",
+    domains={"activation": ACTIVATIONS, "rank": (2, 3, 4)},
+    make=_activation_make, inputs=_scaled_inputs(3.0), expect=_activation_expect,
+    rejects=(Reject({"activation": "no_such_activation"}, ((2, 3),), "unknown activation name"),),
+)
+
+
+# Dropout --------------------------------------------------------------------------------------
+
+def _dropout_make(params, rng):
+    shape = (_batch(rng), *_dims(rng, 2, 1, 5))
+    noise_shape = {None: None, "shared_over_time": [shape[0], 1, shape[2]]}[params["noise_shape"]]
+    return {"rate": params["rate"], "noise_shape": noise_shape, "seed": params["seed"]}, [shape]
+
+
+def _exact(fn):
+    """expect() of a layer that only moves data: the output is fn(inputs, **config), exactly."""
+    def expect(case):
+        y = fn(*case.inputs, **case.config)
+        return Expected([y], [tolerance.exact()])
+    return expect
+
+
+DROPOUT = LayerSpec(
+    layer="Dropout",
+    domains={"rate": (0.0, 0.25, 0.5, 0.9), "noise_shape": (None, "shared_over_time"),
+             "seed": (None, 1337)},
+    make=_dropout_make, call_kwargs=lambda params: {"training": False},
+    expect=lambda case: Expected([reference.dropout(case.inputs[0], **case.config, training=False)],
+                                 [tolerance.exact()]),
+    rejects=(Reject({"rate": 1.5}, ((2, 3),), "rate must lie in [0, 1]"),),
+)
+
+
+# Flatten, Reshape, Permute, RepeatVector ------------------------------------------------------
+
+FLATTEN = LayerSpec(
+    layer="Flatten",
+    domains={"data_format": ("channels_last", "channels_first"), "rank": (2, 3, 4, 5)},
+    make=lambda params, rng: ({"data_format": params["data_format"]},
+                              [(_batch(rng), *_dims(rng, params["rank"] - 1))]),
+    expect=_exact(reference.flatten),
+    rejects=(Reject({"data_format": "channels_middle"}, ((2, 3, 4),), "unknown data_format"),),
+)
+
+
+def _reshape_make(params, rng):
+    target = list(_dims(rng, params["out_rank"]))
+    size = math.prod(target)
+    source = [size] if rng.integers(2) else list(reversed(target))
+    if params["minus_one"] is not None and params["minus_one"] < len(target):
+        target[params["minus_one"]] = -1
+    return {"target_shape": target}, [(_batch(rng), *source)]
+
+
+RESHAPE = LayerSpec(
+    layer="Reshape",
+    domains={"out_rank": (1, 2, 3), "minus_one": (None, 0, 1, 2)},
+    valid=lambda p: p["minus_one"] is None or p["minus_one"] < p["out_rank"],
+    make=_reshape_make, expect=_exact(reference.reshape),
+    rejects=(Reject({"target_shape": [-1, -1]}, ((2, 6),), "two unknown sizes"),
+             Reject({"target_shape": [5]}, ((2, 6),), "6 entries do not fit 5")),
+)
+
+PERMUTATIONS = tuple(list(p) for rank in (1, 2, 3)
+                     for p in itertools.permutations(range(1, rank + 1)))
+
+PERMUTE = LayerSpec(
+    layer="Permute",
+    domains={"dims": PERMUTATIONS},
+    make=lambda params, rng: ({"dims": params["dims"]},
+                              [(_batch(rng), *_dims(rng, len(params["dims"]), 1, 4))]),
+    expect=_exact(reference.permute),
+    rejects=(Reject({"dims": [1, 1]}, ((2, 3, 4),), "not a permutation"),
+             Reject({"dims": [0, 1]}, ((2, 3, 4),), "0-based dims")),
+)
+
+REPEAT_VECTOR = LayerSpec(
+    layer="RepeatVector",
+    domains={"n": (1, 2, 5)},
+    make=lambda params, rng: ({"n": params["n"]}, [(_batch(rng), int(rng.integers(1, 6)))]),
+    expect=_exact(reference.repeat_vector),
+    rejects=(Reject({"n": 2}, ((2, 3, 4),), "input of rank 3"),),
+)
+
+
+# Lambda ---------------------------------------------------------------------------------------
+
+def _lambda_make(params, rng):
+    shape = (_batch(rng), *_dims(rng, int(rng.integers(1, 3)) - 1), int(rng.integers(2, 5)))
+    function = params["function"]
+    out_shape = lambdas.SHAPE_FUNCTIONS[lambdas.SHAPE_OF[function]](shape)[1:]
+    output_shape = {None: None, "tuple": list(out_shape),
+                    "callable": lambdas.SHAPE_OF[function]}[params["output_shape"]]
+    arguments = {None: None, "scale": {"scale": 0.5}}[params["arguments"]]
+    return {"function": function, "output_shape": output_shape, "mask": params["mask"],
+            "arguments": arguments}, [shape]
+
+
+def _lambda_expect(case):
+    x, = case.inputs
+    config = lambdas.resolve_lambda_config(case.config)
+    function, arguments = config["function"], config["arguments"] or {}
+    y = reference.lambda_layer(x, **config)
+    # Each catalogue function is at most two roundings (a product, then a sum or product);
+    # the function of |x| with |arguments| bounds every intermediate.
+    magnitude = function(np.abs(np.asarray(x, np.float64)),
+                         **{k: abs(v) for k, v in arguments.items()})
+    mask = reference.core.lambda_mask(x, mask=config["mask"])
+    return Expected([y], [tolerance.evaluation_bound(magnitude, 2)], mask=mask)
+
+
+LAMBDA = LayerSpec(
+    layer="Lambda",
+    domains={"function": tuple(lambdas.FUNCTIONS), "output_shape": (None, "tuple", "callable"),
+             "mask": (None, "first_feature_positive"), "arguments": (None, "scale")},
+    make=_lambda_make, expect=_lambda_expect, emits_mask=True,
+)
+
+
+# Masking --------------------------------------------------------------------------------------
+
+def _masking_inputs(config, shapes, rng):
+    """N(0, 1) data in which some time steps equal mask_value in every feature (masked) and
+    some in one feature only (not masked)."""
+    x = float32_normal(rng, shapes[0])
+    value = np.float32(config["mask_value"])
+    steps = rng.random(x.shape[:2])
+    x[steps < 0.35] = value
+    partly = (steps >= 0.35) & (steps < 0.5)
+    x[..., 0][partly] = value
+    return [x]
+
+
+MASKING = LayerSpec(
+    layer="Masking",
+    domains={"mask_value": (0.0, 1.0, -2.5)},
+    make=lambda params, rng: ({"mask_value": params["mask_value"]},
+                              [(_batch(rng), int(rng.integers(1, 7)), int(rng.integers(1, 4)))]),
+    inputs=_masking_inputs, emits_mask=True,
+    expect=lambda case: Expected([reference.masking(case.inputs[0], **case.config)],
+                                 [tolerance.exact()],
+                                 mask=reference.masking_mask(case.inputs[0], **case.config)),
+)
+
+
+# Input ----------------------------------------------------------------------------------------
+
+def _input_make(params, rng):
+    shape = _dims(rng, params["rank"])
+    return {"shape": list(shape), "batch_size": params["batch_size"], "dtype": params["dtype"],
+            "name": params["name"]}, [(params["batch_size"] or _batch(rng), *shape)]
+
+
+def _input_inputs(config, shapes, rng):
+    if config["dtype"] == "int32":
+        return [rng.integers(-100, 100, size=shapes[0]).astype(np.int32)]
+    return [float32_normal(rng, shapes[0]).astype(config["dtype"])]
+
+
+INPUT = LayerSpec(
+    layer="InputLayer",
+    domains={"rank": (1, 2, 3), "batch_size": (None, 2), "dtype": ("float32", "float64", "int32"),
+             "name": (None, "features")},
+    make=_input_make, inputs=_input_inputs,
+    expect=lambda case: Expected([reference.input_layer(case.inputs[0], **case.config)],
+                                 [tolerance.exact()], dtypes=[case.config["dtype"]]),
+)

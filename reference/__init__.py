@@ -1,0 +1,20 @@
+"""A slow, readable float64 NumPy implementation of the Keras layers in scope.
+
+One pure function per layer: inputs first, then the weights in `layer.get_weights()` order,
+then the layer's config as keyword-only arguments with Keras's names and defaults. Every
+function computes in float64 and raises ValueError where Keras rejects the config.
+Only NumPy is imported.
+"""
+from reference.activations import activation
+from reference.core import (
+    activation_layer, dense, dropout, flatten, input_layer, lambda_layer, masking,
+    masking_mask, permute, repeat_vector, reshape,
+)
+from reference.conv import conv
+from reference.pooling import average_pooling, max_pooling
+
+__all__ = [
+    "activation", "activation_layer", "average_pooling", "conv", "dense", "dropout",
+    "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",
+    "permute", "repeat_vector", "reshape",
+]

@@ -1,0 +1,50 @@
+"""Convolution (Conv1D, Conv2D, Conv3D): one function, the rank taken from the kernel."""
+import numpy as np
+
+from reference.activations import activation as get_activation
+from reference.layout import from_channels_last, to_channels_last
+from reference.padding import as_tuple
+from reference.windows import output_shape, windows
+
+
+def conv(x, kernel, bias=None, *, filters, kernel_size, strides=1, padding="valid",
+         data_format="channels_last", dilation_rate=1, activation=None, use_bias=True,
+         spec="keras3"):
+    """y[b, *t, o] = act(sum_{k, c} x[b, *(t*strides + k*dilation_rate - pad), c] * kernel[*k, c, o] + bias[o])
+
+    x: (batch, *spatial, in_channels) (channels_first: (batch, in_channels, *spatial));
+    kernel: (*kernel_size, in_channels, filters); bias: (filters,) when use_bias.
+    Output length per axis: valid ceil((L - span + 1) / s), same and causal ceil(L / s),
+    span = (kernel - 1) * dilation + 1. causal (1D only) puts all padding before the start.
+    """
+    x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+    rank = kernel.ndim - 2
+    if not isinstance(filters, int) or filters <= 0:
+        raise ValueError(f"`filters` must be a positive int, got {filters!r}")
+    kernel_size = as_tuple(kernel_size, rank, "kernel_size")
+    strides = as_tuple(strides, rank, "strides")
+    dilation_rate = as_tuple(dilation_rate, rank, "dilation_rate")
+    if padding not in ("valid", "same") and not (padding == "causal" and rank == 1):
+        raise ValueError(f"Invalid padding {padding!r} for a {rank}D convolution")
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError("strides > 1 is not supported together with dilation_rate > 1")
+    if kernel.shape[:rank] != kernel_size or kernel.shape[-1] != filters:
+        raise ValueError(f"kernel shape {kernel.shape} does not match kernel_size "
+                         f"{kernel_size} and filters {filters}")
+    if use_bias != (bias is not None):
+        raise ValueError("a bias must be given exactly when use_bias is True")
+
+    x = to_channels_last(x, data_format)
+    if x.shape[-1] != kernel.shape[-2]:
+        raise ValueError(f"input has {x.shape[-1]} channels, the kernel expects {kernel.shape[-2]}")
+    spatial = x.shape[1:-1]
+    y = np.zeros((x.shape[0], *output_shape(spatial, kernel_size, strides, dilation_rate, padding),
+                  filters))
+    for out, taps in windows(spatial, kernel_size, strides, dilation_rate, padding):
+        for tap, pos in taps:
+            y[(slice(None), *out)] += x[(slice(None), *pos)] @ kernel[tap]
+    if use_bias:
+        y = y + np.asarray(bias, np.float64)
+    # Keras applies the activation in the output's own layout: with channels_first, softmax
+    # runs along the last (spatial) axis.
+    return get_activation(activation, spec)(from_channels_last(y, data_format))

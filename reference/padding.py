@@ -1,0 +1,43 @@
+"""Padding amounts and output lengths of windowed layers (convolution and pooling), per axis.
+
+A window of `size` taps spaced `dilation` apart spans (size - 1) * dilation + 1 positions.
+"""
+import math
+
+PADDINGS = ("valid", "same", "causal")
+
+
+def span(size, dilation=1):
+    return (size - 1) * dilation + 1
+
+
+def output_length(length, size, stride, dilation, padding):
+    """valid: ceil((L - span + 1) / stride); same and causal: ceil(L / stride)."""
+    if padding == "valid":
+        return max(0, math.ceil((length - span(size, dilation) + 1) / stride))
+    if padding in ("same", "causal"):
+        return math.ceil(length / stride)
+    raise ValueError(f"Invalid padding {padding!r}: expected one of {PADDINGS}")
+
+
+def pad_amounts(length, size, stride, dilation, padding):
+    """(before, after): zeros added at each end so the windows give `output_length` outputs.
+
+    same: the total is split with the smaller half before. causal: span - 1 zeros before, so
+    output[t] sees input[t * stride - span + 1 .. t * stride] and never a later one.
+    """
+    if padding == "valid":
+        return 0, 0
+    if padding == "causal":
+        return span(size, dilation) - 1, 0
+    out = output_length(length, size, stride, dilation, padding)
+    total = max((out - 1) * stride + span(size, dilation) - length, 0)
+    return total // 2, total - total // 2
+
+
+def as_tuple(value, rank, name):
+    """An int or a sequence of `rank` positive ints, as a tuple of `rank` ints."""
+    values = (value,) * rank if isinstance(value, int) else tuple(value)
+    if len(values) != rank or not all(isinstance(v, int) and v > 0 for v in values):
+        raise ValueError(f"`{name}` must be a positive int or {rank} positive ints, got {value!r}")
+    return values

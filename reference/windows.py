@@ -1,0 +1,29 @@
+"""The one N-d windowed loop behind convolution and pooling (1D, 2D and 3D alike).
+
+Arrays are channels_last: (batch, *spatial, channels). For output position t and kernel tap k
+the input position is, per axis, t * stride + k * dilation - pad_before; taps that land in the
+padding are left out (they add zero to a convolution and are ignored by pooling).
+"""
+import numpy as np
+
+from reference.padding import output_length, pad_amounts
+
+
+def output_shape(in_shape, size, strides, dilation, padding):
+    return tuple(output_length(in_shape[a], size[a], strides[a], dilation[a], padding)
+                 for a in range(len(in_shape)))
+
+
+def windows(in_shape, size, strides, dilation, padding):
+    """Yield (out_position, taps) for every output position; taps lists (kernel_tap, in_position)
+    for the taps that fall inside the unpadded input, in kernel order."""
+    before = [pad_amounts(in_shape[a], size[a], strides[a], dilation[a], padding)[0]
+              for a in range(len(in_shape))]
+    for out in np.ndindex(*output_shape(in_shape, size, strides, dilation, padding)):
+        taps = []
+        for tap in np.ndindex(*size):
+            pos = tuple(out[a] * strides[a] + tap[a] * dilation[a] - before[a]
+                        for a in range(len(in_shape)))
+            if all(0 <= pos[a] < in_shape[a] for a in range(len(in_shape))):
+                taps.append((tap, pos))
+        yield out, taps
