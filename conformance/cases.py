@@ -103,3 +103,17 @@ def case_strategy(spec, keras_spec):
         lambda params, seed: build_case(spec, params, seed, keras_spec,
                                         f"{spec.layer}-live-{seed:08x}"),
         params_strategy(spec), st.integers(0, 2 ** 32 - 1))
+
+
+def rejected_case(spec, reject, keras_spec):
+    """A case carrying a config Keras refuses: zero inputs of the given shapes and zero weights
+    of whatever shapes the config implies (none if it implies none)."""
+    inputs = [np.zeros(s, np.float32) for s in reject.input_shapes]
+    try:
+        weights = [np.zeros(shape, np.float32)
+                   for _, shape in spec.weights(reject.config, list(reject.input_shapes))]
+    except (KeyError, TypeError, ValueError):
+        weights = []
+    return Case(id=f"{spec.layer}-rejected", layer=spec.layer, spec=keras_spec,
+                params={"rejected": reject.reason}, config=jsonable(reject.config),
+                inputs=inputs, weights=weights)

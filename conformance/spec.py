@@ -17,10 +17,13 @@ class Expected:
 
 @dataclass(frozen=True)
 class Reject:
-    """A config Keras refuses with ValueError; the reference must refuse it too."""
+    """A config Keras refuses; the reference must refuse it too, with ValueError.
+    keras_specs: where Keras 2 and 3 differ (tf_keras builds Dense(units=0)), the specs whose
+    Keras refuses it."""
     config: dict
     input_shapes: tuple
     reason: str
+    keras_specs: tuple = KERAS_SPECS
 
 
 @dataclass(frozen=True)

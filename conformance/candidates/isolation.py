@@ -5,6 +5,7 @@ Protocol: length-prefixed pickles of (method, case) one way and (kind, value) ba
 is "ok", "raised" (the candidate raised; value is the traceback) or "unpicklable". Pickles
 only ever travel between this process and the child it started.
 """
+import json
 import os
 import pickle
 import select
@@ -57,15 +58,16 @@ class IsolatedCandidate:
     """A candidate living in a child process, started on first use and restarted after it
     dies or hangs. `call(method, case)` returns the method's result or raises CandidateError."""
 
-    def __init__(self, target, timeout=60.0, load_timeout=600.0):
+    def __init__(self, target, timeout=60.0, load_timeout=600.0, env=None):
         self.target, self.timeout, self.load_timeout = target, timeout, load_timeout
+        self.env = env or {}
         self.proc = None
         self.info = None
         self._log = None
 
     def _start(self):
         self._log = tempfile.NamedTemporaryFile(prefix="candidate-", suffix=".log", delete=False)
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", **self.env)
         env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] + [env.get("PYTHONPATH", "")])
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "conformance.candidates.isolation", self.target],
@@ -126,6 +128,12 @@ class IsolatedCandidate:
 
 
 def _info(candidate):
+    """name, spec, methods, device and versions, as plain JSON values (a version may be a str
+    subclass such as torch's TorchVersion, which other processes need not know)."""
+    return json.loads(json.dumps(_raw_info(candidate), default=str))
+
+
+def _raw_info(candidate):
     info = {"name": candidate.name, "spec": candidate.spec,
             "methods": [m for m in ("run", "supports", "compute_mask", "output_shape",
                                     "rejection") if callable(getattr(candidate, m, None))]}

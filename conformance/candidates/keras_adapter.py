@@ -100,13 +100,16 @@ class KerasCandidate:
 
     # Used by the oracle tests only ------------------------------------------------------------
     def output_shape(self, case):
-        """What compute_output_shape says for the case's input shapes, batch axis included."""
+        """{"shape": what compute_output_shape says for the case's input shapes}, batch axis
+        included (an Input without batch_size declares None there)."""
         shapes = [tuple(np.shape(x)) for x in case.inputs]
         if case.layer == "InputLayer":
-            return tuple(self.keras.Input(**case.config).shape)
-        layer = self.build(case)
-        shape = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
-        return tuple(shape.as_list()) if hasattr(shape, "as_list") else tuple(shape)
+            shape = self.keras.Input(**case.config).shape
+        else:
+            layer = self.build(case)
+            shape = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
+        shape = shape.as_list() if hasattr(shape, "as_list") else shape
+        return {"shape": [None if d is None else int(d) for d in shape]}
 
     def rejection(self, case):
         """How Keras refuses the case's config: (exception type, message), or None if it

@@ -12,7 +12,7 @@ def _conv_weights(config, shapes):
     rank = len(shapes[0]) - 2
     channels = shapes[0][1] if config.get("data_format") == "channels_first" else shapes[0][-1]
     kernel = (*as_tuple(config["kernel_size"], rank, "kernel_size"), channels, config["filters"])
-    return [("kernel", kernel)] + ([("bias", (config["filters"],))] if config["use_bias"] else [])
+    return [("kernel", kernel)] + ([("bias", (config["filters"],))] if config.get("use_bias", True) else [])
 
 
 def _conv_expect(case):

@@ -33,7 +33,8 @@ def _dense_make(params, rng):
 
 def _dense_weights(config, shapes):
     units = config["units"]
-    return [("kernel", (shapes[0][-1], units))] + ([("bias", (units,))] if config["use_bias"] else [])
+    use_bias = config.get("use_bias", True)
+    return [("kernel", (shapes[0][-1], units))] + ([("bias", (units,))] if use_bias else [])
 
 
 def _dense_expect(case):
@@ -52,7 +53,7 @@ DENSE = LayerSpec(
     edge_cases=(({"units": 64, "activation": None, "use_bias": True, "rank": 2}, [(2, 256)]),
                 ({"units": 8, "activation": "softmax", "use_bias": True, "rank": 5},
                  [(1, 1, 1, 2, 33)])),
-    rejects=(Reject({"units": 0}, ((2, 3),), "units must be positive"),
+    rejects=(Reject({"units": 0}, ((2, 3),), "units must be positive", ("keras3",)),
              Reject({"units": 2, "activation": "no_such_activation"}, ((2, 3),),
                     "unknown activation name")),
 )

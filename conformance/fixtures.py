@@ -1,0 +1,276 @@
+"""The golden fixture store: generate, write, read, verify.
+
+Layout (any language can read it):
+    manifest.json            format, tool versions, how seeds are derived, sha256 of each file
+    <spec>/<Layer>.json      the cases: id, params, config, call_kwargs and, for every array,
+                             the key under which <spec>/<Layer>.npz holds it
+    <spec>/<Layer>.npz       the arrays (inputs, weights, expected, bounds, masks): plain
+                             numeric .npy members, loaded with allow_pickle=False
+
+A case passes when |got - expected| <= bound in every element of every output.
+
+Regenerate with:  python -m conformance.fixtures generate
+Check with:       python -m conformance.fixtures verify
+"""
+import argparse
+import hashlib
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from conformance import specs
+from conformance.case import KERAS_SPECS, Case
+from conformance.cases import fixture_cases, seed_of
+from conformance.compare import compare
+
+FORMAT = 1
+ORACLES = {"keras3": "tf.keras", "keras2": "tf_keras"}
+
+
+def default_root():
+    """The fixtures shipped with the package (the repo's fixtures/ in a checkout)."""
+    try:
+        import keras_conformance_fixtures
+        return Path(keras_conformance_fixtures.__file__).parent
+    except ImportError:
+        return Path(__file__).resolve().parent.parent / "fixtures"
+
+
+class FixtureError(Exception):
+    """A fixture file is missing, corrupt or tampered with."""
+
+
+@dataclass
+class FixtureProblem:
+    file: str
+    message: str
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# Writing --------------------------------------------------------------------------------------
+
+def _case_record(case, arrays):
+    def put(kind, values):
+        keys = []
+        for i, value in enumerate(values):
+            key = f"{case.id}/{kind}/{i}"
+            arrays[key] = np.asarray(value)
+            keys.append(key)
+        return keys
+
+    record = {"id": case.id, "params": case.params, "config": case.config,
+              "call_kwargs": case.call_kwargs,
+              "inputs": put("inputs", case.inputs), "weights": put("weights", case.weights),
+              "expected": put("expected", case.expected), "bounds": put("bounds", case.bounds),
+              "expected_mask": put("mask", [case.expected_mask])[0]
+              if case.expected_mask is not None else None,
+              "expected_dtypes": case.expected_dtypes,
+              "seed": seed_of(f"{case.spec}/{case.id}")}
+    return record
+
+
+def write_layer(root, keras_spec, layer, cases):
+    """Write one layer's cases; returns the two file names relative to root."""
+    folder = Path(root) / keras_spec
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    records = [_case_record(c, arrays) for c in cases]
+    doc = {"format": FORMAT, "layer": layer, "spec": keras_spec, "cases": records}
+    (folder / f"{layer}.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    with open(folder / f"{layer}.npz", "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return [f"{keras_spec}/{layer}.json", f"{keras_spec}/{layer}.npz"]
+
+
+def write_manifest(root, files, versions, rejected):
+    manifest = {
+        "format": FORMAT,
+        "generated_by": "python -m conformance.fixtures generate",
+        "seeds": "seed of a case = first 4 bytes, little-endian, of sha256('<spec>/<case id>'); "
+                 "numpy.random.default_rng(seed) draws its shapes, inputs and weights",
+        "versions": versions,
+        "oracles": ORACLES,
+        "rejected_by_oracle": rejected,
+        "files": {name: sha256(Path(root) / name) for name in sorted(files)},
+    }
+    (Path(root) / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+# Reading --------------------------------------------------------------------------------------
+
+def read_manifest(root):
+    path = Path(root) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FixtureError(f"{path}: unreadable manifest ({exc})") from exc
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+        raise FixtureError(f"{path}: not a format {FORMAT} manifest")
+    return manifest
+
+
+def _case_from_record(record, keras_spec, layer, arrays):
+    def get(keys):
+        return [arrays[k] for k in keys]
+
+    mask = record.get("expected_mask")
+    return Case(id=record["id"], layer=layer, spec=keras_spec, params=record["params"],
+                config=record["config"], inputs=get(record["inputs"]),
+                weights=get(record["weights"]), call_kwargs=record.get("call_kwargs") or {},
+                expected=[a.astype(np.float64) for a in get(record["expected"])],
+                bounds=[a.astype(np.float64) for a in get(record["bounds"])],
+                expected_mask=None if mask is None else arrays[mask].astype(bool),
+                expected_dtypes=record.get("expected_dtypes"))
+
+
+def read_layer(root, keras_spec, layer, manifest):
+    """The cases of one layer, after checking both files against the manifest's sha256."""
+    root = Path(root)
+    names = [f"{keras_spec}/{layer}.json", f"{keras_spec}/{layer}.npz"]
+    for name in names:
+        if name not in manifest["files"]:
+            raise FixtureError(f"{name}: not listed in manifest.json")
+        if not (root / name).is_file():
+            raise FixtureError(f"{name}: missing")
+        if sha256(root / name) != manifest["files"][name]:
+            raise FixtureError(f"{name}: sha256 does not match manifest.json (corrupt or tampered)")
+    try:
+        doc = json.loads((root / names[0]).read_text())
+        with np.load(root / names[1], allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        return [_case_from_record(r, keras_spec, layer, arrays) for r in doc["cases"]]
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise FixtureError(f"{names[0]}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+def load_all(root, keras_spec):
+    """(cases, problems) for every layer of `keras_spec` listed in the manifest. A broken file
+    becomes a FixtureProblem; the other layers still load."""
+    try:
+        manifest = read_manifest(root)
+    except FixtureError as exc:
+        return [], [FixtureProblem("manifest.json", str(exc))]
+    layers = sorted({Path(n).stem for n in manifest["files"] if n.startswith(f"{keras_spec}/")})
+    cases, problems = [], []
+    for layer in layers:
+        try:
+            cases += read_layer(root, keras_spec, layer, manifest)
+        except FixtureError as exc:
+            problems.append(FixtureProblem(f"{keras_spec}/{layer}", str(exc)))
+    return cases, problems
+
+
+# Generating -----------------------------------------------------------------------------------
+
+def _versions(oracles):
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    for candidate in oracles.values():
+        versions.update(candidate.info.get("versions") or {})
+    return versions
+
+
+def generate(root, layers=None, keras_specs=KERAS_SPECS, oracle=True, out=sys.stdout):
+    """Write the fixtures of `layers` (all by default). With oracle=True each case is run on
+    tf.keras (keras3) or tf_keras (keras2) first; a case the oracle disagrees with is not
+    written and is listed in the manifest's rejected_by_oracle."""
+    from conformance.candidates.isolation import CandidateError, IsolatedCandidate
+    root = Path(root)
+    oracles = {s: IsolatedCandidate(ORACLES[s]) for s in keras_specs} if oracle else {}
+    for candidate in oracles.values():
+        candidate.start()
+    files, rejected = [], []
+    for layer, spec in specs.SPECS.items():
+        if layers and layer not in layers:
+            continue
+        for keras_spec in spec.keras_specs:
+            if keras_spec not in keras_specs:
+                continue
+            kept = []
+            for case in fixture_cases(spec, keras_spec):
+                if oracle:
+                    try:
+                        got = oracles[keras_spec].call("run", case)
+                        mask = (oracles[keras_spec].call("compute_mask", case)
+                                if case.expected_mask is not None else None)
+                        outcome = compare(case.expected, case.bounds, got,
+                                          expected_mask=case.expected_mask, got_mask=mask,
+                                          expected_dtypes=case.expected_dtypes)
+                    except CandidateError as exc:
+                        outcome = type("O", (), {"status": "error", "message": str(exc)})
+                    if outcome.status != "passed":
+                        rejected.append({"id": case.id, "spec": keras_spec,
+                                         "oracle": ORACLES[keras_spec], "params": case.params,
+                                         "message": outcome.message})
+                        print(f"NOT WRITTEN {keras_spec}/{case.id} {case.params}: "
+                              f"{ORACLES[keras_spec]} disagrees: {outcome.message}", file=out)
+                        continue
+                kept.append(case)
+            files += write_layer(root, keras_spec, layer, kept)
+            print(f"{keras_spec}/{layer}: {len(kept)} cases", file=out)
+    if layers:   # keep the other layers' entries
+        old = read_manifest(root)
+        files = sorted(set(files) | set(old["files"]))
+        rejected = [r for r in old.get("rejected_by_oracle", []) if
+                    r["id"].rsplit("-", 1)[0] not in layers] + rejected
+    write_manifest(root, files, _versions(oracles) if oracle else
+                   read_manifest(root).get("versions", {}), rejected)
+    for candidate in oracles.values():
+        candidate.close()
+    return rejected
+
+
+def verify(root, out=sys.stdout):
+    """Re-derive every case from its seed: inputs, weights and configs must be identical and
+    the stored expected values within bound of the reference's. Returns the problems."""
+    problems = []
+    for keras_spec in KERAS_SPECS:
+        stored, broken = load_all(root, keras_spec)
+        problems += [f"{p.file}: {p.message}" for p in broken]
+        fresh = {}
+        for layer in sorted({c.layer for c in stored}):
+            fresh.update({c.id: c for c in fixture_cases(specs.get(layer), keras_spec)})
+        for case in stored:
+            new = fresh.get(case.id)
+            if new is None:
+                problems.append(f"{keras_spec}/{case.id}: the spec no longer makes this case")
+                continue
+            same = (case.config == new.config and case.params == new.params and
+                    all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in
+                        zip(case.inputs + case.weights, new.inputs + new.weights)))
+            if not same:
+                problems.append(f"{keras_spec}/{case.id}: inputs, weights or config differ")
+                continue
+            outcome = compare(new.expected, case.bounds, case.expected)
+            if outcome.status != "passed":
+                problems.append(f"{keras_spec}/{case.id}: expected values moved: {outcome.message}")
+    for p in problems:
+        print(p, file=out)
+    return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m conformance.fixtures",
+                                     description="Generate or verify the golden fixtures.")
+    parser.add_argument("command", choices=["generate", "verify"])
+    parser.add_argument("--root", default=str(default_root()))
+    parser.add_argument("--layers", nargs="*", help="only these layers (generate)")
+    parser.add_argument("--no-oracle", action="store_true",
+                        help="skip the tf.keras/tf_keras cross-check (not for committed fixtures)")
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        generate(args.root, args.layers, oracle=not args.no_oracle)
+        return 0
+    problems = verify(args.root)
+    print(f"{len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

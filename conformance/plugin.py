@@ -1,0 +1,224 @@
+"""The pytest plugin: options, one test per golden case, candidate processes per worker, and
+the results of every worker collected into reports/<candidate>/matrix.json."""
+import json
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from conformance import fixtures, report, specs
+from conformance.candidates import BUILTINS, CandidateLoadError, load
+from conformance.candidates.isolation import CandidateError, IsolatedCandidate
+from conformance.report import json_number
+
+DEFAULT_CANDIDATE = "tf.keras"
+ENV_CANDIDATE = "KERAS_CONFORMANCE_CANDIDATE"
+
+_common = dict(deadline=None, print_blob=True,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                      HealthCheck.data_too_large])
+settings.register_profile("ci", derandomize=True, max_examples=12, database=None, **_common)
+settings.register_profile("dev", max_examples=25, **_common)
+settings.register_profile("thorough", max_examples=400, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("keras-conformance")
+    group.addoption("--candidate", default=os.environ.get(ENV_CANDIDATE, DEFAULT_CANDIDATE),
+                    help=f"implementation to test: {', '.join(BUILTINS)} or module:attribute "
+                         f"(default: ${ENV_CANDIDATE} or {DEFAULT_CANDIDATE})")
+    group.addoption("--fixtures-dir", default=None, help="golden fixtures (default: shipped)")
+    group.addoption("--report-dir", default="reports", help="where reports/<candidate>/ goes")
+    group.addoption("--case", action="append", default=[], dest="cases",
+                    help="run only this golden case id (repeatable)")
+    group.addoption("--layer", action="append", default=[], dest="layers",
+                    help="run only this layer's tests (repeatable)")
+    group.addoption("--case-timeout", type=float, default=120.0,
+                    help="seconds a candidate may take for one case before it counts as hung")
+    group.addoption("--oracle", action="store_true", default=None,
+                    help="also run the oracle tests (reference vs tf.keras/tf_keras); on by "
+                         "default when the candidate is tf.keras or tf_keras")
+    group.addoption("--no-oracle", action="store_false", dest="oracle")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kc_case: a golden-fixture case run on the candidate")
+    config.addinivalue_line("markers", "kc_oracle: checks the reference against tf.keras")
+    config.addinivalue_line("markers", "kc_live: a live property test of the candidate")
+    config._kc = Session(config)
+    config.pluginmanager.register(config._kc, "keras-conformance-session")
+
+
+class Session:
+    """What the plugin knows for one run, on the controller and on each worker."""
+
+    def __init__(self, config):
+        self.config = config
+        self.target = config.getoption("candidate")
+        self.results, self.live, self.candidate_info = {}, {}, None
+        if self.target in BUILTINS:
+            self.spec = BUILTINS[self.target]().spec
+        else:
+            try:
+                self.spec = load(self.target).spec
+            except CandidateLoadError as exc:
+                raise pytest.UsageError(str(exc)) from exc
+        root = config.getoption("fixtures_dir") or fixtures.default_root()
+        self.fixtures_dir = Path(root)
+        self._cases = None
+        oracle = config.getoption("oracle")
+        self.oracle = oracle if oracle is not None else self.target in ("tf.keras", "tf_keras")
+
+    def cases(self):
+        if self._cases is None:
+            cases, problems = fixtures.load_all(self.fixtures_dir, self.spec)
+            wanted = set(self.config.getoption("cases"))
+            layers = set(self.config.getoption("layers"))
+            cases = [c for c in cases if (not wanted or c.id in wanted) and
+                     (not layers or c.layer in layers)]
+            self._cases = cases + problems
+        return self._cases
+
+    # Hooks: on the controller these see every worker's reports -----------------------------
+    def pytest_runtest_logreport(self, report):
+        props = dict(report.user_properties)
+        status = _status(report)
+        if "kc_candidate" in props and self.candidate_info is None:
+            self.candidate_info = props["kc_candidate"]
+        if "kc_live" in props and status:
+            self.live[props["kc_live"]["layer"]] = {
+                "status": status, "message": _message(report), "rerun": props["kc_live"]["rerun"]}
+        if "kc_case" in props and status:
+            case, outcome = props["kc_case"], props.get("kc_outcome", {})
+            self.results[case["id"]] = {
+                **case, "status": status, "error_ratio": json_number(outcome.get("error_ratio")),
+                "worst": outcome.get("worst"), "message": _message(report)}
+
+    def pytest_sessionfinish(self, session):
+        if hasattr(self.config, "workerinput") or not (self.results or self.live):
+            return
+        info = self.candidate_info or {"name": self.target, "spec": self.spec}
+        candidate = {"name": info.get("name", self.target), "spec": info.get("spec", self.spec),
+                     "device": info.get("device"), "versions": info.get("versions") or {},
+                     "target": self.target}
+        self.matrix = report.build_matrix(candidate, list(self.results.values()), self.live)
+        self.matrix_path = report.write_matrix(self.config.getoption("report_dir"), self.matrix)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        matrix = getattr(self, "matrix", None)
+        if hasattr(self.config, "workerinput") or not matrix:
+            return
+        tr = terminalreporter
+        c = matrix["candidate"]
+        tr.section(f"keras-conformance: {c['name']} ({c['spec']}, {c.get('device') or '?'})")
+        for layer, entry in matrix["layers"].items():
+            counts = ", ".join(f"{n} {s}" for s, n in entry["summary"].items())
+            ratios = [x["max_error_ratio"] for x in entry["cells"]
+                      if x["max_error_ratio"] is not None]
+            worst = f"; worst error/bound {max(ratios):.3g}" if ratios else ""
+            live = f"; live: {entry['live']['status']}" if "live" in entry else ""
+            tr.write_line(f"{layer:<20} {counts}{worst}{live}")
+        tr.write_line(f"matrix: {self.matrix_path}")
+
+    def layers(self):
+        chosen = self.config.getoption("layers")
+        return [name for name in specs.SPECS if not chosen or name in chosen]
+
+    def rerun(self, case_id):
+        parts = ["pytest", "--pyargs", "conformance.test_candidate", "--candidate", self.target,
+                 "--case", case_id]
+        if self.config.getoption("fixtures_dir"):
+            parts += ["--fixtures-dir", str(self.fixtures_dir)]
+        return " ".join(shlex.quote(p) for p in parts)
+
+
+def pytest_generate_tests(metafunc):
+    kc = metafunc.config._kc
+    if "golden" in metafunc.fixturenames:
+        items = kc.cases()
+        metafunc.parametrize("golden", items, ids=[getattr(c, "id", None) or
+                                                   f"broken:{c.file}" for c in items])
+    if "layer" in metafunc.fixturenames:
+        metafunc.parametrize("layer", kc.layers())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    kc = config._kc
+    keep, drop = [], []
+    for item in items:
+        if item.get_closest_marker("kc_oracle") and not kc.oracle:
+            drop.append(item)
+            continue
+        if config.getoption("cases") and item.get_closest_marker("kc_live"):
+            drop.append(item)
+            continue
+        keep.append(item)
+        golden = getattr(item, "callspec", None) and item.callspec.params.get("golden")
+        if golden is not None and hasattr(golden, "layer"):
+            item.user_properties.append(("kc_case", {
+                "id": golden.id, "layer": golden.layer, "params": golden.params,
+                "rerun": kc.rerun(golden.id)}))
+            divergence = specs.get(golden.layer).divergence_for(kc.target, golden.params) \
+                if golden.layer in specs.SPECS else None
+            if divergence:
+                item.add_marker(pytest.mark.xfail(
+                    reason=f"known divergence: {divergence.reason} ({divergence.evidence})",
+                    strict=False))
+        elif golden is not None:
+            item.user_properties.append(("kc_case", {
+                "id": f"broken:{golden.file}", "layer": golden.file.split("/")[-1],
+                "params": {"fixture": golden.file}, "rerun": None}))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# Fixtures -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def kc(request):
+    return request.config._kc
+
+
+@pytest.fixture(scope="session")
+def candidate(kc):
+    """The candidate under test, in a child process of this worker."""
+    isolated = IsolatedCandidate(kc.target, timeout=kc.config.getoption("case_timeout"))
+    yield isolated
+    isolated.close()
+
+
+# Collecting results ---------------------------------------------------------------------------
+
+def _status(report):
+    if report.when == "setup":
+        if report.failed:
+            return "error"
+        if report.skipped:
+            return "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        return None
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            return "xfailed" if report.skipped else "xpassed"
+        return {"passed": "passed", "failed": "failed", "skipped": "skipped"}[report.outcome]
+    if report.when == "teardown" and report.failed:
+        return "error"
+    return None
+
+
+def _message(report):
+    if report.passed:
+        return ""
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return getattr(report, "wasxfail", "") or reason.removeprefix("Skipped: ")
+    text = getattr(report, "longreprtext", "") or str(report.longrepr)
+    lines = [l for l in text.splitlines() if l.strip()]
+    marked = [l[2:] for l in lines if l.startswith("E ")]
+    return "\n".join(marked or lines[-12:])[:4000]
+
+

@@ -1,0 +1,92 @@
+"""The candidate picked with --candidate, against the golden fixtures (one test per case) and
+against the reference on live hypothesis-drawn cases (one property test per layer)."""
+import json
+
+import pytest
+from hypothesis import assume, given
+
+from conformance import specs
+from conformance.candidates.isolation import CandidateError
+from conformance.cases import case_strategy
+from conformance.compare import compare
+from conformance.fixtures import FixtureProblem
+
+
+class CandidateFailure(Exception):
+    """The candidate raised, crashed or hung on a case (reported as an error)."""
+
+
+class BrokenFixture(Exception):
+    """A golden fixture file is missing, corrupt or tampered with (reported as an error)."""
+
+
+def headline(kc, case):
+    return (f"candidate {kc.target} ({kc.spec}), layer {case.layer}, case {case.id}, "
+            f"params {json.dumps(case.params, sort_keys=True)}")
+
+
+def run_candidate(candidate, case):
+    """(outputs, emitted mask or None, whether the mask is to be checked); pytest.skip when
+    the candidate says it does not support the case."""
+    methods = candidate.start()["methods"]
+    if "supports" in methods:
+        verdict = candidate.call("supports", case)
+        if verdict is not True:
+            pytest.skip(f"{case.id}: candidate does not support it: {verdict}")
+    outputs = candidate.call("run", case)
+    check_mask = case.expected_mask is not None and "compute_mask" in methods
+    return outputs, candidate.call("compute_mask", case) if check_mask else None, check_mask
+
+
+def judge(case, ran):
+    outputs, mask, check_mask = ran
+    return compare(case.expected, case.bounds, outputs, expected_mask=case.expected_mask,
+                   got_mask=mask, expected_dtypes=case.expected_dtypes, check_mask=check_mask)
+
+
+@pytest.fixture
+def ran(golden, candidate, kc, request):
+    """The candidate's answer to a golden case, obtained during setup: whatever goes wrong
+    here is the candidate's (or the fixture's) error, not a failed comparison."""
+    if isinstance(golden, FixtureProblem):
+        raise BrokenFixture(f"fixture {golden.file}: {golden.message}")
+    try:
+        request.node.user_properties.append(("kc_candidate", candidate.start()))
+        return run_candidate(candidate, golden)
+    except CandidateError as exc:
+        raise CandidateFailure(f"{headline(kc, golden)}\ncandidate {exc.kind}: {exc}\n"
+                               f"rerun: {kc.rerun(golden.id)}") from None
+
+
+@pytest.mark.kc_case
+def test_golden_case(golden, ran, kc, request):
+    outcome = judge(golden, ran)
+    request.node.user_properties.append(
+        ("kc_outcome", {"error_ratio": outcome.error_ratio, "worst": outcome.worst}))
+    if outcome.status != "passed":
+        pytest.fail(f"{headline(kc, golden)}\n{outcome.message}\nrerun: {kc.rerun(golden.id)}",
+                    pytrace=False)
+
+
+@pytest.mark.kc_live
+def test_live_property(layer, kc, candidate, request):
+    """Hypothesis-drawn cases of `layer`, candidate against reference (derandomized under the
+    default `ci` profile, so the same node id reruns the same examples)."""
+    spec = specs.get(layer)
+    if kc.spec not in spec.keras_specs:
+        pytest.skip(f"{layer} is not a {kc.spec} layer")
+    rerun = (f"pytest --pyargs conformance.test_candidate --candidate {kc.target} "
+             f"--layer {layer} -k test_live_property")
+    request.node.user_properties.append(("kc_live", {"layer": layer, "rerun": rerun}))
+
+    @given(case=case_strategy(spec, kc.spec))
+    def candidate_matches_reference(case):
+        assume(spec.divergence_for(kc.target, case.params) is None)
+        try:
+            ran_case = run_candidate(candidate, case)
+        except CandidateError as exc:
+            raise AssertionError(f"{headline(kc, case)}\ncandidate {exc.kind}: {exc}") from None
+        outcome = judge(case, ran_case)
+        assert outcome.status == "passed", f"{headline(kc, case)}\n{outcome.message}\nrerun: {rerun}"
+
+    candidate_matches_reference()

@@ -1,0 +1,83 @@
+"""The reference against tf.keras (keras3 spec) and tf_keras (keras2 spec), on CPU and on GPU
+when TensorFlow sees one: values within bound, output shapes, emitted masks, and the configs
+Keras rejects. These tests are what make the reference the truth."""
+import importlib.util
+
+import pytest
+from hypothesis import given, strategies as st
+
+from conformance import specs
+from conformance.candidates.isolation import IsolatedCandidate
+from conformance.case import KERAS_SPECS
+from conformance.cases import case_strategy, rejected_case
+from conformance.compare import compare
+
+pytestmark = pytest.mark.kc_oracle
+ORACLE = {"keras3": "tf.keras", "keras2": "tf_keras"}
+DEVICES = ("cpu", "gpu")
+
+
+@pytest.fixture(scope="session")
+def oracles():
+    """oracle(keras_spec, device): tf.keras or tf_keras in a child process; the CPU one is
+    kept off any GPU with CUDA_VISIBLE_DEVICES=-1."""
+    started = {}
+
+    def get(keras_spec, device):
+        module = {"keras3": "tensorflow", "keras2": "tf_keras"}[keras_spec]
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed: the oracle tests need it")
+        if (keras_spec, device) not in started:
+            env = {"CUDA_VISIBLE_DEVICES": "-1"} if device == "cpu" else {}
+            oracle = IsolatedCandidate(ORACLE[keras_spec], env=env)
+            oracle.start()
+            started[keras_spec, device] = oracle
+        oracle = started[keras_spec, device]
+        if oracle.info.get("device") != device:
+            pytest.skip(f"TensorFlow sees no GPU on this machine ({ORACLE[keras_spec]} runs on "
+                        f"{oracle.info.get('device')})")
+        return oracle
+
+    yield get
+    for oracle in started.values():
+        oracle.close()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("keras_spec", KERAS_SPECS)
+@given(data=st.data())
+def test_reference_matches_oracle(layer, keras_spec, device, oracles, data):
+    spec = specs.get(layer)
+    if keras_spec not in spec.keras_specs:
+        pytest.skip(f"{layer} is not a {keras_spec} layer")
+    oracle = oracles(keras_spec, device)
+    case = data.draw(case_strategy(spec, keras_spec), label="case")
+    outputs = oracle.call("run", case)
+    mask = oracle.call("compute_mask", case) if case.expected_mask is not None else None
+    outcome = compare(case.expected, case.bounds, outputs, expected_mask=case.expected_mask,
+                      got_mask=mask, expected_dtypes=case.expected_dtypes)
+    where = f"{ORACLE[keras_spec]} on {device}, {layer} {case.params} config {case.config}"
+    assert outcome.status == "passed", f"{where}: {outcome.message}"
+    declared = oracle.call("output_shape", case)["shape"]
+    if declared and declared[0] is None:          # an unspecified batch size
+        declared[0] = outputs[0].shape[0]
+    assert tuple(declared) == tuple(case.expected[0].shape) == tuple(outputs[0].shape), (
+        f"{where}: compute_output_shape {declared}, real output {outputs[0].shape}, "
+        f"reference {case.expected[0].shape}")
+
+
+@pytest.mark.parametrize("keras_spec", KERAS_SPECS)
+def test_reference_rejects_what_keras_rejects(layer, keras_spec, oracles):
+    spec = specs.get(layer)
+    rejects = [r for r in spec.rejects if keras_spec in r.keras_specs]
+    if not rejects:
+        pytest.skip(f"no rejected {keras_spec} configs are listed for {layer}")
+    oracle = oracles(keras_spec, "cpu")
+    for reject in rejects:
+        case = rejected_case(spec, reject, keras_spec)
+        refusal = oracle.call("rejection", case)
+        assert refusal is not None, (
+            f"{ORACLE[keras_spec]} accepts {layer}({reject.config}) on {reject.input_shapes}, "
+            f"listed as rejected because {reject.reason}")
+        with pytest.raises(ValueError):
+            spec.expect(case)
