@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from conformance import fixtures, report, specs
+from conformance import fixtures, specs
 from conformance.candidates import BUILTINS, CandidateLoadError, load
 from conformance.candidates.isolation import CandidateError, IsolatedCandidate
-from conformance.report import json_number
+from conformance.report import build_matrix, json_number, plain, write_matrix
 
 DEFAULT_CANDIDATE = "tf.keras"
 ENV_CANDIDATE = "KERAS_CONFORMANCE_CANDIDATE"
@@ -95,7 +95,7 @@ class Session:
             case, outcome = props["kc_case"], props.get("kc_outcome", {})
             self.results[case["id"]] = {
                 **case, "status": status, "error_ratio": json_number(outcome.get("error_ratio")),
-                "worst": outcome.get("worst"), "message": _message(report)}
+                "worst": plain(outcome.get("worst")), "message": _message(report)}
 
     def pytest_sessionfinish(self, session):
         if hasattr(self.config, "workerinput") or not (self.results or self.live):
@@ -104,8 +104,8 @@ class Session:
         candidate = {"name": info.get("name", self.target), "spec": info.get("spec", self.spec),
                      "device": info.get("device"), "versions": info.get("versions") or {},
                      "target": self.target}
-        self.matrix = report.build_matrix(candidate, list(self.results.values()), self.live)
-        self.matrix_path = report.write_matrix(self.config.getoption("report_dir"), self.matrix)
+        self.matrix = build_matrix(candidate, list(self.results.values()), self.live)
+        self.matrix_path = write_matrix(self.config.getoption("report_dir"), self.matrix)
 
     def pytest_terminal_summary(self, terminalreporter):
         matrix = getattr(self, "matrix", None)
@@ -135,7 +135,14 @@ class Session:
         return " ".join(shlex.quote(p) for p in parts)
 
 
+SUITE_MODULES = ("conformance.test_candidate", "conformance.test_oracle")
+
+
 def pytest_generate_tests(metafunc):
+    """Parametrize the suite's own test modules (never a user's tests) by golden case and by
+    layer."""
+    if metafunc.module.__name__ not in SUITE_MODULES:
+        return
     kc = metafunc.config._kc
     if "golden" in metafunc.fixturenames:
         items = kc.cases()

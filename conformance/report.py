@@ -6,6 +6,7 @@ Keys kept stable for the HTML report and the gate:
                                               "max_error_ratio", ...}], ...}}}
 """
 import json
+import math
 from pathlib import Path
 
 # A cell's status is the most serious of its cases' statuses, in this order.
@@ -70,6 +71,18 @@ def _jsonable(value):
 
 def safe_name(name):
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(name)) or "candidate"
+
+
+def plain(value):
+    """value with every non-finite float written as the string "nan", "inf" or "-inf", so that
+    it is strict JSON (a NaN a candidate returned shows up in the worst element)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
 
 
 def json_number(x):

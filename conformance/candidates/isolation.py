@@ -51,7 +51,9 @@ def _portable(value):
     """Outputs as NumPy arrays (a candidate may return tensors of its framework)."""
     if isinstance(value, (list, tuple)):
         return [np.asarray(v) for v in value]
-    return value if value is None or isinstance(value, (dict, str)) else np.asarray(value)
+    if value is None or isinstance(value, (bool, dict, str)):
+        return value
+    return np.asarray(value)
 
 
 class IsolatedCandidate:

@@ -38,7 +38,9 @@ class KerasCandidate:
     def versions(self):
         keras = self.keras
         versions = {"keras": keras.__version__ if hasattr(keras, "__version__") else keras.version()}
-        for package in ("tensorflow", "jax", "torch", "tf_keras"):
+        backend = {"numpy": ("numpy", "jax"), None: ("tensorflow", "tf_keras")}.get(
+            self.backend, (self.backend,))
+        for package in backend:
             try:
                 versions[package] = importlib.import_module(package).__version__
             except ImportError:

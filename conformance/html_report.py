@@ -1,0 +1,449 @@
+"""HTML pages from matrix.json: one page per candidate, and a side-by-side compatibility page.
+
+Each page is one self-contained file (inline CSS, a few lines of static JS, no network). Every
+piece of text from the matrix is escaped with html.escape(quote=True); the JS holds no data, and
+a Content-Security-Policy allows only this module's own style and script blocks.
+
+    python -m conformance.html_report render reports/tf.keras/matrix.json
+    python -m conformance.html_report compare reports/*/matrix.json -o reports/index.html
+"""
+import argparse
+import base64
+import hashlib
+import itertools
+import json
+import os
+import sys
+import textwrap
+from collections import Counter
+from html import escape
+from pathlib import Path
+from urllib.parse import quote
+
+from conformance.report import SEVERITY
+
+ORDER = ("passed", "failed", "error", "xpassed", "xfailed", "skipped")   # reading order
+FAILING = ("failed", "error", "xpassed")
+SYMBOL = {"passed": "✓", "failed": "✗", "error": "⚠", "xpassed": "✓!", "xfailed": "⊘",
+          "skipped": "↷"}
+MEANING = {"passed": "within bounds", "failed": "outside bounds", "error": "crashed or raised",
+           "xpassed": "expected to fail but passed", "xfailed": "expected failure",
+           "skipped": "not supported / not run"}
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d232a;margin:0 auto;
+ padding:1.2em 2em 4em;max-width:1400px;background:#fff}
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:0}h3{font-size:1em;margin:1.2em 0 .4em}
+a{color:#0b57d0}code,pre,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
+table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #d4d9df;padding:3px 8px;
+ text-align:left;vertical-align:top}th{background:#f3f5f7;font-weight:600}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.meta{color:#4a5561;margin:.2em 0}.meta b{color:#1d232a}
+.st{display:inline-block;padding:0 .45em;border-radius:3px;font-weight:600;white-space:nowrap}
+.st-passed{background:#e3f4e8;color:#1b5e20}.st-failed{background:#fde2e1;color:#a4161a}
+.st-error{background:#ffe9cc;color:#8a4100}.st-xpassed{background:#efe3fb;color:#6a1b9a}
+.st-xfailed{background:#eceff3;color:#3e4a57}.st-skipped{background:#f4f4f4;color:#5f6368}
+.st-unknown,.notrun{background:#fff;color:#5f6368}
+td.st{display:table-cell;border-radius:0}
+.counts span{white-space:nowrap}.counts span+span{margin-left:.8em}.over{color:#a4161a;font-weight:600}
+.legend>span{margin-right:1.2em;white-space:nowrap}
+.layer{border:1px solid #d4d9df;border-radius:6px;padding:.8em 1em;margin:1.2em 0}
+.layer>header{display:flex;flex-wrap:wrap;gap:.4em 1em;align-items:baseline}
+.grids{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+.grid td{text-align:center;white-space:nowrap;min-width:3em}.grid small{display:block;font-weight:400}
+.grid td.none{color:#aab}
+details{margin:.3em 0}summary{cursor:pointer}
+details.cell{border:1px solid #d4d9df;border-radius:4px;padding:.2em .6em}
+details.cell[open]{background:#fbfbfc}
+.case{border-top:1px solid #e3e6ea;padding:.4em 0}
+pre.msg{white-space:pre-wrap;word-break:break-word;max-height:18em;overflow:auto;background:#f6f7f9;
+ border:1px solid #e3e6ea;padding:.4em .6em;margin:.3em 0}
+.rerun code{background:#f6f7f9;border:1px solid #e3e6ea;padding:1px 5px;user-select:all}
+button{font:inherit;font-size:12px;padding:1px 8px;cursor:pointer}
+.tools{margin:.8em 0;display:flex;gap:1em;align-items:center}
+body.only-failing .layer.ok,body.only-failing tr.ok{display:none}
+.compare td{min-width:11em}.compare td a{font-weight:600;color:inherit}
+.compare small{display:block;color:#3e4a57}
+"""
+
+JS = """
+document.querySelectorAll('[data-expand]').forEach(function (b) {
+  b.addEventListener('click', function () {
+    document.querySelectorAll('details.cell').forEach(function (d) { d.open = b.dataset.expand === '1'; });
+  });
+});
+var only = document.getElementById('only-failing');
+if (only) only.addEventListener('change', function () { document.body.classList.toggle('only-failing', only.checked); });
+document.querySelectorAll('button.copy').forEach(function (b) {
+  b.addEventListener('click', function () {
+    var text = b.previousElementSibling.textContent;
+    var done = function () { b.textContent = 'copied'; };
+    if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, function () {});
+  });
+});
+"""
+
+
+def _sha(text):
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+# Only this module's <style> and <script> blocks may apply: injected markup could not run.
+CSP = f"default-src 'none'; style-src {_sha(CSS)}; script-src {_sha(JS)}"
+
+
+def e(text):
+    return escape(str(text), quote=True)
+
+
+def _rank(status):
+    return SEVERITY.index(status) if status in SEVERITY else -1   # unknown counts as worst
+
+
+def worst_status(statuses):
+    statuses = list(statuses)
+    return min(statuses, key=_rank) if statuses else None
+
+
+def badge(status, tag="span", extra=""):
+    known = status if status in SYMBOL else "unknown"
+    return f'<{tag} class="st st-{known}"{extra}>{SYMBOL.get(status, "?")} {e(status)}</{tag}>'
+
+
+def fmt_ratio(r):
+    """A ratio to read: 1e308 (and "inf", as worst elements hold it) is ∞; above 1 stands out."""
+    if r is None:
+        return "—"
+    try:
+        x = float(r)
+    except (TypeError, ValueError):
+        return e(r)
+    text = "∞" if x >= 1e308 else "NaN" if x != x else f"{x:.3g}"
+    return text if x <= 1 else f'<span class="over">{text}</span>'
+
+
+def fmt_value(v):
+    """A param value as text: strings bare unless they would read as another JSON value."""
+    if isinstance(v, str):
+        try:
+            json.loads(v)
+        except ValueError:
+            return v
+    if isinstance(v, float):
+        return repr(v)
+    return json.dumps(v, sort_keys=True, ensure_ascii=False)
+
+
+def fmt_counts(counts):
+    parts = [f"<span>{counts[s]} {SYMBOL[s]} {s}</span>" for s in ORDER if counts.get(s)]
+    parts += [f"<span>{int(n)} ? {e(s)}</span>" for s, n in counts.items() if s not in SYMBOL and n]
+    return f'<span class="counts">{"".join(parts) or "no cases"}</span>'
+
+
+def cell_counts(cell):
+    return Counter(cell.get("counts") or {cell["status"]: cell.get("cases", 1)})
+
+
+def aggregate(cells):
+    counts = sum((cell_counts(c) for c in cells), Counter())
+    ratios = [c["max_error_ratio"] for c in cells if c.get("max_error_ratio") is not None]
+    return {"status": worst_status(c["status"] for c in cells), "counts": counts,
+            "cells": len(cells), "worst": max(ratios, default=None)}
+
+
+def layer_overview(entry):
+    """(status, counts, worst ratio) of a layer; a failing live property test counts too."""
+    cells = entry.get("cells") or []
+    agg = aggregate(cells)
+    counts = Counter(entry.get("summary") or agg["counts"])
+    live = (entry.get("live") or {}).get("status")
+    status = worst_status([s for s, n in counts.items() if n] + ([live] if live else []))
+    return status, counts, agg["worst"]
+
+
+def anchor(layer):
+    return "layer-" + quote(str(layer), safe="")
+
+
+def _key(v):
+    return json.dumps(v, sort_keys=True)
+
+
+def _sorted_values(values):
+    def order(v):
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        return (0, v, "") if number else (1, 0, _key(v))
+    return sorted({_key(v): v for v in values}.values(), key=order)
+
+
+def _page(title, body):
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<title>{e(title)}</title>\n<style>{CSS}</style></head>\n<body>\n{body}\n'
+            f'<script>{JS}</script>\n</body></html>\n')
+
+
+def _legend():
+    items = "".join(f'<span>{badge(s)} {MEANING[s]}</span>' for s in ORDER)
+    return (f'<p class="legend">{items}<br>ratio = |got − expected| / bound, of the worst '
+            'element; above 1 fails.</p>')
+
+
+# Candidate page ------------------------------------------------------------------------------
+
+def render_candidate(matrix):
+    cand = matrix.get("candidate") or {}
+    layers = matrix.get("layers") or {}
+    overviews = {name: layer_overview(entry) for name, entry in layers.items()}
+    totals = Counter(matrix.get("summary") or sum((o[1] for o in overviews.values()), Counter()))
+    versions = ", ".join(f"{e(k)} {e(v)}" for k, v in sorted((cand.get("versions") or {}).items()))
+    head = (f'<h1>Keras conformance: {e(cand.get("name", "?"))}</h1>\n<p class="meta">'
+            f'spec <b>{e(cand.get("spec", "?"))}</b> · device <b>{e(cand.get("device", "?"))}</b>'
+            + (f' · target <b>{e(cand["target"])}</b>' if cand.get("target") else "")
+            + (f' · {versions}' if versions else "") + '</p>\n'
+            f'<p>{badge(worst_status(s for s, n in totals.items() if n) or "skipped")} '
+            f'{fmt_counts(totals)} in {len(layers)} layers</p>\n{_legend()}')
+    rows = []
+    for name, (status, counts, worst) in overviews.items():
+        live = (layers[name].get("live") or {}).get("status")
+        ok = "" if status in FAILING else ' class="ok"'
+        rows.append(f'<tr{ok}><td><a href="#{e(anchor(name))}">{e(name)}</a></td>'
+                    f'{badge(status or "skipped", "td")}<td>{fmt_counts(counts)}</td>'
+                    f'<td class="n">{fmt_ratio(worst)}</td>'
+                    f'<td>{badge(live) if live else "—"}</td></tr>')
+    overview = ('<table class="overview"><tr><th>Layer</th><th>Status</th><th>Cases</th>'
+                '<th class="n">Worst ratio</th><th>Property test</th></tr>\n'
+                + "\n".join(rows) + '</table>\n')
+    tools = ('<div class="tools"><label><input type="checkbox" id="only-failing"> only layers '
+             'with failures</label><button data-expand="1">expand all cells</button>'
+             '<button data-expand="0">collapse all cells</button></div>')
+    sections = [_layer_section(name, entry, overviews[name]) for name, entry in layers.items()]
+    return _page(f'Keras conformance: {cand.get("name", "?")}',
+                 head + overview + tools + "\n".join(sections))
+
+
+def _layer_section(name, entry, overview):
+    status, counts, worst = overview
+    cells = entry.get("cells") or []
+    failing = status in FAILING
+    out = [f'<section class="layer{"" if failing else " ok"}" id="{e(anchor(name))}"><header>'
+           f'<h2>{e(name)}</h2>{badge(status or "skipped")}{fmt_counts(counts)}'
+           f'<span>{len(cells)} cells · worst ratio {fmt_ratio(worst)}</span></header>']
+    live = entry.get("live")
+    if live and live.get("status") in FAILING:
+        out.append(f'<details class="live"><summary>Property test: {badge(live.get("status"))} '
+                   f'(falsifying example)</summary>'
+                   f'{_message_and_rerun(live.get("message"), live.get("rerun"))}</details>')
+    elif live:
+        out.append(f'<p>Property test: {badge(live.get("status"))}</p>')
+    params = list(dict.fromkeys(p for c in cells for p in c.get("params") or {}))
+    present = [s for s in ORDER if any(cell_counts(c).get(s) for c in cells)]
+    if params:
+        out.append('<h3>By parameter value</h3>' + _value_table(cells, params, present))
+    if len(params) > 1:
+        grids = [_pair_grid(cells, a, b) for a, b in itertools.combinations(params, 2)]
+        out.append(f'<details class="pairs"{" open" if failing else ""}><summary>'
+                   f'<b>By pair of parameter values</b> ({len(grids)} grids)</summary>'
+                   f'<div class="grids">{"".join(grids)}</div></details>')
+    bad = [c for c in cells if c["status"] in FAILING]
+    if bad:
+        out.append(f'<h3>Failing cells ({len(bad)})</h3>' + "".join(_cell_details(c) for c in bad))
+    other = [c for c in cells if c["status"] in ("xfailed", "skipped")]
+    if other:
+        out.append(f'<details><summary>Expected failures and skips ({len(other)} cells)</summary>'
+                   + "".join(_cell_details(c) for c in other) + '</details>')
+    return "\n".join(out) + "</section>"
+
+
+def _with(cells, **wanted):
+    return [c for c in cells if all(p in (c.get("params") or {}) and _key(c["params"][p]) == _key(v)
+                                    for p, v in wanted.items())]
+
+
+def _value_table(cells, params, present):
+    head = ('<tr><th>Parameter</th><th>Value</th><th>Status</th>'
+            + "".join(f'<th class="n">{SYMBOL[s]} {s}</th>' for s in present)
+            + '<th class="n">Cells</th><th class="n">Worst ratio</th></tr>')
+    rows = []
+    for p in params:
+        values = _sorted_values(c["params"][p] for c in cells if p in (c.get("params") or {}))
+        for i, v in enumerate(values):
+            agg = aggregate(_with(cells, **{p: v}))
+            first = f'<th rowspan="{len(values)}">{e(p)}</th>' if i == 0 else ""
+            rows.append(f'<tr>{first}<td class="mono">{e(fmt_value(v))}</td>'
+                        f'{badge(agg["status"], "td")}'
+                        + "".join(f'<td class="n">{agg["counts"].get(s) or ""}</td>' for s in present)
+                        + f'<td class="n">{agg["cells"]}</td>'
+                          f'<td class="n">{fmt_ratio(agg["worst"])}</td></tr>')
+    return f'<table class="values">{head}{"".join(rows)}</table>'
+
+
+def _pair_grid(cells, a, b):
+    rows_v = _sorted_values(c["params"][a] for c in cells if a in (c.get("params") or {}))
+    cols_v = _sorted_values(c["params"][b] for c in cells if b in (c.get("params") or {}))
+    head = (f'<tr><th>{e(a)} ╲ {e(b)}</th>'
+            + "".join(f'<th class="mono">{e(fmt_value(v))}</th>' for v in cols_v) + '</tr>')
+    rows = []
+    for rv in rows_v:
+        tds = []
+        for cv in cols_v:
+            agg = aggregate(_with(cells, **{a: rv, b: cv}))
+            if not agg["cells"]:
+                tds.append('<td class="none" title="no cells">·</td>')
+                continue
+            text = " ".join(f'{SYMBOL[s]}{agg["counts"][s]}' for s in ORDER if agg["counts"].get(s))
+            tip = f'{agg["status"]}: {sum(agg["counts"].values())} cases in {agg["cells"]} cells'
+            tds.append(f'<td class="st st-{agg["status"] if agg["status"] in SYMBOL else "unknown"}"'
+                       f' title="{e(tip)}">{text}<small>{fmt_ratio(agg["worst"])}</small></td>')
+        rows.append(f'<tr><th class="mono">{e(fmt_value(rv))}</th>{"".join(tds)}</tr>')
+    return f'<table class="grid">{head}{"".join(rows)}</table>'
+
+
+def _params_text(params):
+    return " · ".join(f"{k}={fmt_value(v)}" for k, v in (params or {}).items()) or "(no params)"
+
+
+def _cell_details(cell):
+    counts = cell_counts(cell)
+    cases = cell.get("case_results") or []
+    shown = [c for c in cases if c.get("status") in FAILING] or \
+        [c for c in cases if c.get("status") != "passed"] or cases
+    rest = Counter(c.get("status") for c in cases if not any(c is s for s in shown))
+    body = "".join(_case(c) for c in shown)
+    if rest:
+        body += f'<p>Also in this cell: {fmt_counts(rest)}</p>'
+    return (f'<details class="cell"><summary>{badge(cell["status"])} '
+            f'<span class="mono">{e(_params_text(cell.get("params")))}</span> · '
+            f'{fmt_counts(counts)} · worst ratio {fmt_ratio(cell.get("max_error_ratio"))}'
+            f'</summary><div class="cases">{body or "<p>no case results recorded</p>"}</div>'
+            '</details>')
+
+
+def _case(case):
+    worst = case.get("worst")
+    line = (f'<div><b class="mono">{e(case.get("id", "?"))}</b> {badge(case.get("status"))} '
+            f'ratio {fmt_ratio(case.get("error_ratio"))}</div>')
+    if isinstance(worst, dict):
+        fields = [("output", worst.get("output")), ("index", worst.get("index")),
+                  ("expected", worst.get("expected")), ("got", worst.get("got")),
+                  ("bound", worst.get("bound"))]
+        line += ('<div class="mono">worst element: '
+                 + " · ".join(f'{k} {e(fmt_value(v))}' for k, v in fields)
+                 + f' · ratio {fmt_ratio(worst.get("ratio"))}</div>')
+    return f'<div class="case">{line}{_message_and_rerun(case.get("message"), case.get("rerun"))}</div>'
+
+
+def _message_and_rerun(message, rerun):
+    out = f'<pre class="msg">{e(textwrap.dedent(message).strip())}</pre>' if message else ""
+    if rerun:
+        out += (f'<div class="rerun">rerun: <code>{e(rerun)}</code> '
+                '<button class="copy" type="button">copy</button></div>')
+    return out
+
+
+# Side-by-side page ---------------------------------------------------------------------------
+
+def _detail_href(matrix_relpath, layer=None):
+    page = Path(matrix_relpath).parent.joinpath("index.html").as_posix()
+    return quote(page, safe="/") + (f"#{anchor(layer)}" if layer is not None else "")
+
+
+def render_comparison(matrices):
+    """matrices: [(path of matrix.json relative to the page's folder, matrix dict)]."""
+    layers = sorted({name for _, m in matrices for name in m.get("layers") or {}})
+    head = ['<th>Layer</th>']
+    for rel, m in matrices:
+        cand = m.get("candidate") or {}
+        agg = Counter()
+        for entry in (m.get("layers") or {}).values():
+            agg += layer_overview(entry)[1]
+        totals = Counter(m.get("summary") or agg)
+        head.append(f'<th><a href="{e(_detail_href(rel))}">{e(cand.get("name", "?"))}</a>'
+                    f'<small>{e(cand.get("spec", "?"))} · {e(cand.get("device", "?"))}</small>'
+                    f'<small>{fmt_counts(totals)}</small></th>')
+    rows = []
+    for name in layers:
+        tds = []
+        for rel, m in matrices:
+            entry = (m.get("layers") or {}).get(name)
+            if entry is None:
+                tds.append('<td class="notrun">– not run</td>')
+                continue
+            status, counts, worst = layer_overview(entry)
+            status = status or "skipped"
+            known = status if status in SYMBOL else "unknown"
+            tds.append(f'<td class="st st-{known}"><a href="{e(_detail_href(rel, name))}">'
+                       f'{SYMBOL.get(status, "?")} {e(status)}</a><small>{fmt_counts(counts)}</small>'
+                       f'<small>worst ratio {fmt_ratio(worst)}</small></td>')
+        rows.append(f'<tr><th>{e(name)}</th>{"".join(tds)}</tr>')
+    body = (f'<h1>Keras conformance: side by side</h1>\n{_legend()}\n'
+            f'<table class="compare"><tr>{"".join(head)}</tr>\n' + "\n".join(rows) + '</table>')
+    return _page("Keras conformance: side by side", body)
+
+
+# Files and command line ----------------------------------------------------------------------
+
+def load_matrix(path):
+    """The matrix at path, checked against matrix.schema.json (a shape check without jsonschema).
+    Raises ValueError saying what is wrong."""
+    try:
+        matrix = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read a matrix: {exc}") from None
+    try:
+        from conformance.schema import validate
+    except ImportError:   # jsonschema is a dev extra: check what rendering relies on
+        validate = _shape_check
+    try:
+        validate(matrix)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a valid matrix: {exc}") from None
+    return matrix
+
+
+def _shape_check(matrix):
+    ok = (isinstance(matrix, dict) and isinstance(matrix.get("candidate"), dict)
+          and isinstance(matrix.get("layers"), dict)
+          and all(isinstance(l, dict) and isinstance(l.get("cells", []), list)
+                  and all(isinstance(c, dict) and "status" in c for c in l.get("cells", []))
+                  for l in matrix["layers"].values()))
+    if not ok:
+        raise ValueError("expected {'candidate': {...}, 'layers': {name: {'cells': [...]}}}")
+
+
+def write_candidate_report(matrix_path, matrix=None):
+    matrix = load_matrix(matrix_path) if matrix is None else matrix
+    out = Path(matrix_path).parent / "index.html"
+    out.write_text(render_candidate(matrix), encoding="utf-8")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m conformance.html_report",
+                                     description="HTML reports from matrix.json files")
+    sub = parser.add_subparsers(dest="command", required=True)
+    render = sub.add_parser("render", help="write index.html next to each matrix.json")
+    render.add_argument("matrices", nargs="+")
+    compare = sub.add_parser("compare", help="side-by-side page (and each candidate's page)")
+    compare.add_argument("matrices", nargs="+")
+    compare.add_argument("-o", "--output", default="reports/index.html")
+    args = parser.parse_args(argv)
+    try:
+        loaded = [(path, load_matrix(path)) for path in args.matrices]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path, matrix in loaded:
+        print(write_candidate_report(path, matrix))
+    if args.command == "compare":
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rel = [(os.path.relpath(path, out.parent), m) for path, m in loaded]
+        out.write_text(render_comparison(rel), encoding="utf-8")
+        print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

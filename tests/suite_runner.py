@@ -1,0 +1,44 @@
+"""Running the suite as a user would, in a subprocess, and reading what it wrote."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conformance.report import safe_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_suite(tmp_path, candidate, *args, cwd=None, env=None):
+    """Run `pytest --pyargs conformance.test_candidate --candidate ... args`; returns
+    (exit code, output text, the matrix dict or None)."""
+    reports = Path(tmp_path) / "reports"
+    command = [sys.executable, "-m", "pytest", "--pyargs", "conformance.test_candidate",
+               "--candidate", candidate, "--report-dir", str(reports), "-p", "no:cacheprovider",
+               "-p", "no:benchmark", "-q", *args]
+    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(cwd or ROOT)]),
+                    **(env or {}))
+    full_env.pop("PYTEST_XDIST_WORKER", None)
+    done = subprocess.run(command, cwd=cwd or ROOT, env=full_env, capture_output=True,
+                          text=True, timeout=600)
+    matrices = list(reports.glob("*/matrix.json"))
+    matrix = json.loads(matrices[0].read_text()) if matrices else None
+    return done.returncode, done.stdout + done.stderr, matrix
+
+
+def cells(matrix, layer):
+    return matrix["layers"][layer]["cells"]
+
+
+def failing(matrix, layer, statuses=("failed",)):
+    return [c for c in cells(matrix, layer) if c["status"] in statuses]
+
+
+def layers_with(matrix, statuses):
+    return sorted(name for name, entry in matrix["layers"].items()
+                  if any(entry["summary"].get(s) for s in statuses))
+
+
+def matrix_dir(tmp_path, name):
+    return Path(tmp_path) / "reports" / safe_name(name)
