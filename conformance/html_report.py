@@ -28,7 +28,7 @@ SYMBOL = {"passed": "✓", "failed": "✗", "error": "⚠", "xpassed": "✓!", "
           "skipped": "↷"}
 MEANING = {"passed": "within bounds", "failed": "outside bounds", "error": "crashed or raised",
            "xpassed": "expected to fail but passed", "xfailed": "expected failure",
-           "skipped": "not supported / not run"}
+           "skipped": "declared unsupported, or skipped"}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d232a;margin:0 auto;
@@ -292,7 +292,7 @@ def _pair_grid(cells, a, b):
             if not agg["cells"]:
                 tds.append('<td class="none" title="no cells">·</td>')
                 continue
-            text = " ".join(f'{SYMBOL[s]}{agg["counts"][s]}' for s in ORDER if agg["counts"].get(s))
+            text = " ".join(f'{SYMBOL[s]}{agg["counts"][s]}' for s in SEVERITY if agg["counts"].get(s))
             tip = f'{agg["status"]}: {sum(agg["counts"].values())} cases in {agg["cells"]} cells'
             tds.append(f'<td class="st st-{agg["status"] if agg["status"] in SYMBOL else "unknown"}"'
                        f' title="{e(tip)}">{text}<small>{fmt_ratio(agg["worst"])}</small></td>')

@@ -168,7 +168,7 @@ def pytest_collection_modifyitems(session, config, items):
             item.user_properties.append(("kc_case", {
                 "id": golden.id, "layer": golden.layer, "params": golden.params,
                 "rerun": kc.rerun(golden.id)}))
-            divergence = specs.get(golden.layer).divergence_for(kc.target, golden.params) \
+            divergence = specs.get(golden.layer).divergence_for(kc.target, golden) \
                 if golden.layer in specs.SPECS else None
             if divergence:
                 item.add_marker(pytest.mark.xfail(

@@ -30,7 +30,7 @@ class Reject:
 class Divergence:
     """A known, examined difference between a candidate and the reference.
 
-    `when(params)` says which cases it covers; `evidence` points at what shows the candidate,
+    `when(case)` says which cases it covers; `evidence` points at what shows the candidate,
     not the reference, is off (an upstream issue, a source line, a computed example).
     """
     candidates: tuple
@@ -80,9 +80,9 @@ class LayerSpec:
     weight_scale: float = 0.5
     notes: str = field(default="", compare=False)
 
-    def divergence_for(self, candidate_name, params):
+    def divergence_for(self, candidate_name, case):
         """The known divergence covering this candidate and case, if any."""
         for d in self.divergences:
-            if candidate_name in d.candidates and d.when(params):
+            if candidate_name in d.candidates and d.when(case):
                 return d
         return None

@@ -5,8 +5,9 @@ import numpy as np
 
 import reference
 from conformance import tolerance
-from conformance.spec import Expected, LayerSpec, Reject
-from reference.padding import as_tuple
+from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from reference.layout import to_channels_last
+from reference.padding import as_tuple, pad_amounts
 
 POOLING_DOMAINS_1D = {"pool_size": (1, 2, 3, 4), "strides": (None, 1, 2, 3),
                       "padding": ("valid", "same"),
@@ -36,13 +37,43 @@ def _average_expect(case):
                     [tolerance.sum_bound(magnitude, terms)])
 
 
+def _torch_replicates_border(case):
+    """Keras's torch backend (3.15) pads an asymmetric "same" window by repeating the border
+    value and divides by the full window. That differs from Keras's meaning (padding ignored,
+    divide by the real positions) once a window holds 2+ real values and 1+ padded ones: an
+    odd total padding, pool_size >= 3 and length >= 2 on some axis."""
+    config = case.config
+    if config["padding"] != "same":
+        return False
+    x = to_channels_last(case.inputs[0], config["data_format"])
+    rank = x.ndim - 2
+    pool = as_tuple(config["pool_size"], rank, "pool_size")
+    strides = pool if config["strides"] is None else as_tuple(config["strides"], rank, "strides")
+    for axis, length in enumerate(x.shape[1:-1]):
+        before, after = pad_amounts(length, pool[axis], strides[axis], 1, "same")
+        if before != after and pool[axis] >= 3 and length >= 2:
+            return True
+    return False
+
+
+TORCH_AVERAGE_SAME = Divergence(
+    candidates=("keras-torch",), when=_torch_replicates_border,
+    reason="torch backend pads asymmetric 'same' average-pooling windows by replicating the "
+           "border and divides by the full window",
+    evidence="keras-team/keras#19721 (averagePooling2D calculates wrongly with torch backend); "
+             "fixed upstream by keras-team/keras#23233, not in Keras 3.15.1: "
+             "keras/src/backend/torch/nn.py _apply_same_padding uses mode='replicate'. "
+             "Example: AveragePooling1D(4, 1, 'same') on [1, 2, 4] gives [2, 2.75, 3.5]; "
+             "TensorFlow and JAX give [7/3, 7/3, 3]")
+
+
 def _pool1d(**overrides):
     return {"pool_size": 2, "strides": None, "padding": "valid",
             "data_format": "channels_last", **overrides}
 
 
-def _pooling1d_spec(layer, expect):
-    return LayerSpec(
+def _pooling1d_spec(layer, expect, divergences=()):
+    return LayerSpec(divergences=divergences,
         layer=layer, family="pooling", domains=POOLING_DOMAINS_1D,
         make=_pooling1d_make, expect=expect,
         edge_cases=(
@@ -55,4 +86,4 @@ def _pooling1d_spec(layer, expect):
 
 
 MAX_POOLING_1D = _pooling1d_spec("MaxPooling1D", _max_expect)
-AVERAGE_POOLING_1D = _pooling1d_spec("AveragePooling1D", _average_expect)
+AVERAGE_POOLING_1D = _pooling1d_spec("AveragePooling1D", _average_expect, (TORCH_AVERAGE_SAME,))
