@@ -15,8 +15,9 @@ def run_suite(tmp_path, candidate, *args, cwd=None, env=None):
     (exit code, output text, the matrix dict or None)."""
     reports = Path(tmp_path) / "reports"
     command = [sys.executable, "-m", "pytest", "--pyargs", "conformance.test_candidate",
-               "--candidate", candidate, "--report-dir", str(reports), "-p", "no:cacheprovider",
-               "-p", "no:benchmark", "-q", *args]
+               *(["--candidate", candidate] if candidate else []),
+               "--report-dir", str(reports), "-p", "no:cacheprovider", "-p", "no:benchmark",
+               "-q", *args]
     full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(cwd or ROOT)]),
                     **(env or {}))
     full_env.pop("PYTEST_XDIST_WORKER", None)

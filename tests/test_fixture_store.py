@@ -1,0 +1,93 @@
+"""The golden fixtures: regenerating gives the same cases, they load without pickles, and a
+tampered or corrupt file is reported as such while the rest still load."""
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from conformance import fixtures, specs
+from conformance.case import KERAS_SPECS
+from tests.suite_runner import run_suite
+
+
+@pytest.fixture
+def copy_of_fixtures(tmp_path):
+    root = tmp_path / "fixtures"
+    shutil.copytree(fixtures.default_root(), root)
+    return root
+
+
+def test_regenerating_gives_the_same_cases():
+    assert fixtures.verify(fixtures.default_root()) == []
+
+
+def test_every_layer_and_spec_has_fixtures():
+    manifest = fixtures.read_manifest(fixtures.default_root())
+    for layer, spec in specs.SPECS.items():
+        for keras_spec in spec.keras_specs:
+            assert f"{keras_spec}/{layer}.json" in manifest["files"]
+
+
+def test_every_parameter_value_is_reached():
+    for keras_spec in KERAS_SPECS:
+        cases, problems = fixtures.load_all(fixtures.default_root(), keras_spec)
+        assert not problems
+        for layer, spec in specs.SPECS.items():
+            seen = [c.params for c in cases if c.layer == layer]
+            for name, values in spec.domains.items():
+                for value in values:
+                    assert any(p[name] == fixtures_json(value) for p in seen), (layer, name, value)
+
+
+def fixtures_json(value):
+    return json.loads(json.dumps(value))
+
+
+def test_arrays_load_without_pickles():
+    for path in fixtures.default_root().glob("*/*.npz"):
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                assert npz[key].dtype != object
+
+
+def test_a_flipped_byte_is_reported_and_other_layers_still_load(copy_of_fixtures):
+    path = copy_of_fixtures / "keras3" / "Dense.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    cases, problems = fixtures.load_all(copy_of_fixtures, "keras3")
+    assert [p.file for p in problems] == ["keras3/Dense"]
+    assert "sha256 does not match" in problems[0].message
+    assert cases and "Dense" not in {c.layer for c in cases}
+
+
+def test_a_consistently_rewritten_but_corrupt_file_is_unreadable(copy_of_fixtures):
+    """Tampering that also updates the manifest still cannot pass a broken file off."""
+    path = copy_of_fixtures / "keras3" / "Masking.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("not-an-array.npy", b"garbage")
+    manifest = json.loads((copy_of_fixtures / "manifest.json").read_text())
+    manifest["files"]["keras3/Masking.npz"] = fixtures.sha256(path)
+    (copy_of_fixtures / "manifest.json").write_text(json.dumps(manifest))
+    _, problems = fixtures.load_all(copy_of_fixtures, "keras3")
+    assert [p.file for p in problems] == ["keras3/Masking"]
+    assert "unreadable" in problems[0].message
+
+
+def test_a_missing_manifest_is_one_clear_problem(tmp_path):
+    cases, problems = fixtures.load_all(tmp_path, "keras3")
+    assert cases == [] and len(problems) == 1 and "manifest" in problems[0].message
+
+
+def test_the_run_reports_a_broken_fixture_as_an_error_and_goes_on(copy_of_fixtures, tmp_path):
+    path = copy_of_fixtures / "keras3" / "Permute.json"
+    path.write_text(path.read_text().replace('"dims"', '"dimz"', 1))
+    code, output, matrix = run_suite(tmp_path, "reference", "--fixtures-dir", str(copy_of_fixtures),
+                                     "-k", "test_golden_case", "--no-oracle")
+    assert code == 1
+    broken = matrix["layers"]["Permute"]["cells"]
+    assert [c["status"] for c in broken] == ["error"]
+    assert "sha256 does not match" in broken[0]["case_results"][0]["message"]
+    assert matrix["summary"]["passed"] > 200

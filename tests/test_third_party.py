@@ -1,0 +1,62 @@
+"""A third party's candidate, written outside this repo, run the way the README says; and the
+matrix is the same whether the run is serial or spread over xdist workers."""
+import textwrap
+
+from tests.suite_runner import run_suite
+
+ADAPTER = textwrap.dedent('''
+    from conformance.candidates import load
+
+    reference = load("reference")
+
+    class MyCandidate:
+        name = "my-engine"
+        spec = "keras3"
+
+        def run(self, case):
+            return reference.run(case)
+
+        def supports(self, case):
+            return True if case.layer != "Lambda" else "my-engine cannot run Python lambdas"
+''')
+
+
+def write_adapter(tmp_path):
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "adapter.py").write_text(ADAPTER)
+    return tmp_path
+
+
+def test_a_candidate_from_outside_the_repo(tmp_path):
+    outside = write_adapter(tmp_path)
+    code, output, matrix = run_suite(tmp_path, "mypkg.adapter:MyCandidate", "-n", "2",
+                                     "--no-oracle", cwd=outside)
+    assert code == 0, output[-2000:]
+    assert matrix["candidate"]["name"] == "my-engine"
+    assert matrix["layers"]["Lambda"]["summary"] == {"skipped": 11}
+    assert matrix["summary"]["failed"] == matrix["summary"]["error"] == 0
+    assert matrix["summary"]["passed"] > 200
+
+
+def test_the_candidate_from_the_environment(tmp_path):
+    outside = write_adapter(tmp_path)
+    code, output, matrix = run_suite(
+        tmp_path, None, "--layer", "Dense", "--no-oracle", cwd=outside,
+        env={"KERAS_CONFORMANCE_CANDIDATE": "mypkg.adapter:MyCandidate"})
+    assert code == 0, output[-2000:]
+    assert matrix["candidate"]["name"] == "my-engine"
+
+
+def test_an_unloadable_candidate_is_a_clear_usage_error(tmp_path):
+    code, output, matrix = run_suite(tmp_path, "nosuchmodule:Thing", cwd=tmp_path)
+    assert code == 4 and matrix is None
+    assert "cannot load candidate 'nosuchmodule:Thing'" in output
+
+
+def test_serial_and_xdist_runs_write_the_same_matrix(tmp_path):
+    _, _, serial = run_suite(tmp_path / "serial", "reference", "-n", "0")
+    _, _, spread = run_suite(tmp_path / "spread", "reference", "-n", "2")
+    assert serial == spread
+    assert serial["summary"]["passed"] > 200
