@@ -34,7 +34,8 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d232a;margin:0 auto;
  padding:1.2em 2em 4em;max-width:1400px;background:#fff}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:0}h3{font-size:1em;margin:1.2em 0 .4em}
-a{color:#0b57d0}code,pre,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
+a{color:#0b57d0}
+code,pre,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
 table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #d4d9df;padding:3px 8px;
  text-align:left;vertical-align:top}th{background:#f3f5f7;font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -45,12 +46,14 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .st-xfailed{background:#eceff3;color:#3e4a57}.st-skipped{background:#f4f4f4;color:#5f6368}
 .st-unknown,.notrun{background:#fff;color:#5f6368}
 td.st{display:table-cell;border-radius:0}
-.counts span{white-space:nowrap}.counts span+span{margin-left:.8em}.over{color:#a4161a;font-weight:600}
+.counts span{white-space:nowrap}.counts span+span{margin-left:.8em}
+.over{color:#a4161a;font-weight:600}
 .legend>span{margin-right:1.2em;white-space:nowrap}
 .layer{border:1px solid #d4d9df;border-radius:6px;padding:.8em 1em;margin:1.2em 0}
 .layer>header{display:flex;flex-wrap:wrap;gap:.4em 1em;align-items:baseline}
 .grids{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
-.grid td{text-align:center;white-space:nowrap;min-width:3em}.grid small{display:block;font-weight:400}
+.grid td{text-align:center;white-space:nowrap;min-width:3em}
+.grid small{display:block;font-weight:400}
 .grid td.none{color:#aab}
 details{margin:.3em 0}summary{cursor:pointer}
 details.cell{border:1px solid #d4d9df;border-radius:4px;padding:.2em .6em}
@@ -67,20 +70,15 @@ body.only-failing .layer.ok,body.only-failing tr.ok{display:none}
 """
 
 JS = """
-document.querySelectorAll('[data-expand]').forEach(function (b) {
-  b.addEventListener('click', function () {
-    document.querySelectorAll('details.cell').forEach(function (d) { d.open = b.dataset.expand === '1'; });
-  });
-});
-var only = document.getElementById('only-failing');
-if (only) only.addEventListener('change', function () { document.body.classList.toggle('only-failing', only.checked); });
-document.querySelectorAll('button.copy').forEach(function (b) {
-  b.addEventListener('click', function () {
-    var text = b.previousElementSibling.textContent;
-    var done = function () { b.textContent = 'copied'; };
-    if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, function () {});
-  });
-});
+const all = (selector) => document.querySelectorAll(selector);
+all('[data-expand]').forEach((b) => b.addEventListener('click', () =>
+  all('details.cell').forEach((d) => { d.open = b.dataset.expand === '1'; })));
+const only = document.getElementById('only-failing');
+if (only) only.addEventListener('change', () =>
+  document.body.classList.toggle('only-failing', only.checked));
+all('button.copy').forEach((b) => b.addEventListener('click', () =>
+  navigator.clipboard?.writeText(b.previousElementSibling.textContent)
+    .then(() => { b.textContent = 'copied'; }, () => {})));
 """
 
 
@@ -105,9 +103,12 @@ def worst_status(statuses):
     return min(statuses, key=_rank) if statuses else None
 
 
-def badge(status, tag="span", extra=""):
-    known = status if status in SYMBOL else "unknown"
-    return f'<{tag} class="st st-{known}"{extra}>{SYMBOL.get(status, "?")} {e(status)}</{tag}>'
+def _cls(status):
+    return f'st st-{status if status in SYMBOL else "unknown"}'
+
+
+def badge(status, tag="span"):
+    return f'<{tag} class="{_cls(status)}">{SYMBOL.get(status, "?")} {e(status)}</{tag}>'
 
 
 def fmt_ratio(r):
@@ -135,8 +136,8 @@ def fmt_value(v):
 
 
 def fmt_counts(counts):
-    parts = [f"<span>{counts[s]} {SYMBOL[s]} {s}</span>" for s in ORDER if counts.get(s)]
-    parts += [f"<span>{int(n)} ? {e(s)}</span>" for s, n in counts.items() if s not in SYMBOL and n]
+    parts = [f"<span>{e(counts[s])} {SYMBOL[s]} {s}</span>" for s in ORDER if counts.get(s)]
+    parts += [f"<span>{e(n)} ? {e(s)}</span>" for s, n in counts.items() if s not in SYMBOL and n]
     return f'<span class="counts">{"".join(parts) or "no cases"}</span>'
 
 
@@ -243,8 +244,9 @@ def _layer_section(name, entry, overview):
         out.append('<h3>By parameter value</h3>' + _value_table(cells, params, present))
     if len(params) > 1:
         grids = [_pair_grid(cells, a, b) for a, b in itertools.combinations(params, 2)]
+        plural = "s" * (len(grids) > 1)
         out.append(f'<details class="pairs"{" open" if failing else ""}><summary>'
-                   f'<b>By pair of parameter values</b> ({len(grids)} grids)</summary>'
+                   f'<b>By pair of parameter values</b> ({len(grids)} grid{plural})</summary>'
                    f'<div class="grids">{"".join(grids)}</div></details>')
     bad = [c for c in cells if c["status"] in FAILING]
     if bad:
@@ -256,9 +258,12 @@ def _layer_section(name, entry, overview):
     return "\n".join(out) + "</section>"
 
 
-def _with(cells, **wanted):
-    return [c for c in cells if all(p in (c.get("params") or {}) and _key(c["params"][p]) == _key(v)
-                                    for p, v in wanted.items())]
+def _with(cells, wanted):
+    """The cells whose params include all of wanted {param: value}."""
+    wanted = {p: _key(v) for p, v in wanted.items()}
+    return [c for c in cells
+            if all(p in (c.get("params") or {}) and _key(c["params"][p]) == v
+                   for p, v in wanted.items())]
 
 
 def _value_table(cells, params, present):
@@ -269,11 +274,12 @@ def _value_table(cells, params, present):
     for p in params:
         values = _sorted_values(c["params"][p] for c in cells if p in (c.get("params") or {}))
         for i, v in enumerate(values):
-            agg = aggregate(_with(cells, **{p: v}))
+            agg = aggregate(_with(cells, {p: v}))
             first = f'<th rowspan="{len(values)}">{e(p)}</th>' if i == 0 else ""
             rows.append(f'<tr>{first}<td class="mono">{e(fmt_value(v))}</td>'
                         f'{badge(agg["status"], "td")}'
-                        + "".join(f'<td class="n">{agg["counts"].get(s) or ""}</td>' for s in present)
+                        + "".join(f'<td class="n">{e(agg["counts"].get(s) or "")}</td>'
+                                  for s in present)
                         + f'<td class="n">{agg["cells"]}</td>'
                           f'<td class="n">{fmt_ratio(agg["worst"])}</td></tr>')
     return f'<table class="values">{head}{"".join(rows)}</table>'
@@ -288,14 +294,15 @@ def _pair_grid(cells, a, b):
     for rv in rows_v:
         tds = []
         for cv in cols_v:
-            agg = aggregate(_with(cells, **{a: rv, b: cv}))
+            agg = aggregate(_with(cells, {a: rv, b: cv}))
             if not agg["cells"]:
                 tds.append('<td class="none" title="no cells">·</td>')
                 continue
-            text = " ".join(f'{SYMBOL[s]}{agg["counts"][s]}' for s in SEVERITY if agg["counts"].get(s))
-            tip = f'{agg["status"]}: {sum(agg["counts"].values())} cases in {agg["cells"]} cells'
-            tds.append(f'<td class="st st-{agg["status"] if agg["status"] in SYMBOL else "unknown"}"'
-                       f' title="{e(tip)}">{text}<small>{fmt_ratio(agg["worst"])}</small></td>')
+            counts = agg["counts"]
+            text = " ".join(f"{SYMBOL[s]}{e(counts[s])}" for s in SEVERITY if counts.get(s))
+            tip = f'{agg["status"]}: {sum(counts.values())} cases in {agg["cells"]} cells'
+            tds.append(f'<td class="{_cls(agg["status"])}" title="{e(tip)}">{text}'
+                       f'<small>{fmt_ratio(agg["worst"])}</small></td>')
         rows.append(f'<tr><th class="mono">{e(fmt_value(rv))}</th>{"".join(tds)}</tr>')
     return f'<table class="grid">{head}{"".join(rows)}</table>'
 
@@ -331,7 +338,8 @@ def _case(case):
         line += ('<div class="mono">worst element: '
                  + " · ".join(f'{k} {e(fmt_value(v))}' for k, v in fields)
                  + f' · ratio {fmt_ratio(worst.get("ratio"))}</div>')
-    return f'<div class="case">{line}{_message_and_rerun(case.get("message"), case.get("rerun"))}</div>'
+    return (f'<div class="case">{line}'
+            f'{_message_and_rerun(case.get("message"), case.get("rerun"))}</div>')
 
 
 def _message_and_rerun(message, rerun):
@@ -372,9 +380,9 @@ def render_comparison(matrices):
                 continue
             status, counts, worst = layer_overview(entry)
             status = status or "skipped"
-            known = status if status in SYMBOL else "unknown"
-            tds.append(f'<td class="st st-{known}"><a href="{e(_detail_href(rel, name))}">'
-                       f'{SYMBOL.get(status, "?")} {e(status)}</a><small>{fmt_counts(counts)}</small>'
+            tds.append(f'<td class="{_cls(status)}"><a href="{e(_detail_href(rel, name))}">'
+                       f'{SYMBOL.get(status, "?")} {e(status)}</a>'
+                       f'<small>{fmt_counts(counts)}</small>'
                        f'<small>worst ratio {fmt_ratio(worst)}</small></td>')
         rows.append(f'<tr><th>{e(name)}</th>{"".join(tds)}</tr>')
     body = (f'<h1>Keras conformance: side by side</h1>\n{_legend()}\n'

@@ -63,10 +63,10 @@ def test_candidate_summary_and_every_status_in_words():
 
 def test_values_and_pairs_aggregate_the_cells_having_them():
     cells = candidate_matrix()["layers"]["Dense"]["cells"]
-    four = aggregate(html_report._with(cells, units=4))
+    four = aggregate(html_report._with(cells, {"units": 4}))
     assert (four["status"], four["cells"], four["worst"]) == ("failed", 2, 12.5)
     assert four["counts"] == {"passed": 2, "failed": 1}
-    pair = aggregate(html_report._with(cells, units=8, use_bias=False))
+    pair = aggregate(html_report._with(cells, {"units": 8, "use_bias": False}))
     assert (pair["status"], dict(pair["counts"])) == ("skipped", {"skipped": 1})
     html = render_candidate(candidate_matrix())
     assert "units ╲ use_bias" in html and "kernel_size ╲ opts" in html

@@ -1,0 +1,72 @@
+"""How fast the golden cases run: cases per second for given candidates, serial and with
+xdist workers, median of several whole pytest runs (start-up included, as CI sees it), and the
+steady per-case rate of one candidate process (start-up excluded).
+
+    python -m conformance.benchmark                       # reference and tf.keras, -n 0 and -n 2
+    python -m conformance.benchmark --candidates keras-jax --workers 0 2 --repeat 5
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def whole_run(candidate, workers):
+    """Seconds for one `pytest --candidate ... -n workers` over the golden cases, and their count."""
+    with tempfile.TemporaryDirectory() as reports:
+        command = [sys.executable, "-m", "pytest", "--pyargs", "conformance.test_candidate",
+                   "-k", "test_golden_case", "--no-oracle", "--candidate", candidate,
+                   "-n", str(workers), "--report-dir", reports, "-q", "-p", "no:cacheprovider",
+                   "-p", "no:benchmark"]
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=False)
+        seconds = time.perf_counter() - started
+        matrices = list(Path(reports).glob("*/matrix.json"))
+        cases = sum(json.loads(matrices[0].read_text())["summary"].values()) if matrices else 0
+    return seconds, cases
+
+
+def steady_rate(candidate, repeat):
+    """Cases per second of one warm candidate process over all golden cases (median of runs)."""
+    from conformance import fixtures
+    from conformance.candidates import BUILTINS
+    from conformance.candidates.isolation import IsolatedCandidate
+    spec = BUILTINS[candidate]().spec if candidate in BUILTINS else "keras3"
+    cases, _ = fixtures.load_all(fixtures.default_root(), spec)
+    isolated = IsolatedCandidate(candidate)
+    isolated.start()
+    rates = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for case in cases:
+            isolated.call("run", case)
+        rates.append(len(cases) / (time.perf_counter() - started))
+    isolated.close()
+    return statistics.median(rates)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m conformance.benchmark")
+    parser.add_argument("--candidates", nargs="+", default=["reference", "tf.keras"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[0, 2])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(f"{'candidate':<14} {'workers':>7} {'cases':>6} {'median s':>9} {'cases/s':>8}  runs (s)")
+    for candidate in args.candidates:
+        for workers in args.workers:
+            runs = [whole_run(candidate, workers) for _ in range(args.repeat)]
+            seconds = statistics.median(s for s, _ in runs)
+            cases = runs[0][1]
+            print(f"{candidate:<14} {workers:>7} {cases:>6} {seconds:>9.2f} "
+                  f"{cases / seconds:>8.1f}  {' '.join(f'{s:.2f}' for s, _ in runs)}", flush=True)
+        print(f"{candidate:<14} {'warm':>7} {'':>6} {'':>9} {steady_rate(candidate, args.repeat):>8.1f}"
+              f"  (one warm process, start-up excluded)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
