@@ -54,6 +54,7 @@ def ran(golden, candidate, kc, request):
         request.node.user_properties.append(("kc_candidate", candidate.start()))
         return run_candidate(candidate, golden)
     except CandidateError as exc:
+        request.node.user_properties.append(("kc_error_kind", exc.kind))
         raise CandidateFailure(f"{headline(kc, golden)}\ncandidate {exc.kind}: {exc}\n"
                                f"rerun: {kc.rerun(golden.id)}") from None
 

@@ -152,3 +152,11 @@ class SkipsLambda(Planted):
 
     def supports(self, case):
         return True if case.layer != "Lambda" else "this engine has no Python callables"
+
+
+class BrokenConstructor:
+    """A candidate whose constructor raises."""
+    name, spec = "broken", "keras3"
+
+    def __init__(self):
+        raise RuntimeError("no GPU driver found")

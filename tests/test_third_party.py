@@ -49,9 +49,9 @@ def test_the_candidate_from_the_environment(tmp_path):
     assert matrix["candidate"]["name"] == "my-engine"
 
 
-def test_an_unloadable_candidate_is_a_clear_usage_error(tmp_path):
+def test_an_unloadable_candidate_has_its_own_exit_code(tmp_path):
     code, output, matrix = run_suite(tmp_path, "nosuchmodule:Thing", cwd=tmp_path)
-    assert code == 4 and matrix is None
+    assert code == 7 and matrix is None
     assert "cannot load candidate 'nosuchmodule:Thing'" in output
 
 

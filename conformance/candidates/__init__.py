@@ -51,7 +51,11 @@ def load(target):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise CandidateLoadError(f"cannot load candidate {target!r}: {exc}") from exc
-    candidate = obj() if isinstance(obj, type) else obj
+    try:
+        candidate = obj() if isinstance(obj, type) else obj
+    except Exception as exc:  # noqa: BLE001 - any failure to construct is a load failure
+        raise CandidateLoadError(f"cannot load candidate {target!r}: {type(exc).__name__}: "
+                                 f"{exc}") from exc
     missing = [a for a in ("name", "spec", "run") if not hasattr(candidate, a)]
     if missing:
         raise CandidateLoadError(f"candidate {target!r} lacks {', '.join(missing)}")

@@ -66,6 +66,7 @@ class IsolatedCandidate:
         self.proc = None
         self.info = None
         self._log = None
+        self._load_error = None     # a candidate that cannot load is not tried again
 
     def _start(self):
         self._log = tempfile.NamedTemporaryFile(prefix="candidate-", suffix=".log", delete=False)
@@ -74,10 +75,15 @@ class IsolatedCandidate:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "conformance.candidates.isolation", self.target],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
-        kind, value = self._receive(self.load_timeout, "loading")
+        try:
+            kind, value = self._receive(self.load_timeout, "loading")
+        except CandidateError as exc:
+            self._load_error = CandidateError("load", f"cannot load candidate {self.target!r}: {exc}")
+            raise self._load_error from None
         if kind != "ok":
             self.close()
-            raise CandidateError("load", f"cannot load candidate {self.target!r}: {value}")
+            self._load_error = CandidateError("load", f"cannot load candidate {self.target!r}: {value}")
+            raise self._load_error
         self.info = value
 
     def _stderr_tail(self, lines=15):
@@ -102,6 +108,8 @@ class IsolatedCandidate:
                                           f"{doing}" + (f"; its last output:\n{tail}" if tail else ""))
 
     def start(self):
+        if self._load_error is not None:
+            raise self._load_error
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         return self.info
