@@ -221,7 +221,30 @@ def render_candidate(matrix):
              '<button data-expand="0">collapse all cells</button></div>')
     sections = [_layer_section(name, entry, overviews[name]) for name, entry in layers.items()]
     return _page(f'Keras conformance: {cand.get("name", "?")}',
-                 head + overview + tools + "\n".join(sections))
+                 head + _gate_section(matrix.get("gate") or {}) + overview + tools
+                 + "\n".join(sections))
+
+
+def _gate_section(findings):
+    """What the CI gate saw: stale known-failures entries, patterns matching nothing, and the
+    cells that regressed or improved against the baseline."""
+    items = []
+    for case_id in findings.get("stale") or []:
+        items.append(f'<li>{badge("xpassed")} fixed: known-failures entry <code>{e(case_id)}'
+                     f'</code> passes now (stale entry)</li>')
+    for pattern in findings.get("unmatched_patterns") or []:
+        items.append(f'<li>⚠ known-failures pattern <code>{e(pattern)}</code> matches no case</li>')
+    baseline = findings.get("baseline") or {}
+    for kind, mark in (("regressed", "▼ regressed"), ("improved", "▲ improved")):
+        for change in baseline.get(kind) or []:
+            items.append(f'<li><b>{mark}</b>: <a href="#{e(anchor(change["layer"]))}">'
+                         f'{e(change["layer"])}</a> {e(_params_text(change["params"]))}: '
+                         f'{e(change["before"] or "not run")} → {e(change["after"])}</li>')
+    if not items:
+        return ""
+    source = f' (baseline {e(baseline["path"])})' if baseline.get("path") else ""
+    return f'<section class="gate"><h2>CI gate{source}</h2><ul>{"".join(items)}</ul></section>\n'
+
 
 
 def _layer_section(name, entry, overview):

@@ -67,6 +67,7 @@ class Session:
         self.config = config
         self.target = config.getoption("candidate")
         self.results, self.live, self.candidate_info = {}, {}, None
+        self.oracle_worst = {}
         if self.target in BUILTINS:
             self.spec = BUILTINS[self.target]().spec
         else:
@@ -102,6 +103,8 @@ class Session:
     def pytest_runtest_logreport(self, report):
         props = dict(report.user_properties)
         status = _status(report)
+        if "kc_oracle_worst" in props and report.when == "call":
+            self.oracle_worst[report.nodeid.split("::")[-1]] = props["kc_oracle_worst"]
         if "kc_candidate" in props and self.candidate_info is None:
             self.candidate_info = props["kc_candidate"]
         if "kc_live" in props and status:
@@ -155,10 +158,16 @@ class Session:
         session.exitstatus = self.exit_status(session.exitstatus)
 
     def pytest_terminal_summary(self, terminalreporter):
-        matrix = getattr(self, "matrix", None)
-        if hasattr(self.config, "workerinput") or not matrix:
-            return
         tr = terminalreporter
+        if hasattr(self.config, "workerinput"):
+            return
+        if self.oracle_worst:
+            tr.section("keras-conformance: reference vs oracle, worst error/bound per test")
+            for test, ratio in sorted(self.oracle_worst.items()):
+                tr.write_line(f"{test:<60} {ratio:.3g}")
+        matrix = getattr(self, "matrix", None)
+        if not matrix:
+            return
         c = matrix["candidate"]
         tr.section(f"keras-conformance: {c['name']} ({c['spec']}, {c.get('device') or '?'})")
         for layer, entry in matrix["layers"].items():

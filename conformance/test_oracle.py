@@ -4,7 +4,7 @@ Keras rejects. These tests are what make the reference the truth."""
 import importlib.util
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conformance import specs
 from conformance.candidates.isolation import IsolatedCandidate
@@ -43,10 +43,21 @@ def oracles():
         oracle.close()
 
 
+def record_worst_ratio(node, ratio):
+    """Keep the largest error/bound ratio seen over a property test's examples, for the run's
+    summary ("oracle worst error/bound")."""
+    for i, (key, value) in enumerate(node.user_properties):
+        if key == "kc_oracle_worst":
+            node.user_properties[i] = (key, max(value, ratio))
+            return
+    node.user_properties.append(("kc_oracle_worst", ratio))
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("keras_spec", KERAS_SPECS)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # `request` holds no state
 @given(data=st.data())
-def test_reference_matches_oracle(layer, keras_spec, device, oracles, data):
+def test_reference_matches_oracle(layer, keras_spec, device, oracles, data, request):
     spec = specs.get(layer)
     if keras_spec not in spec.keras_specs:
         pytest.skip(f"{layer} is not a {keras_spec} layer")
@@ -58,6 +69,7 @@ def test_reference_matches_oracle(layer, keras_spec, device, oracles, data):
                       got_mask=mask, expected_dtypes=case.expected_dtypes)
     where = f"{ORACLE[keras_spec]} on {device}, {layer} {case.params} config {case.config}"
     assert outcome.status == "passed", f"{where}: {outcome.message}"
+    record_worst_ratio(request.node, outcome.error_ratio or 0.0)
     declared = oracle.call("output_shape", case)["shape"]
     if declared and declared[0] is None:          # an unspecified batch size
         declared[0] = outputs[0].shape[0]

@@ -217,3 +217,16 @@ def test_the_side_by_side_page_links_to_the_layer_on_the_detail_page(tab, site, 
     assert page.locator(":target h2").inner_text() == layer
     assert page.locator(":target h2").is_visible()
     tab.assert_clean()
+
+
+def test_gate_findings_are_shown_and_escaped():
+    from conformance.html_report import render_candidate
+    from tests.report_samples import candidate_matrix
+    matrix = candidate_matrix()
+    matrix["gate"] = {"stale": ["Dense-001"], "unmatched_patterns": ["<script>x</script>*"],
+                      "baseline": {"path": "old/matrix.json", "improved": [],
+                                   "regressed": [{"layer": "Dense", "params": {"units": 3},
+                                                  "before": "passed", "after": "failed"}]}}
+    page = render_candidate(matrix)
+    assert "Dense-001" in page and "stale entry" in page and "regressed" in page
+    assert "&lt;script&gt;x&lt;/script&gt;*" in page and "<script>x</script>" not in page
