@@ -228,9 +228,14 @@ MASKING = LayerSpec(
 # Input ----------------------------------------------------------------------------------------
 
 def _input_make(params, rng):
+    """shape + batch_size, or the same as one batch_shape (batch axis included)."""
     shape = _dims(rng, params["rank"])
-    return {"shape": list(shape), "batch_size": params["batch_size"], "dtype": params["dtype"],
-            "name": params["name"]}, [(params["batch_size"] or _batch(rng), *shape)]
+    data_shape = (params["batch_size"] or _batch(rng), *shape)
+    if params["form"] == "batch_shape":
+        config = {"batch_shape": [params["batch_size"], *shape]}
+    else:
+        config = {"shape": list(shape), "batch_size": params["batch_size"]}
+    return {**config, "dtype": params["dtype"], "name": params["name"]}, [data_shape]
 
 
 def _input_inputs(config, shapes, rng):
@@ -251,9 +256,11 @@ JAX_WITHOUT_X64 = Divergence(
 INPUT = LayerSpec(
     divergences=(JAX_WITHOUT_X64,),
     layer="InputLayer",
-    domains={"rank": (1, 2, 3), "batch_size": (None, 2), "dtype": ("float32", "float64", "int32"),
-             "name": (None, "features")},
+    domains={"form": ("shape", "batch_shape"), "rank": (1, 2, 3), "batch_size": (None, 2),
+             "dtype": ("float32", "float64", "int32"), "name": (None, "features")},
     make=_input_make, inputs=_input_inputs,
+    rejects=(Reject({"shape": [3], "batch_shape": [None, 3], "dtype": "float32"}, ((2, 3),),
+                    "shape and batch_shape together"),),
     expect=lambda case: Expected([reference.input_layer(case.inputs[0], **case.config)],
                                  [tolerance.exact()], dtypes=[case.config["dtype"]]),
 )
