@@ -31,7 +31,7 @@ def build_matrix(candidate, results, live=None):
     matrix = {"candidate": candidate, "layers": {}}
     for layer in sorted(set(layers) | set(live or {})):
         cells = []
-        for key, cases in sorted(layers.get(layer, {}).items()):
+        for _, cases in sorted(layers.get(layer, {}).items()):
             ratios = [c["error_ratio"] for c in cases if c.get("error_ratio") is not None]
             counts = {s: sum(c["status"] == s for c in cases) for s in SEVERITY}
             cells.append({

@@ -12,7 +12,6 @@ import select
 import subprocess
 import sys
 import tempfile
-import time
 import traceback
 
 import numpy as np
@@ -105,7 +104,8 @@ class IsolatedCandidate:
             tail = self._stderr_tail()
             self.close()
             raise CandidateError("crash", f"candidate process died (exit code {code}) while "
-                                          f"{doing}" + (f"; its last output:\n{tail}" if tail else ""))
+                                          f"{doing}" + (f"; its last output:\n{tail}" if tail else "")
+                                 ) from None
 
     def start(self):
         if self._load_error is not None:
@@ -120,7 +120,7 @@ class IsolatedCandidate:
             _write(self.proc.stdin, (method, case.for_candidate()))
         except (BrokenPipeError, OSError):
             self.close()
-            raise CandidateError("crash", "candidate process died before the case was sent")
+            raise CandidateError("crash", "candidate process died before the case was sent") from None
         kind, value = self._receive(self.timeout, f"running {method} on {case.id}")
         if kind == "raised":
             raise CandidateError("raised", value)
@@ -135,6 +135,10 @@ class IsolatedCandidate:
                 self.proc.kill()
             self.proc.wait()
             self.proc = None
+        if self._log is not None:
+            self._log.close()
+            os.unlink(self._log.name)
+            self._log = None
 
 
 def _info(candidate):
@@ -173,7 +177,6 @@ def serve(target):
             method, case = _read(requests)
         except EOFError:
             return
-        started = time.perf_counter()
         try:
             result = _portable(getattr(candidate, method)(case))
             reply = ("ok", result)
@@ -183,7 +186,6 @@ def serve(target):
             _write(protocol, reply)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             _write(protocol, ("unpicklable", repr(exc)))
-        del started
 
 
 if __name__ == "__main__":
