@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from conformance.report import safe_name
+from conformance.schema import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,9 @@ def run_suite(tmp_path, candidate, *args, cwd=None, env=None):
                           text=True, timeout=600)
     matrices = list(reports.glob("*/matrix.json"))
     matrix = json.loads(matrices[0].read_text()) if matrices else None
+    if matrix is not None:          # every report a run writes must meet the published schema
+        validate(matrix)
+        assert (matrices[0].parent / "index.html").is_file()
     return done.returncode, done.stdout + done.stderr, matrix
 
 
