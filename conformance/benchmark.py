@@ -1,6 +1,7 @@
 """How fast the golden cases run: cases per second for given candidates, serial and with
-xdist workers, median of several whole pytest runs (start-up included, as CI sees it), and the
-steady per-case rate of one candidate process (start-up excluded).
+xdist workers, median of several whole pytest runs (start-up included, as CI sees it); the
+same runs with the live property tests added (seconds); and the steady per-case rate of one
+candidate process (start-up excluded).
 
     python -m conformance.benchmark                       # reference and tf.keras, -n 0 and -n 2
     python -m conformance.benchmark --candidates keras-jax --workers 0 2 --repeat 5
@@ -15,11 +16,13 @@ import time
 from pathlib import Path
 
 
-def whole_run(candidate, workers):
-    """Seconds for one `pytest --candidate ... -n workers` over the golden cases, and their count."""
+def whole_run(candidate, workers, live=False):
+    """Seconds for one `pytest --candidate ... -n workers` over the golden cases (and the live
+    property tests), and the number of golden cases."""
     with tempfile.TemporaryDirectory() as reports:
+        select = [] if live else ["-k", "test_golden_case"]
         command = [sys.executable, "-m", "pytest", "--pyargs", "conformance.test_candidate",
-                   "-k", "test_golden_case", "--no-oracle", "--candidate", candidate,
+                   *select, "--no-oracle", "--candidate", candidate,
                    "-n", str(workers), "--report-dir", reports, "-q", "-p", "no:cacheprovider",
                    "-p", "no:benchmark"]
         started = time.perf_counter()
@@ -55,14 +58,18 @@ def main(argv=None):
     parser.add_argument("--workers", nargs="+", type=int, default=[0, 2])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    print(f"{'candidate':<14} {'workers':>7} {'cases':>6} {'median s':>9} {'cases/s':>8}  runs (s)")
+    print(f"{'candidate':<14} {'workers':>7} {'cases':>6} {'median s':>9} {'cases/s':>8}"
+          f" {'+live s':>8}  golden runs (s)")
     for candidate in args.candidates:
         for workers in args.workers:
             runs = [whole_run(candidate, workers) for _ in range(args.repeat)]
+            with_live = statistics.median(whole_run(candidate, workers, live=True)[0]
+                                          for _ in range(args.repeat))
             seconds = statistics.median(s for s, _ in runs)
             cases = runs[0][1]
             print(f"{candidate:<14} {workers:>7} {cases:>6} {seconds:>9.2f} "
-                  f"{cases / seconds:>8.1f}  {' '.join(f'{s:.2f}' for s, _ in runs)}", flush=True)
+                  f"{cases / seconds:>8.1f} {with_live:>8.2f}  "
+                  f"{' '.join(f'{s:.2f}' for s, _ in runs)}", flush=True)
         print(f"{candidate:<14} {'warm':>7} {'':>6} {'':>9} {steady_rate(candidate, args.repeat):>8.1f}"
               f"  (one warm process, start-up excluded)", flush=True)
     return 0

@@ -120,7 +120,10 @@ class Session:
 
     def gate_findings(self):
         """Stale known-failures entries, patterns that matched nothing, and the baseline diff."""
-        ids = list(self.results) + [f"live:{layer}" for layer in self.live]
+        # "matches nothing" is judged against every golden case and property test there is,
+        # not only those a --layer or --case filter selected
+        everything, _ = fixtures.load_all(self.fixtures_dir, self.spec)
+        ids = [c.id for c in everything] + [f"live:{layer}" for layer in specs.SPECS]
         stale = sorted(i for i, r in self.results.items()
                        if r["status"] == "xpassed" and r.get("known") == "file")
         stale += sorted(f"live:{l}" for l, r in self.live.items()
