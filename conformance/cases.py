@@ -32,7 +32,7 @@ def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
     params = jsonable(params)
     rng = np.random.default_rng(seed)
     config, shapes = spec.make(params, rng)
-    shapes = [tuple(s) for s in (input_shapes or shapes)]
+    shapes = [tuple(s) for s in (shapes if input_shapes is None else input_shapes)]
     if spec.inputs:
         inputs = spec.inputs(config, shapes, rng)
     else:

@@ -101,7 +101,8 @@ def lambda_layer(x, *, function, output_shape=None, mask=None, arguments=None):
     the mask the layer emits (see lambda_mask); neither changes y."""
     if not callable(function):
         raise ValueError(f"`function` must be callable, got {function!r}")
-    return np.asarray(function(np.asarray(x, np.float64), **(arguments or {})), np.float64)
+    arguments = {} if arguments is None else arguments
+    return np.asarray(function(np.asarray(x, np.float64), **arguments), np.float64)
 
 
 def lambda_mask(x, *, mask=None, input_mask=None):
@@ -135,4 +136,4 @@ def input_layer(x, *, shape=None, batch_size=None, dtype=None, name=None, batch_
         if len(batch_shape) != x.ndim or any(
                 d is not None and d != n for d, n in zip(batch_shape, x.shape)):
             raise ValueError(f"data of shape {x.shape} does not fit batch_shape {tuple(batch_shape)}")
-    return x.astype(dtype or "float32").astype(np.float64)
+    return x.astype("float32" if dtype is None else dtype).astype(np.float64)

@@ -1,13 +1,10 @@
 """The suite's own tests run with the default candidate (the run CI makes). With another
---candidate they are set aside: they test the harness, not the candidate."""
+--candidate they are not even collected: they test the harness, not the candidate, and need
+the dev extra (jsonschema, playwright), which a candidate's environment may lack."""
 from conformance.plugin import DEFAULT_CANDIDATE
 
 
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("candidate") == DEFAULT_CANDIDATE:
-        return
-    here = config.rootpath / "tests"
-    selftests = [i for i in items if here in i.path.parents]
-    if selftests:
-        config.hook.pytest_deselected(items=selftests)
-        items[:] = [i for i in items if i not in selftests]
+def pytest_ignore_collect(collection_path, config):
+    if config.getoption("candidate") != DEFAULT_CANDIDATE and collection_path.suffix == ".py":
+        return True
+    return None

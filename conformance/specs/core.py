@@ -181,7 +181,8 @@ def _lambda_make(params, rng):
 def _lambda_expect(case):
     x, = case.inputs
     config = lambdas.resolve_lambda_config(case.config)
-    function, arguments = config["function"], config["arguments"] or {}
+    function = config["function"]
+    arguments = {} if config["arguments"] is None else config["arguments"]
     y = reference.lambda_layer(x, **config)
     # Each catalogue function is at most two roundings (a product, then a sum or product);
     # the function of |x| with |arguments| bounds every intermediate.
@@ -219,6 +220,9 @@ MASKING = LayerSpec(
     make=lambda params, rng: ({"mask_value": params["mask_value"]},
                               [(_batch(rng), int(rng.integers(1, 7)), int(rng.integers(1, 4)))]),
     inputs=_masking_inputs, emits_mask=True,
+    edge_cases=(({"mask_value": 0.0}, [(2, 8, 1)]),      # one feature: masked iff it is 0
+                ({"mask_value": 1.0}, [(1, 1, 3)]),      # a single step
+                ({"mask_value": -2.5}, [(3, 12, 2)])),   # long sequences, many masked steps
     expect=lambda case: Expected([reference.masking(case.inputs[0], **case.config)],
                                  [tolerance.exact()],
                                  mask=reference.masking_mask(case.inputs[0], **case.config)),
@@ -230,7 +234,7 @@ MASKING = LayerSpec(
 def _input_make(params, rng):
     """shape + batch_size, or the same as one batch_shape (batch axis included)."""
     shape = _dims(rng, params["rank"])
-    data_shape = (params["batch_size"] or _batch(rng), *shape)
+    data_shape = (_batch(rng) if params["batch_size"] is None else params["batch_size"], *shape)
     if params["form"] == "batch_shape":
         config = {"batch_shape": [params["batch_size"], *shape]}
     else:
