@@ -160,3 +160,10 @@ class BrokenConstructor:
 
     def __init__(self):
         raise RuntimeError("no GPU driver found")
+
+
+class SkipsLambdaWithMask(Planted):
+    """Supports Lambda, except when the layer emits a mask."""
+
+    def supports(self, case):
+        return "no masks in this engine" if case.layer == "Lambda" and case.config["mask"] else True

@@ -126,3 +126,20 @@ def test_unsupported_cases_are_skipped_with_the_reason(tmp_path):
     assert {r["status"] for r in cases} == {"skipped"}
     assert all("no Python callables" in r["message"] for r in cases)
     assert matrix["summary"]["passed"] == matrix["layers"]["Dense"]["summary"]["passed"]
+
+
+def test_partly_supported_layer_keeps_its_live_test(tmp_path):
+    code, _, matrix = run_suite(tmp_path, "tests.planted:SkipsLambdaWithMask", "--no-oracle",
+                                "--layer", "Lambda")
+    assert code == 0
+    assert matrix["layers"]["Lambda"]["live"]["status"] == "passed"
+    statuses = {r["status"] for c in matrix["layers"]["Lambda"]["cells"] for r in c["case_results"]}
+    assert statuses == {"passed", "skipped"}
+
+
+def test_a_hang_in_the_live_test_costs_one_timeout(tmp_path):
+    code, output, matrix = run_suite(tmp_path, "tests.planted:HangsOnReshape", "--no-oracle",
+                                     "--layer", "Reshape", "-k", "test_live_property",
+                                     "--case-timeout", "2")
+    assert code == 1 and matrix["layers"]["Reshape"]["live"]["status"] == "failed"
+    assert "timed out after 2 s" in matrix["layers"]["Reshape"]["live"]["message"]
