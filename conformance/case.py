@@ -27,11 +27,13 @@ class Case:
     bounds: list = None
     expected_mask: np.ndarray = None
     expected_dtypes: list = None
+    check: dict = None          # a statistical check (conformance/statistics.py) in place of
+                                # expected values, for random outputs (Dropout in training)
 
     def for_candidate(self):
         """The case without its answers: what a candidate is given."""
         return replace(self, expected=None, bounds=None, expected_mask=None,
-                       expected_dtypes=None)
+                       expected_dtypes=None, check=None)
 
 
 @dataclass

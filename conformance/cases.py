@@ -48,6 +48,7 @@ def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
                    for b, o in zip(expected.bounds, case.expected)]
     case.expected_mask = None if expected.mask is None else np.asarray(expected.mask, bool)
     case.expected_dtypes = expected.dtypes
+    case.check = expected.check
     return case
 
 

@@ -2,6 +2,7 @@
 bound, and the emitted mask. Never raises on what the candidate returned."""
 import numpy as np
 
+from conformance import statistics
 from conformance.case import Outcome
 
 
@@ -48,12 +49,15 @@ def describe(worst):
 
 
 def compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
-            expected_dtypes=None, check_mask=True):
-    """The outcome of comparing `got` (what a candidate returned) with the reference."""
+            expected_dtypes=None, check_mask=True, check=None, inputs=None):
+    """The outcome of comparing `got` (what a candidate returned) with the reference, or of
+    the statistical `check` on it where the outputs are random."""
     try:
         got = _as_arrays(got)
     except TypeError as exc:
         return Outcome("failed", f"candidate {exc}")
+    if check is not None:
+        return statistics.check(check, inputs, got)
     if len(got) != len(expected):
         return Outcome("failed", f"candidate returned {len(got)} outputs, expected {len(expected)}")
     for i, (e, g) in enumerate(zip(expected, got)):
@@ -76,6 +80,13 @@ def compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
         if problem:
             return Outcome("failed", problem, ratio, worst)
     return Outcome("passed", "", ratio, worst)
+
+
+def compare_case(case, got, got_mask=None, check_mask=True):
+    """compare() against everything the case says the layer must give."""
+    return compare(case.expected, case.bounds, got, expected_mask=case.expected_mask,
+                   got_mask=got_mask, expected_dtypes=case.expected_dtypes,
+                   check_mask=check_mask, check=case.check, inputs=case.inputs)
 
 
 def _mask_problem(expected, got):

@@ -25,7 +25,7 @@ import numpy as np
 from conformance import specs
 from conformance.case import KERAS_SPECS, Case
 from conformance.cases import fixture_cases, seed_of
-from conformance.compare import compare
+from conformance.compare import compare, compare_case
 
 FORMAT = 1
 ORACLES = {"keras3": "tf.keras", "keras2": "tf_keras"}
@@ -71,7 +71,7 @@ def _case_record(case, arrays):
               "expected": put("expected", case.expected), "bounds": put("bounds", case.bounds),
               "expected_mask": put("mask", [case.expected_mask])[0]
               if case.expected_mask is not None else None,
-              "expected_dtypes": case.expected_dtypes,
+              "expected_dtypes": case.expected_dtypes, "check": case.check,
               "seed": seed_of(f"{case.spec}/{case.id}")}
     return record
 
@@ -127,7 +127,7 @@ def _case_from_record(record, keras_spec, layer, arrays):
                 expected=[a.astype(np.float64) for a in get(record["expected"])],
                 bounds=[a.astype(np.float64) for a in get(record["bounds"])],
                 expected_mask=None if mask is None else arrays[mask].astype(bool),
-                expected_dtypes=record.get("expected_dtypes"))
+                expected_dtypes=record.get("expected_dtypes"), check=record.get("check"))
 
 
 def read_layer(root, keras_spec, layer, manifest):
@@ -199,9 +199,7 @@ def generate(root, layers=None, keras_specs=KERAS_SPECS, oracle=True, out=sys.st
                         got = oracles[keras_spec].call("run", case)
                         mask = (oracles[keras_spec].call("compute_mask", case)
                                 if case.expected_mask is not None else None)
-                        outcome = compare(case.expected, case.bounds, got,
-                                          expected_mask=case.expected_mask, got_mask=mask,
-                                          expected_dtypes=case.expected_dtypes)
+                        outcome = compare_case(case, got, mask)
                     except CandidateError as exc:
                         outcome = type("O", (), {"status": "error", "message": str(exc)})
                     if outcome.status != "passed":
@@ -242,6 +240,7 @@ def verify(root, out=sys.stdout):
                 problems.append(f"{keras_spec}/{case.id}: the spec no longer makes this case")
                 continue
             same = (case.config == new.config and case.params == new.params and
+                    case.check == new.check and
                     all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in
                         zip(case.inputs + case.weights, new.inputs + new.weights)))
             if not same:

@@ -13,6 +13,7 @@ class Expected:
     bounds: list
     mask: object = None
     dtypes: list = None
+    check: dict = None          # random outputs: a statistical check instead of values
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from hypothesis.errors import Unsatisfiable
 from conformance import specs
 from conformance.candidates.isolation import CandidateError
 from conformance.cases import case_strategy
-from conformance.compare import compare
+from conformance.compare import compare_case
 from conformance.fixtures import FixtureProblem
 
 
@@ -41,8 +41,7 @@ def run_candidate(candidate, case):
 
 def judge(case, ran):
     outputs, mask, check_mask = ran
-    return compare(case.expected, case.bounds, outputs, expected_mask=case.expected_mask,
-                   got_mask=mask, expected_dtypes=case.expected_dtypes, check_mask=check_mask)
+    return compare_case(case, outputs, mask, check_mask)
 
 
 @pytest.fixture

@@ -57,7 +57,9 @@ def test_permute_read_zero_based(tmp_path):
 def test_dropout_active_at_inference(tmp_path):
     _, _, matrix = planted(tmp_path, "DropoutAtInference")
     bad = only_layer_fails(matrix, "Dropout")
-    assert bad == [c for c in matrix["layers"]["Dropout"]["cells"] if c["params"]["rate"] > 0]
+    # in training dropping is right (and the draw passes the statistical check)
+    assert bad == [c for c in matrix["layers"]["Dropout"]["cells"]
+                   if c["params"]["rate"] > 0 and not c["params"]["training"]]
 
 
 def test_dense_off_by_1e4_in_one_element(tmp_path):

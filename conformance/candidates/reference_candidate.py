@@ -1,7 +1,8 @@
 """The reference itself as a candidate: a check of the harness and of the fixtures."""
 import numpy as np
 
-from conformance import specs
+from conformance import specs, statistics
+from conformance.cases import seed_of
 
 
 class ReferenceCandidate:
@@ -17,8 +18,12 @@ class ReferenceCandidate:
         return {"numpy": numpy.__version__}
 
     def run(self, case):
-        """The reference's outputs, in the dtype the layer must return (float64 otherwise)."""
+        """The reference's outputs, in the dtype the layer must return (float64 otherwise);
+        for random outputs (Dropout in training), a correct draw seeded by the case id."""
         expected = specs.get(case.layer).expect(case)
+        if expected.check is not None:
+            rng = np.random.default_rng(seed_of(case.id))
+            return statistics.sample(expected.check, case.inputs, rng)
         dtypes = expected.dtypes or [None] * len(expected.outputs)
         return [np.asarray(y, dtype) for y, dtype in zip(expected.outputs, dtypes)]
 

@@ -89,9 +89,25 @@ ACTIVATION = LayerSpec(
 # Dropout --------------------------------------------------------------------------------------
 
 def _dropout_make(params, rng):
-    shape = (_batch(rng), *_dims(rng, 2, 1, 5))
+    """In training the output is random: enough elements (and draws) for its statistics."""
+    if params["training"]:
+        shape = (int(rng.integers(4, 9)), int(rng.integers(20, 41)), int(rng.integers(8, 17)))
+    else:
+        shape = (_batch(rng), *_dims(rng, 2, 1, 5))
     noise_shape = {None: None, "shared_over_time": [shape[0], 1, shape[2]]}[params["noise_shape"]]
     return {"rate": params["rate"], "noise_shape": noise_shape, "seed": params["seed"]}, [shape]
+
+
+def _dropout_expect(case):
+    """Inference: the input, exactly. Training: random, so a statistical check of the draw
+    (conformance/statistics.py: each element 0 or x / (1 - rate), zeros shared along the
+    noise_shape's 1-axes, the count of drops binomial)."""
+    x, training = case.inputs[0], case.call_kwargs.get("training", False)
+    if not training:
+        return Expected([reference.dropout(x, **case.config, training=False)], [tolerance.exact()])
+    reference.dropout(x, **case.config, training=True, keep=np.ones_like(x))   # rejects bad configs
+    return Expected([], [], check={"kind": "dropout", "rate": case.config["rate"],
+                                  "noise_shape": case.config["noise_shape"]})
 
 
 def _exact(fn):
@@ -105,10 +121,9 @@ def _exact(fn):
 DROPOUT = LayerSpec(
     layer="Dropout",
     domains={"rate": (0.0, 0.25, 0.5, 0.9), "noise_shape": (None, "shared_over_time"),
-             "seed": (None, 1337)},
-    make=_dropout_make, call_kwargs=lambda params: {"training": False},
-    expect=lambda case: Expected([reference.dropout(case.inputs[0], **case.config, training=False)],
-                                 [tolerance.exact()]),
+             "seed": (None, 1337), "training": (False, True)},
+    make=_dropout_make, call_kwargs=lambda params: {"training": params["training"]},
+    expect=_dropout_expect,
     rejects=(Reject({"rate": 1.5}, ((2, 3),), "rate must lie in [0, 1]"),),
 )
 
