@@ -81,6 +81,8 @@ class DropoutAtInference(Planted):
     layer = "Dropout"
 
     def faulty(self, case):
+        if case.call_kwargs.get("training"):
+            return self.correct(case)
         rate = case.config["rate"]
         x = np.asarray(case.inputs[0], np.float64)
         keep = np.random.default_rng(0).random(x.shape) >= rate
