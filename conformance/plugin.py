@@ -87,7 +87,7 @@ class Session:
         self.fixtures_dir = Path(root)
         self._cases = None
         oracle = config.getoption("oracle")
-        self.oracle = oracle if oracle is not None else self.target in ("tf.keras", "tf_keras")
+        self.oracle = oracle if oracle is not None else self.target in fixtures.ORACLES.values()
 
     def cases(self):
         if self._cases is None:

@@ -1,5 +1,5 @@
 """The layer-spec type: everything the suite knows about one layer, in one place."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from conformance.case import KERAS_SPECS
@@ -75,11 +75,8 @@ class LayerSpec:
     rejects: tuple = ()
     edge_cases: tuple = ()
     divergences: tuple = ()
-    emits_mask: bool = False
     keras_specs: tuple = KERAS_SPECS
-    family: str = "core"
     weight_scale: float = 0.5
-    notes: str = field(default="", compare=False)
 
     def divergence_for(self, candidate_name, case):
         """The known divergence covering this candidate and case, if any."""

@@ -19,6 +19,12 @@ from conformance.case import Outcome
 from conformance.tolerance import U32
 
 
+def draws_shape(x, noise_shape):
+    """The shape of the random draws: noise_shape with its None entries taken from x."""
+    return [x.shape[a] if noise_shape is None or noise_shape[a] is None else noise_shape[a]
+            for a in range(x.ndim)]
+
+
 def check(spec, inputs, outputs):
     """The outcome of the statistical check `spec` on a candidate's outputs."""
     kinds = {"dropout": dropout}
@@ -41,8 +47,7 @@ def dropout(inputs, outputs, rate, noise_shape=None):
         index = tuple(int(i) for i in np.unravel_index(np.argmax(np.where(np.isnan(y), np.inf, ratio)), y.shape))
         return Outcome("failed", f"output {index} is {y[index]:.9g}: neither 0 nor x / (1 - rate) "
                                  f"= {scaled[index]:.9g}", float(ratio.max()))
-    shape = [x.shape[a] if noise_shape is None or noise_shape[a] is None else noise_shape[a]
-             for a in range(x.ndim)]
+    shape = draws_shape(x, noise_shape)
     for axis, size in enumerate(shape):
         if size == 1 and np.any(kept != kept.take([0], axis=axis)):
             return Outcome("failed", f"the dropped pattern varies along axis {axis}, where "
@@ -66,7 +71,6 @@ def sample_dropout(inputs, rate, noise_shape, rng):
     """A correct random draw, for the reference candidate: keep each draw with probability
     1 - rate, broadcast along the shared axes, scale the kept by 1 / (1 - rate)."""
     x = np.asarray(inputs[0], np.float64)
-    shape = [x.shape[a] if noise_shape is None or noise_shape[a] is None else noise_shape[a]
-             for a in range(x.ndim)]
+    shape = draws_shape(x, noise_shape)
     keep = np.broadcast_to(rng.random(shape) >= rate, x.shape)
     return [reference.dropout(x, rate=rate, noise_shape=noise_shape, training=True, keep=keep)]

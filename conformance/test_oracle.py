@@ -12,9 +12,9 @@ from conformance.candidates.isolation import IsolatedCandidate
 from conformance.case import KERAS_SPECS
 from conformance.cases import case_strategy, rejected_case
 from conformance.compare import compare_case
+from conformance.fixtures import ORACLES
 
 pytestmark = pytest.mark.kc_oracle
-ORACLE = {"keras3": "tf.keras", "keras2": "tf_keras"}
 DEVICES = ("cpu", "gpu")
 
 
@@ -30,12 +30,12 @@ def oracles():
             pytest.skip(f"{module} is not installed: the oracle tests need it")
         if (keras_spec, device) not in started:
             env = {"CUDA_VISIBLE_DEVICES": "-1"} if device == "cpu" else {}
-            oracle = IsolatedCandidate(ORACLE[keras_spec], env=env)
+            oracle = IsolatedCandidate(ORACLES[keras_spec], env=env)
             oracle.start()
             started[keras_spec, device] = oracle
         oracle = started[keras_spec, device]
         if oracle.info.get("device") != device:
-            pytest.skip(f"TensorFlow sees no GPU on this machine ({ORACLE[keras_spec]} runs on "
+            pytest.skip(f"TensorFlow sees no GPU on this machine ({ORACLES[keras_spec]} runs on "
                         f"{oracle.info.get('device')})")
         return oracle
 
@@ -67,7 +67,7 @@ def test_reference_matches_oracle(layer, keras_spec, device, oracles, data, requ
     outputs = oracle.call("run", case)
     mask = oracle.call("compute_mask", case) if case.expected_mask is not None else None
     outcome = compare_case(case, outputs, mask)
-    where = f"{ORACLE[keras_spec]} on {device}, {layer} {case.params} config {case.config}"
+    where = f"{ORACLES[keras_spec]} on {device}, {layer} {case.params} config {case.config}"
     assert outcome.status == "passed", f"{where}: {outcome.message}"
     record_worst_ratio(request.node, outcome.error_ratio or 0.0)
     declared = oracle.call("output_shape", case)["shape"]
@@ -91,7 +91,7 @@ def test_reference_rejects_what_keras_rejects(layer, keras_spec, oracles):
         case = rejected_case(spec, reject, keras_spec)
         refusal = oracle.call("rejection", case)
         assert refusal is not None, (
-            f"{ORACLE[keras_spec]} accepts {layer}({reject.config}) on {reject.input_shapes}, "
+            f"{ORACLES[keras_spec]} accepts {layer}({reject.config}) on {reject.input_shapes}, "
             f"listed as rejected because {reject.reason}")
         with pytest.raises(ValueError):
             spec.expect(case)

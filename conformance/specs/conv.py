@@ -44,7 +44,7 @@ def _conv1d(**overrides):
 
 
 CONV1D = LayerSpec(
-    layer="Conv1D", family="convolution",
+    layer="Conv1D",
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3, 5), "strides": (1, 2, 3),
              "padding": ("valid", "same", "causal"), "dilation_rate": (1, 2, 3),
              "activation": ACTIVATIONS, "use_bias": (True, False)},

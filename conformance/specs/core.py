@@ -211,7 +211,7 @@ LAMBDA = LayerSpec(
     layer="Lambda",
     domains={"function": tuple(lambdas.FUNCTIONS), "output_shape": (None, "tuple", "callable"),
              "mask": (None, "first_feature_positive"), "arguments": (None, "scale")},
-    make=_lambda_make, expect=_lambda_expect, emits_mask=True,
+    make=_lambda_make, expect=_lambda_expect,
 )
 
 
@@ -234,7 +234,7 @@ MASKING = LayerSpec(
     domains={"mask_value": (0.0, 1.0, -2.5)},
     make=lambda params, rng: ({"mask_value": params["mask_value"]},
                               [(_batch(rng), int(rng.integers(1, 7)), int(rng.integers(1, 4)))]),
-    inputs=_masking_inputs, emits_mask=True,
+    inputs=_masking_inputs,
     edge_cases=(({"mask_value": 0.0}, [(2, 8, 1)]),      # one feature: masked iff it is 0
                 ({"mask_value": 1.0}, [(1, 1, 3)]),      # a single step
                 ({"mask_value": -2.5}, [(3, 12, 2)])),   # long sequences, many masked steps

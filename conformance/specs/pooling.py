@@ -74,7 +74,7 @@ def _pool1d(**overrides):
 
 def _pooling1d_spec(layer, expect, divergences=()):
     return LayerSpec(divergences=divergences,
-        layer=layer, family="pooling", domains=POOLING_DOMAINS_1D,
+        layer=layer, domains=POOLING_DOMAINS_1D,
         make=_pooling1d_make, expect=expect,
         edge_cases=(
             (_pool1d(pool_size=4, padding="same", strides=1), [(2, 3, 2)]),   # window > input
