@@ -29,11 +29,16 @@ class Case:
     expected_dtypes: list = None
     check: dict = None          # a statistical check (conformance/statistics.py) in place of
                                 # expected values, for random outputs (Dropout in training)
+    out_of_scope: str = None    # why the reference has no answer: the config asks for
+                                # something the suite does not implement (reference/config.py)
+    oracle: str = None          # the Keras that vouched for the case (conformance/fixtures.py)
+    derived_from: str = None    # a full-config case: the id of the case whose compact config
+                                # the oracle's get_config() expanded
 
     def for_candidate(self):
         """The case without its answers: what a candidate is given."""
         return replace(self, expected=None, bounds=None, expected_mask=None,
-                       expected_dtypes=None, check=None)
+                       expected_dtypes=None, check=None, out_of_scope=None)
 
 
 @dataclass

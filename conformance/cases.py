@@ -8,6 +8,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.case import Case
+from conformance.regimes import Regime
+from reference.config import OutOfScope
 
 
 def seed_of(text):
@@ -27,25 +29,44 @@ def float32_normal(rng, shape, scale=1.0):
 
 
 def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
-    """The case for `params`: config and shapes from spec.make, inputs and weights drawn from
-    a generator seeded with `seed`, expected outputs and bounds from the reference."""
+    """The case for `params`: config and shapes from spec.make, inputs and weights drawn in
+    the case's regime (params["regime"], unit by default) from a generator seeded with
+    `seed`, expected outputs and bounds from the reference."""
     params = jsonable(params)
     rng = np.random.default_rng(seed)
     config, shapes = spec.make(params, rng)
     shapes = [tuple(s) for s in (shapes if input_shapes is None else input_shapes)]
+    regime = Regime(params.get("regime", "unit"), rng)
     if spec.inputs:
-        inputs = spec.inputs(config, shapes, rng)
+        inputs = spec.inputs(config, shapes, regime)
     else:
-        inputs = [float32_normal(rng, s) for s in shapes]
-    weights = [float32_normal(rng, shape, spec.weight_scale)
+        inputs = [regime.values(s) for s in shapes]
+    weights = [regime.weights(shape, spec.weight_scale)
                for _, shape in spec.weights(config, shapes)]
     case = Case(id=case_id, layer=spec.layer, spec=keras_spec, params=params,
                 config=jsonable(config), inputs=inputs, weights=weights,
                 call_kwargs=spec.call_kwargs(params) if spec.call_kwargs else {})
-    expected = spec.expect(case)
+    return with_expected(spec, case)
+
+
+def with_expected(spec, case):
+    """The case with the reference's expected outputs, bounds, mask and check filled in, or
+    with `out_of_scope` saying why the reference has no answer for its config."""
+    try:
+        expected = spec.expect(case)
+    except OutOfScope as exc:
+        case.out_of_scope = str(exc)
+        return case
     case.expected = [np.asarray(o, np.float64) for o in expected.outputs]
-    case.bounds = [np.broadcast_to(np.asarray(b, np.float64), np.shape(o)).copy()
+    # An expected NaN or infinity is matched only by itself (conformance/compare.py): its
+    # bound says nothing and is stored as 0.
+    case.bounds = [np.where(np.isfinite(o), np.broadcast_to(np.asarray(b, np.float64),
+                                                            np.shape(o)), 0.0)
                    for b, o in zip(expected.bounds, case.expected)]
+    for e, b in zip(case.expected, case.bounds):
+        if np.any(np.isnan(b)) or np.any(b < 0):
+            raise RuntimeError(f"{case.id}: the {spec.layer} spec gives a NaN or negative bound "
+                               f"for a value that is not NaN (a bug in the tolerance model)")
     case.expected_mask = None if expected.mask is None else np.asarray(expected.mask, bool)
     case.expected_dtypes = expected.dtypes
     case.check = expected.check
@@ -82,7 +103,8 @@ def pairwise(domains, valid):
 def fixture_cases(spec, keras_spec):
     """The golden cases of a layer: the pairwise covering set, then the edge cases."""
     plan = [(params, None) for params in pairwise(spec.domains, spec.valid)]
-    plan += [(params, shapes) for params, shapes in spec.edge_cases]
+    plan += [(edge[0], edge[1]) for edge in spec.edge_cases
+             if len(edge) == 2 or keras_spec in edge[2]]
     cases = []
     for n, (params, shapes) in enumerate(plan):
         case_id = f"{spec.layer}-{n:03d}"
@@ -91,19 +113,20 @@ def fixture_cases(spec, keras_spec):
     return cases
 
 
-def params_strategy(spec):
-    """Valid parameter combinations drawn from the spec's domains."""
+def params_strategy(spec, **fixed):
+    """Valid parameter combinations drawn from the spec's domains (`fixed` pins some)."""
     return st.fixed_dictionaries(
-        {name: st.sampled_from(values) for name, values in spec.domains.items()}
+        {name: st.just(fixed[name]) if name in fixed else st.sampled_from(values)
+         for name, values in spec.domains.items()}
     ).filter(spec.valid)
 
 
-def case_strategy(spec, keras_spec):
+def case_strategy(spec, keras_spec, **fixed):
     """Cases of `spec` with hypothesis-drawn parameters and a drawn seed for the data."""
     return st.builds(
         lambda params, seed: build_case(spec, params, seed, keras_spec,
                                         f"{spec.layer}-live-{seed:08x}"),
-        params_strategy(spec), st.integers(0, 2 ** 32 - 1))
+        params_strategy(spec, **fixed), st.integers(0, 2 ** 32 - 1))
 
 
 def rejected_case(spec, reject, keras_spec):
@@ -117,4 +140,4 @@ def rejected_case(spec, reject, keras_spec):
         weights = []
     return Case(id=f"{spec.layer}-rejected", layer=spec.layer, spec=keras_spec,
                 params={"rejected": reject.reason}, config=jsonable(reject.config),
-                inputs=inputs, weights=weights)
+                inputs=inputs, weights=weights, call_kwargs=dict(reject.call_kwargs or {}))

@@ -1,9 +1,21 @@
 """Judging a candidate's outputs against the reference: shapes, dtypes, values within their
-bound, and the emitted mask. Never raises on what the candidate returned."""
+bound, and the emitted mask. Never raises on what the candidate returned.
+
+What an expected value admits, element by element (README, "What a value means at the edges"):
+- |got - expected| <= bound;
+- NaN where the reference gives NaN, and only there;
+- the infinity the reference gives, of the same sign;
+- overflow: the infinity of the expected value's sign where expected + bound reaches
+  float32's rounding threshold (2^128 - 2^103): the correctly rounded float32 answer;
+- below float32's smallest normal, 2^-126, every value counts as zero: where |expected| is
+  that small, any |got| that small passes (TensorFlow's CPU kernels and most GPU paths flush
+  subnormal results to zero and compare subnormal inputs as zero).
+"""
 import numpy as np
 
 from conformance import statistics
 from conformance.case import Outcome
+from conformance.tolerance import F32_OVERFLOW, TINY32
 
 
 def _as_arrays(got):
@@ -12,18 +24,34 @@ def _as_arrays(got):
     return [np.asarray(g) for g in got]
 
 
+def as_numbers(array):
+    """The array as float64, or None when its dtype holds no numbers. Any numeric dtype
+    counts: ints, bools, floats of every width, and NumPy extension types such as
+    ml_dtypes' bfloat16."""
+    array = np.asarray(array)
+    if array.dtype.kind in "OUSMm" or array.dtype.names is not None:
+        return None
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
 def error_ratio(expected, bound, got):
     """|got - expected| / bound per element: 0 where both error and bound are 0, inf where the
     bound is 0 and the error is not, and inf where got is NaN and expected is not."""
     expected = np.asarray(expected, np.float64)
-    got = np.asarray(got).astype(np.float64)
+    got = as_numbers(got)
     bound = np.broadcast_to(np.asarray(bound, np.float64), expected.shape)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         err = np.abs(got - expected)
         ratio = np.where(err == 0, 0.0, err / bound)
-    same_nan = np.isnan(expected) & np.isnan(got)
-    same_inf = np.isinf(expected) & (got == expected)
-    ratio = np.where(same_nan | same_inf, 0.0, ratio)
+        same_nan = np.isnan(expected) & np.isnan(got)
+        same_inf = np.isinf(expected) & (got == expected)
+        overflow = (np.isinf(got) & (np.sign(got) == np.sign(expected))
+                    & (np.abs(expected) + bound >= F32_OVERFLOW))
+        flushed = (np.abs(got) < TINY32) & (np.abs(expected) < TINY32)
+    ratio = np.where(same_nan | same_inf | overflow | flushed, 0.0, ratio)
     return np.where(np.isnan(ratio), np.inf, ratio)
 
 
@@ -35,23 +63,33 @@ def worst_element(expected, bound, got, output=0):
     index = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     bound = np.broadcast_to(np.asarray(bound, np.float64), np.shape(expected))
     return {"output": output, "index": [int(i) for i in index],
-            "expected": float(np.asarray(expected)[index]), "got": float(np.asarray(got)[index]),
+            "expected": float(np.asarray(expected)[index]), "got": float(as_numbers(got)[index]),
             "bound": float(bound[index]), "ratio": float(ratio[index])}
 
 
 def describe(worst):
     if worst.get("index") is None:
         return "no elements"
+    with np.errstate(invalid="ignore"):
+        error = abs(worst['got'] - worst['expected'])
     return (f"output {worst['output']} index {tuple(worst['index'])}: expected "
             f"{worst['expected']:.9g}, got {worst['got']:.9g}, |error| "
-            f"{abs(worst['got'] - worst['expected']):.3g} vs bound {worst['bound']:.3g} "
-            f"(ratio {worst['ratio']:.3g})")
+            f"{error:.3g} vs bound {worst['bound']:.3g} (ratio {worst['ratio']:.3g})")
 
 
-def compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
-            expected_dtypes=None, check_mask=True, check=None, inputs=None):
+def compare(expected, bounds, got, **kwargs):
     """The outcome of comparing `got` (what a candidate returned) with the reference, or of
-    the statistical `check` on it where the outputs are random."""
+    the statistical `check` on it where the outputs are random. Whatever the candidate
+    returned, this gives an Outcome and never raises."""
+    try:
+        return _compare(expected, bounds, got, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - an answer the suite cannot read is a failure
+        return Outcome("failed", f"the candidate's answer could not be compared: "
+                                 f"{type(exc).__name__}: {exc}")
+
+
+def _compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
+             expected_dtypes=None, check_mask=True, check=None, inputs=None):
     try:
         got = _as_arrays(got)
     except TypeError as exc:
@@ -65,14 +103,15 @@ def compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
             return Outcome("failed", f"output {i} has shape {g.shape}, expected {np.shape(e)}")
         if expected_dtypes and str(g.dtype) != expected_dtypes[i]:
             return Outcome("failed", f"output {i} has dtype {g.dtype}, expected {expected_dtypes[i]}")
-        if not (np.issubdtype(g.dtype, np.number) or g.dtype == bool):
+        if as_numbers(g) is None:
             return Outcome("failed", f"output {i} has non-numeric dtype {g.dtype}")
 
     worst = max((worst_element(e, b, g, i) for i, (e, b, g) in enumerate(zip(expected, bounds, got))),
                 key=lambda w: w["ratio"], default={"index": None, "ratio": 0.0})
     ratio = worst["ratio"]
     if ratio > 1:
-        what = "NaN" if np.isnan(worst["got"]) else "value outside its bound"
+        what = ("NaN" if np.isnan(worst["got"]) and not np.isnan(worst["expected"])
+                else "value outside its bound")
         return Outcome("failed", f"{what} at {describe(worst)}", ratio, worst)
 
     if expected_mask is not None and check_mask:
@@ -83,7 +122,10 @@ def compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
 
 
 def compare_case(case, got, got_mask=None, check_mask=True):
-    """compare() against everything the case says the layer must give."""
+    """compare() against everything the case says the layer must give; a case outside the
+    suite's scope has no answer to compare with and is skipped with the reason."""
+    if case.out_of_scope:
+        return Outcome("skipped", case.out_of_scope)
     return compare(case.expected, case.bounds, got, expected_mask=case.expected_mask,
                    got_mask=got_mask, expected_dtypes=case.expected_dtypes,
                    check_mask=check_mask, check=case.check, inputs=case.inputs)

@@ -7,14 +7,24 @@ Layout (any language can read it):
     <spec>/<Layer>.npz       the arrays (inputs, weights, expected, bounds, masks): plain
                              numeric .npy members, loaded with allow_pickle=False
 
-A case passes when |got - expected| <= bound in every element of every output.
+A case passes when |got - expected| <= bound in every element of every output (with the rules
+for NaN, infinities, overflow and values below 2^-126 of conformance/compare.py). JSON cannot
+hold NaN or infinities: where a config or check holds one, it is written {"float": "nan"},
+{"float": "inf"} or {"float": "-inf"}; the arrays in the .npz hold them as they are.
+
+Each case records the oracle that vouched for it: tf.keras (keras3) or tf_keras (keras2) where
+they agree with the reference; where they do not, and the spec lists that as a known divergence
+of TensorFlow's, the first of FALLBACK_ORACLES that agrees (Keras 3 on JAX, then on torch). A
+case no oracle vouches for is not written.
 
 Regenerate with:  python -m conformance.fixtures generate
 Check with:       python -m conformance.fixtures verify
 """
 import argparse
+import dataclasses
 import hashlib
 import json
+import math
 import platform
 import sys
 from dataclasses import dataclass
@@ -24,11 +34,35 @@ import numpy as np
 
 from conformance import specs
 from conformance.case import KERAS_SPECS, Case
-from conformance.cases import fixture_cases, seed_of
+from conformance.cases import fixture_cases, seed_of, with_expected
 from conformance.compare import compare, compare_case
 
 FORMAT = 1
 ORACLES = {"keras3": "tf.keras", "keras2": "tf_keras"}
+FALLBACK_ORACLES = ("keras-jax", "keras-torch")
+FULL_CONFIG_CASES = 3     # per layer and spec: cases whose config is a real get_config()
+
+
+def to_json(value):
+    """value with every non-finite float written {"float": "nan" | "inf" | "-inf"}."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
+def from_json(value):
+    """The inverse of to_json."""
+    if isinstance(value, dict):
+        if set(value) == {"float"} and value["float"] in ("nan", "inf", "-inf"):
+            return float(value["float"])
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v) for v in value]
+    return value
 
 
 def default_root():
@@ -68,12 +102,21 @@ def _case_record(case, arrays):
     record = {"id": case.id, "params": case.params, "config": case.config,
               "call_kwargs": case.call_kwargs,
               "inputs": put("inputs", case.inputs), "weights": put("weights", case.weights),
-              "expected": put("expected", case.expected), "bounds": put("bounds", case.bounds),
+              "expected": put("expected", case.expected),
+              "bounds": put("bounds", [_float32_up(b) for b in case.bounds]),
               "expected_mask": put("mask", [case.expected_mask])[0]
               if case.expected_mask is not None else None,
               "expected_dtypes": case.expected_dtypes, "check": case.check,
-              "seed": seed_of(f"{case.spec}/{case.id}")}
-    return record
+              "seed": seed_of(f"{case.spec}/{case.id}"), "oracle": case.oracle,
+              "derived_from": case.derived_from}
+    return to_json(record)
+
+
+def _float32_up(bound):
+    """A bound stored as float32, rounded up so that storing never tightens it."""
+    with np.errstate(over="ignore"):
+        stored = np.asarray(bound, np.float64).astype(np.float32)
+        return np.where(stored < bound, np.nextafter(stored, np.float32(np.inf)), stored)
 
 
 def write_layer(root, keras_spec, layer, cases):
@@ -83,7 +126,8 @@ def write_layer(root, keras_spec, layer, cases):
     arrays = {}
     records = [_case_record(c, arrays) for c in cases]
     doc = {"format": FORMAT, "layer": layer, "spec": keras_spec, "cases": records}
-    (folder / f"{layer}.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    (folder / f"{layer}.json").write_text(json.dumps(doc, indent=1, sort_keys=True,
+                                                     allow_nan=False) + "\n")
     with open(folder / f"{layer}.npz", "wb") as f:
         np.savez_compressed(f, **arrays)
     return [f"{keras_spec}/{layer}.json", f"{keras_spec}/{layer}.npz"]
@@ -96,7 +140,7 @@ def write_manifest(root, files, versions, rejected):
         "seeds": "seed of a case = first 4 bytes, little-endian, of sha256('<spec>/<case id>'); "
                  "numpy.random.default_rng(seed) draws its shapes, inputs and weights",
         "versions": versions,
-        "oracles": ORACLES,
+        "oracles": {**ORACLES, "fallbacks": list(FALLBACK_ORACLES)},
         "rejected_by_oracle": rejected,
         "files": {name: sha256(Path(root) / name) for name in sorted(files)},
     }
@@ -120,6 +164,7 @@ def _case_from_record(record, keras_spec, layer, arrays):
     def get(keys):
         return [arrays[k] for k in keys]
 
+    record = from_json(record)
     mask = record.get("expected_mask")
     return Case(id=record["id"], layer=layer, spec=keras_spec, params=record["params"],
                 config=record["config"], inputs=get(record["inputs"]),
@@ -127,7 +172,8 @@ def _case_from_record(record, keras_spec, layer, arrays):
                 expected=[a.astype(np.float64) for a in get(record["expected"])],
                 bounds=[a.astype(np.float64) for a in get(record["bounds"])],
                 expected_mask=None if mask is None else arrays[mask].astype(bool),
-                expected_dtypes=record.get("expected_dtypes"), check=record.get("check"))
+                expected_dtypes=record.get("expected_dtypes"), check=record.get("check"),
+                oracle=record.get("oracle"), derived_from=record.get("derived_from"))
 
 
 def read_layer(root, keras_spec, layer, manifest):
@@ -170,21 +216,92 @@ def load_all(root, keras_spec):
 # Generating -----------------------------------------------------------------------------------
 
 def _versions(oracles):
-    versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for candidate in oracles.values():
-        versions.update(candidate.info.get("versions") or {})
-    return versions
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            **oracles.versions()}
+
+
+class Oracles:
+    """The Keras runs that vouch for fixture cases, each in its own process, started on first
+    use. A fallback oracle that cannot be loaded (not installed) vouches for nothing."""
+
+    def __init__(self):
+        from conformance.candidates.isolation import IsolatedCandidate
+        self._make, self.started = IsolatedCandidate, {}
+
+    def get(self, name):
+        if name not in self.started:
+            self.started[name] = self._make(name)
+        return self.started[name]
+
+    def outcome(self, name, case):
+        """The outcome of `case` on the oracle `name` (an error outcome if it cannot run)."""
+        from conformance.candidates.isolation import CandidateError
+        from conformance.case import Outcome
+        try:
+            oracle = self.get(name)
+            got = oracle.call("run", case)
+            mask = oracle.call("compute_mask", case) if case.expected_mask is not None else None
+            return compare_case(case, got, mask)
+        except CandidateError as exc:
+            return Outcome("error", f"{exc.kind}: {str(exc)[:500]}")
+
+    def vouch(self, spec, case, keras_spec):
+        """(oracle name, None) for the oracle that vouches for `case`, or (None, why not)."""
+        primary = ORACLES[keras_spec]
+        outcome = self.outcome(primary, case)
+        if outcome.status == "passed":
+            return primary, None
+        divergence = spec.divergence_for(primary, case)
+        if divergence is None:
+            return None, f"{primary} disagrees: {outcome.message}"
+        tried = [f"{primary}: known divergence ({divergence.reason})"]
+        for fallback in FALLBACK_ORACLES:
+            if spec.divergence_for(fallback, case):
+                tried.append(f"{fallback}: known divergence")
+                continue
+            fallback_outcome = self.outcome(fallback, case)
+            if fallback_outcome.status == "passed":
+                return fallback, None
+            tried.append(f"{fallback}: {fallback_outcome.message[:300]}")
+        return None, "no oracle vouches for it: " + "; ".join(tried)
+
+    def versions(self):
+        versions = {}
+        for candidate in self.started.values():
+            if candidate.info:
+                versions.update(candidate.info.get("versions") or {})
+        return versions
+
+    def close(self):
+        for candidate in self.started.values():
+            candidate.close()
+
+
+def full_config_case(spec, case, config):
+    """`case` again, with its config replaced by `config` (the oracle's complete get_config()
+    of the layer the compact config builds), and its expected values computed from that."""
+    full = dataclasses.replace(case, id=case.id.replace(f"{spec.layer}-", f"{spec.layer}-full-"),
+                               params={**case.params, "config": "full"}, config=config,
+                               derived_from=case.id, oracle=None)
+    return with_expected(spec, full)
+
+
+def _full_config_sources(cases):
+    """Which cases get a full-config twin: FULL_CONFIG_CASES of them, evenly spread."""
+    if not cases:
+        return []
+    step = max(1, len(cases) // FULL_CONFIG_CASES)
+    return cases[::step][:FULL_CONFIG_CASES]
 
 
 def generate(root, layers=None, keras_specs=KERAS_SPECS, oracle=True, out=sys.stdout):
     """Write the fixtures of `layers` (all by default). With oracle=True each case is run on
-    tf.keras (keras3) or tf_keras (keras2) first; a case the oracle disagrees with is not
-    written and is listed in the manifest's rejected_by_oracle."""
-    from conformance.candidates.isolation import CandidateError, IsolatedCandidate
+    tf.keras (keras3) or tf_keras (keras2), or a fallback oracle where the spec lists a known
+    TensorFlow divergence (the class Oracles); a case no oracle vouches for is not written and
+    is listed in the manifest's rejected_by_oracle. Each layer also gets FULL_CONFIG_CASES
+    cases whose config is the primary oracle's complete get_config() (oracle=True only)."""
     root = Path(root)
-    oracles = {s: IsolatedCandidate(ORACLES[s]) for s in keras_specs} if oracle else {}
-    for candidate in oracles.values():
-        candidate.start()
+    oracles = Oracles() if oracle else None
     files, rejected = [], []
     for layer, spec in specs.SPECS.items():
         if layers and layer not in layers:
@@ -195,38 +312,51 @@ def generate(root, layers=None, keras_specs=KERAS_SPECS, oracle=True, out=sys.st
             kept = []
             for case in fixture_cases(spec, keras_spec):
                 if oracle:
-                    try:
-                        got = oracles[keras_spec].call("run", case)
-                        mask = (oracles[keras_spec].call("compute_mask", case)
-                                if case.expected_mask is not None else None)
-                        outcome = compare_case(case, got, mask)
-                    except CandidateError as exc:
-                        outcome = type("O", (), {"status": "error", "message": str(exc)})
-                    if outcome.status != "passed":
+                    case.oracle, why = oracles.vouch(spec, case, keras_spec)
+                    if case.oracle is None:
                         rejected.append({"id": case.id, "spec": keras_spec,
                                          "oracle": ORACLES[keras_spec], "params": case.params,
-                                         "message": outcome.message})
-                        print(f"NOT WRITTEN {keras_spec}/{case.id} {case.params}: "
-                              f"{ORACLES[keras_spec]} disagrees: {outcome.message}", file=out)
+                                         "message": why})
+                        print(f"NOT WRITTEN {keras_spec}/{case.id} {case.params}: {why}", file=out)
                         continue
                 kept.append(case)
+            if oracle:
+                kept += _full_config_cases(spec, kept, keras_spec, oracles, rejected, out)
             files += write_layer(root, keras_spec, layer, kept)
             print(f"{keras_spec}/{layer}: {len(kept)} cases", file=out)
     if layers:   # keep the other layers' entries
         old = read_manifest(root)
         files = sorted(set(files) | set(old["files"]))
         rejected = [r for r in old.get("rejected_by_oracle", []) if
-                    r["id"].rsplit("-", 1)[0] not in layers] + rejected
-    write_manifest(root, files, _versions(oracles) if oracle else
-                   read_manifest(root).get("versions", {}), rejected)
-    for candidate in oracles.values():
-        candidate.close()
+                    r["id"].split("-", 1)[0] not in layers] + rejected
+    versions = (_versions(oracles) if oracle else read_manifest(root).get("versions", {}))
+    write_manifest(root, files, versions, rejected)
+    if oracles:
+        oracles.close()
     return rejected
+
+
+def _full_config_cases(spec, cases, keras_spec, oracles, rejected, out):
+    primary = ORACLES[keras_spec]
+    made = []
+    for source in _full_config_sources([c for c in cases if c.oracle == primary]):
+        config = oracles.get(primary).call("full_config", source)
+        case = full_config_case(spec, source, config)
+        case.oracle, why = oracles.vouch(spec, case, keras_spec)
+        if case.oracle is None:
+            rejected.append({"id": case.id, "spec": keras_spec, "oracle": primary,
+                             "params": case.params, "message": why})
+            print(f"NOT WRITTEN {keras_spec}/{case.id}: {why}", file=out)
+            continue
+        made.append(case)
+    return made
 
 
 def verify(root, out=sys.stdout):
     """Re-derive every case from its seed: inputs, weights and configs must be identical and
-    the stored expected values within bound of the reference's. Returns the problems."""
+    the stored expected values within bound of the reference's. A full-config case must hold
+    its source case's inputs and weights, and the reference must give the same values from
+    its complete config as from the compact one. Returns the problems."""
     problems = []
     for keras_spec in KERAS_SPECS:
         stored, broken = load_all(root, keras_spec)
@@ -235,16 +365,25 @@ def verify(root, out=sys.stdout):
         for layer in sorted({c.layer for c in stored}):
             fresh.update({c.id: c for c in fixture_cases(specs.get(layer), keras_spec)})
         for case in stored:
-            new = fresh.get(case.id)
+            new = fresh.get(case.derived_from or case.id)
             if new is None:
                 problems.append(f"{keras_spec}/{case.id}: the spec no longer makes this case")
                 continue
+            if case.derived_from:
+                new = full_config_case(specs.get(case.layer), new, case.config)
             same = (case.config == new.config and case.params == new.params and
                     case.check == new.check and
-                    all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in
+                    all(np.array_equal(a, b, equal_nan=a.dtype.kind == "f") and
+                        a.dtype == b.dtype for a, b in
                         zip(case.inputs + case.weights, new.inputs + new.weights)))
             if not same:
                 problems.append(f"{keras_spec}/{case.id}: inputs, weights or config differ")
+                continue
+            if case.derived_from and not all(
+                    np.array_equal(a, b, equal_nan=True) for a, b in
+                    zip(new.expected or [], fresh[case.derived_from].expected or [])):
+                problems.append(f"{keras_spec}/{case.id}: the reference gives other values "
+                                f"from the complete config than from the compact one")
                 continue
             outcome = compare(new.expected, case.bounds, case.expected)
             if outcome.status != "passed":

@@ -2,8 +2,15 @@
 travel between languages; each function uses only Python operators and slicing, so it runs
 unchanged on NumPy arrays and on TensorFlow, JAX and PyTorch tensors.
 
-A candidate resolves a Lambda config with `resolve_lambda_config`.
+A candidate resolves a Lambda config with `resolve_lambda_config`, which also reads the
+functions of a complete Keras config: Keras 3 writes {"class_name": "function", "config":
+"affine", ...}; tf_keras writes the function's marshalled bytecode with "function_type":
+"lambda" and its module. A function that is not in this catalogue is outside the scope.
 """
+import base64
+import marshal
+
+from reference.config import OutOfScope
 
 
 def affine(x, scale=1.0, shift=0.0):
@@ -42,14 +49,42 @@ def first_feature_positive(inputs, mask=None):
 MASK_FUNCTIONS = {"first_feature_positive": first_feature_positive}
 
 
+def _function_name(value, kind):
+    """The catalogue name of a function as a config stores it, or None when it is none."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and value.get("class_name") == "function":
+        return value.get("config")
+    if kind == "lambda" and isinstance(value, (list, tuple)) and value:
+        try:                # reads the code object's name; nothing is executed
+            return marshal.loads(base64.decodebytes(value[0].encode("ascii"))).co_name
+        except (ValueError, EOFError, TypeError, AttributeError):
+            return None
+    return None
+
+
+def _resolve(config, key, catalogue):
+    kind = config.pop(f"{key}_type" if key != "function" else "function_type", None)
+    module = config.pop(f"{key}_module" if key != "function" else "module", None)
+    value = config.get(key)
+    raw_shape = isinstance(value, (list, tuple)) and kind in (None, "raw") and all(
+        d is None or isinstance(d, int) for d in value)
+    if value is None or (key == "output_shape" and raw_shape):
+        return
+    name = _function_name(value, kind)
+    if name not in catalogue or module not in (None, __name__, "builtins"):
+        raise OutOfScope(f"outside the scope: Lambda {key}={value!r} is not a function of "
+                         f"{__name__}")
+    config[key] = catalogue[name]
+
+
 def resolve_lambda_config(config):
-    """A Lambda config with its names replaced by the Python functions they stand for."""
+    """A Lambda config (compact, or complete from Keras 3 or tf_keras) with its function names
+    replaced by the Python functions they stand for."""
     config = dict(config)
-    config["function"] = FUNCTIONS[config["function"]]
-    if isinstance(config.get("output_shape"), str):
-        config["output_shape"] = SHAPE_FUNCTIONS[config["output_shape"]]
-    elif config.get("output_shape") is not None:
+    _resolve(config, "function", FUNCTIONS)
+    _resolve(config, "output_shape", SHAPE_FUNCTIONS)
+    if isinstance(config.get("output_shape"), list):
         config["output_shape"] = tuple(config["output_shape"])
-    if isinstance(config.get("mask"), str):
-        config["mask"] = MASK_FUNCTIONS[config["mask"]]
+    _resolve(config, "mask", MASK_FUNCTIONS)
     return config

@@ -25,6 +25,7 @@ class Reject:
     input_shapes: tuple
     reason: str
     keras_specs: tuple = KERAS_SPECS
+    call_kwargs: dict = None
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,15 @@ class LayerSpec:
                get_config() names and the shapes of its inputs, batch axis included.
     expect:    case -> Expected, from the reference functions and the tolerance model.
     weights:   (config, input_shapes) -> [(name, shape)] in get_weights() order.
-    inputs:    (config, input_shapes, rng) -> input arrays, when plain N(0, 1) floats won't do.
+    inputs:    (config, input_shapes, regime) -> input arrays, when the regime's plain draws
+               (regime.values(shape), conformance/regimes.py) won't do.
     valid:     params -> bool, for combinations Keras forbids (strides > 1 with dilation > 1).
     call_kwargs: params -> keyword arguments of the call (training=...).
-    rejects:   configs Keras refuses; edge_cases: (params, input_shapes) pairs added to the
-               covering set; divergences: known candidate differences with their evidence.
+    rejects:   configs Keras refuses; edge_cases: (params, input_shapes or None) pairs added to
+               the covering set, or (params, input_shapes, keras_specs) for cases only some
+               specs accept; divergences: known candidate differences with their evidence.
+    Every spec's domains hold "regime" (conformance/regimes.py): the input regimes that can
+    change its result.
     """
     layer: str
     domains: dict

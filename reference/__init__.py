@@ -1,11 +1,14 @@
 """A slow, readable float64 NumPy implementation of the Keras layers in scope.
 
 One pure function per layer: inputs first, then the weights in `layer.get_weights()` order,
-then the layer's config as keyword-only arguments with Keras's names and defaults. Every
-function computes in float64 and raises ValueError where Keras rejects the config.
+then the layer's config as keyword-only arguments with Keras's names and defaults. Each takes
+the layer's complete get_config() as Keras 3 or tf_keras writes it (reference/config.py sorts
+its keys). Every function computes in float64, raises ValueError where Keras rejects the
+config, and OutOfScope where the config asks for something the suite does not implement.
 Only NumPy is imported.
 """
 from reference.activations import activation
+from reference.config import OutOfScope
 from reference.core import (
     activation_layer, dense, dropout, flatten, input_layer, lambda_layer, masking,
     masking_mask, permute, repeat_vector, reshape,
@@ -14,7 +17,7 @@ from reference.conv import conv
 from reference.pooling import average_pooling, max_pooling
 
 __all__ = [
-    "activation", "activation_layer", "average_pooling", "conv", "dense", "dropout",
+    "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "dense", "dropout",
     "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",
     "permute", "repeat_vector", "reshape",
 ]

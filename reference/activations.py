@@ -4,6 +4,8 @@
 """
 import numpy as np
 
+from reference.config import OutOfScope
+
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -73,11 +75,40 @@ _BY_NAME = {
 NAMES = ("linear", "relu", "tanh", "sigmoid", "hard_sigmoid", "softmax", "elu", "selu",
          "softplus", "softsign", "exponential")
 
+# Activations Keras 3 or tf_keras know by name that the seed documents do not list: a config
+# naming one is outside the scope, not a config Keras refuses.
+OTHER_KERAS_NAMES = frozenset({
+    "gelu", "swish", "silu", "relu6", "leaky_relu", "log_softmax", "mish", "hard_silu",
+    "hard_swish", "log_sigmoid", "sparse_plus", "sparsemax", "celu", "glu", "soft_shrink",
+    "hard_shrink", "tanh_shrink", "hard_tanh", "squareplus", "threshold", "sparse_sigmoid",
+})
+
+
+def _quiet(f):
+    """f without NumPy's warnings: the reference computes inf and NaN on purpose, as IEEE
+    arithmetic does."""
+    def quiet(x, *args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return f(x, *args, **kwargs)
+    quiet.__name__, quiet.__doc__ = f.__name__, f.__doc__
+    return quiet
+
 
 def activation(name, spec="keras3"):
-    """The activation function Keras means by `name` (None means linear)."""
+    return _quiet(_activation(name, spec))
+
+
+def _activation(name, spec="keras3"):
+    """The activation function Keras means by `name` (None means linear). A serialized
+    function ({"class_name": "function", "config": "relu", ...}) means its name."""
+    if isinstance(name, dict) and name.get("class_name") == "function":
+        name = name.get("config")
     if name is None:
         return linear
+    if isinstance(name, str) and name in OTHER_KERAS_NAMES:
+        raise OutOfScope(f"outside the scope: activation={name!r} is not in the seed documents")
+    if not isinstance(name, str):
+        raise OutOfScope(f"outside the scope: activation={name!r} is not a built-in name")
     if name == "hard_sigmoid":
         if spec not in ("keras3", "keras2"):
             raise ValueError(f"Unknown Keras spec {spec!r}: expected 'keras3' or 'keras2'")

@@ -2,11 +2,14 @@
 import numpy as np
 
 from reference.activations import activation as get_activation
+from reference.config import takes_config
+from reference.core import linear_sum
 from reference.layout import from_channels_last, to_channels_last
 from reference.padding import as_tuple
 from reference.windows import output_shape, windows
 
 
+@takes_config
 def conv(x, kernel, bias=None, *, filters, kernel_size, strides=1, padding="valid",
          data_format="channels_last", dilation_rate=1, activation=None, use_bias=True,
          spec="keras3"):
@@ -38,11 +41,14 @@ def conv(x, kernel, bias=None, *, filters, kernel_size, strides=1, padding="vali
     if x.shape[-1] != kernel.shape[-2]:
         raise ValueError(f"input has {x.shape[-1]} channels, the kernel expects {kernel.shape[-2]}")
     spatial = x.shape[1:-1]
-    y = np.zeros((x.shape[0], *output_shape(spatial, kernel_size, strides, dilation_rate, padding),
-                  filters))
+    out_shape = output_shape(spatial, kernel_size, strides, dilation_rate, padding)
+    if min(out_shape) <= 0:
+        raise ValueError(f"a 'valid' window spanning {kernel_size} taps (dilation "
+                         f"{dilation_rate}) does not fit the input {spatial}: empty output")
+    y = np.zeros((x.shape[0], *out_shape, filters))
     for out, taps in windows(spatial, kernel_size, strides, dilation_rate, padding):
         for tap, pos in taps:
-            y[(slice(None), *out)] += x[(slice(None), *pos)] @ kernel[tap]
+            y[(slice(None), *out)] += linear_sum(x[(slice(None), *pos)], kernel[tap])
     if use_bias:
         y = y + np.asarray(bias, np.float64)
     # Keras applies the activation in the output's own layout: with channels_first, softmax

@@ -5,9 +5,17 @@ import math
 import numpy as np
 
 from reference.activations import activation as get_activation
+from reference.config import dtype_name, takes_config
 from reference.layout import to_channels_last
 
 
+def linear_sum(x, kernel):
+    """y[..., j] = sum_i x[..., i] * kernel[i, j], elementwise in float64 so that inf and NaN
+    follow IEEE arithmetic term by term (a BLAS call may skip or reorder them)."""
+    return np.sum(x[..., :, None] * kernel, axis=-2)
+
+
+@takes_config
 def dense(x, kernel, bias=None, *, units, activation=None, use_bias=True, spec="keras3"):
     """y[..., j] = act(sum_i x[..., i] * kernel[i, j] + bias[j])
 
@@ -20,20 +28,23 @@ def dense(x, kernel, bias=None, *, units, activation=None, use_bias=True, spec="
         raise ValueError(f"kernel shape {kernel.shape} does not match ({x.shape[-1]}, {units})")
     if use_bias != (bias is not None):
         raise ValueError("a bias must be given exactly when use_bias is True")
-    y = x @ kernel
+    y = linear_sum(x, kernel)
     if use_bias:
         y = y + np.asarray(bias, np.float64)
     return get_activation(activation, spec)(y)
 
 
+@takes_config
 def activation_layer(x, *, activation, spec="keras3"):
     """y = act(x), elementwise (softmax: along the last axis)."""
     return get_activation(activation, spec)(np.asarray(x, np.float64))
 
 
-def dropout(x, *, rate, noise_shape=None, seed=None, training=False, keep=None):
-    """Inference: y = x. Training: y = x * keep / (1 - rate), keep a 0/1 array that broadcasts
-    along the axes where noise_shape is 1 and is 1 with probability 1 - rate.
+@takes_config
+def dropout(x, *, rate, noise_shape=None, seed=None, training=False, keep=None, spec="keras3"):
+    """Inference: y = x. Training: y = where(keep, x / (1 - rate), 0), keep a boolean array
+    that broadcasts along the axes where noise_shape is 1 and is True with probability
+    1 - rate. rate 1 drops everything (keras3); tf_keras refuses rate 1 in training.
 
     The reference cannot draw Keras's random numbers: in training it needs `keep`.
     """
@@ -44,11 +55,16 @@ def dropout(x, *, rate, noise_shape=None, seed=None, training=False, keep=None):
     x = np.asarray(x, np.float64)
     if not training or rate == 0:
         return x
+    if rate == 1 and spec == "keras2":
+        raise ValueError("tf_keras's Dropout refuses rate 1 in training: rate must lie in [0, 1)")
     if keep is None:
         raise ValueError("dropout in training needs the `keep` mask the candidate drew")
-    return x * keep / (1.0 - rate)
+    if rate == 1:
+        return np.zeros_like(x)
+    return np.where(np.asarray(keep, bool), x / (1.0 - rate), 0.0)
 
 
+@takes_config
 def flatten(x, *, data_format="channels_last"):
     """y[b, :] = the non-batch entries of x in row-major order, channels_last first.
 
@@ -61,6 +77,7 @@ def flatten(x, *, data_format="channels_last"):
     return x.reshape(x.shape[0], -1)
 
 
+@takes_config
 def reshape(x, *, target_shape):
     """y = x reshaped to (batch, *target_shape); one entry of target_shape may be -1."""
     x = np.asarray(x, np.float64)
@@ -74,6 +91,7 @@ def reshape(x, *, target_shape):
     return x.reshape(x.shape[0], *target)
 
 
+@takes_config
 def permute(x, *, dims):
     """y[b, i_1, ..., i_n] with the axes of x in the order dims (1-based; batch stays first):
     y.shape[k] = x.shape[dims[k - 1]]."""
@@ -86,16 +104,20 @@ def permute(x, *, dims):
     return np.transpose(x, (0, *dims))
 
 
-def repeat_vector(x, *, n):
-    """y[b, i, f] = x[b, f] for i in range(n); x must be of rank 2."""
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"`n` must be a non-negative int, got {n!r}")
+@takes_config
+def repeat_vector(x, *, n, spec="keras3"):
+    """y[b, i, f] = x[b, f] for i in range(n); x must be of rank 2. Keras 3 refuses n = 0,
+    tf_keras returns an empty sequence."""
+    smallest = 1 if spec == "keras3" else 0
+    if isinstance(n, bool) or not isinstance(n, int) or n < smallest:
+        raise ValueError(f"`n` must be an int >= {smallest} in {spec}, got {n!r}")
     x = np.asarray(x, np.float64)
     if x.ndim != 2:
         raise ValueError(f"RepeatVector expects (batch, features) input, got rank {x.ndim}")
     return np.repeat(x[:, None, :], n, axis=1)
 
 
+@takes_config
 def lambda_layer(x, *, function, output_shape=None, mask=None, arguments=None):
     """y = function(x, **arguments). output_shape only informs shape inference and mask only
     the mask the layer emits (see lambda_mask); neither changes y."""
@@ -110,26 +132,47 @@ def lambda_mask(x, *, mask=None, input_mask=None):
     return mask(np.asarray(x, np.float64), input_mask) if callable(mask) else mask
 
 
-def masking(x, *, mask_value=0.0):
-    """y[b, t, :] = x[b, t, :] if any x[b, t, f] != mask_value else 0."""
+@takes_config
+def masking(x, *, mask_value=0.0, spec="keras3"):
+    """y[b, t, :] = x[b, t, :] if any x[b, t, f] != mask_value else 0.
+
+    mask_value is first cast to the input's dtype, as Keras does. A masked step becomes 0
+    (Keras 3 selects with `where`); tf_keras multiplies by the mask, so a masked step of
+    infinities (mask_value +-inf) becomes NaN there.
+    """
+    keep = masking_mask(x, mask_value=mask_value)[..., None]
     x = np.asarray(x, np.float64)
-    return x * masking_mask(x, mask_value=mask_value)[..., None]
+    if spec == "keras2":
+        with np.errstate(invalid="ignore"):
+            return x * keep
+    return np.where(keep, x, 0.0)
 
 
-def masking_mask(x, *, mask_value=0.0):
-    """The mask Masking emits: m[b, t] = any_f x[b, t, f] != mask_value."""
-    return np.any(np.asarray(x, np.float64) != mask_value, axis=-1)
+@takes_config
+def masking_mask(x, *, mask_value=0.0, spec="keras3"):
+    """The mask Masking emits: m[b, t] = any_f x[b, t, f] != mask_value, compared in the
+    input's dtype (NaN differs from everything, so a step holding a NaN is never masked)."""
+    x = np.asarray(x)
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+    return np.any(x.astype(np.float64) != float(np.asarray(mask_value).astype(dtype)), axis=-1)
 
 
-def input_layer(x, *, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
+@takes_config
+def input_layer(x, *, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None,
+                batch_input_shape=None):
     """y = x: an Input passes its data through unchanged, as dtype.
 
-    shape excludes the batch axis; batch_shape includes it; not both. A None entry in either
-    accepts any size along that axis.
+    shape excludes the batch axis; batch_shape (tf_keras's config: batch_input_shape)
+    includes it; not both. A None entry in either accepts any size along that axis.
     """
     x = np.asarray(x)
+    if batch_shape is not None and batch_input_shape is not None:
+        raise ValueError("Pass `batch_shape` or `batch_input_shape` to an Input, not both")
+    if batch_input_shape is not None:
+        batch_shape = batch_input_shape
     if shape is not None and batch_shape is not None:
         raise ValueError("Pass `shape` or `batch_shape` to an Input, not both")
+    dtype = dtype_name(dtype)
     if shape is not None:
         batch_shape = (batch_size, *shape)
     if batch_shape is not None:

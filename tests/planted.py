@@ -8,7 +8,7 @@ import numpy as np
 
 import reference
 from conformance.candidates import ReferenceCandidate
-from reference.padding import pad_amounts, span
+from reference.padding import as_tuple, pad_amounts, span
 
 
 class Planted(ReferenceCandidate):
@@ -35,7 +35,8 @@ class CausalPaddingOnTheRight(Planted):
         if config["padding"] != "causal":
             return self.correct(case)
         x = case.inputs[0]
-        right = span(config["kernel_size"], config["dilation_rate"]) - 1
+        right = span(as_tuple(config["kernel_size"], 1, "k")[0],
+                     as_tuple(config["dilation_rate"], 1, "d")[0]) - 1
         config["padding"] = "valid"
         return [reference.conv(np.pad(x, [(0, 0), (0, right), (0, 0)]), *case.weights, **config)]
 
@@ -50,8 +51,9 @@ class AveragePoolingCountsPadding(Planted):
             return self.correct(case)
         x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64),
                                               config["data_format"])
-        strides = config["strides"] or config["pool_size"]
-        before, after = pad_amounts(x.shape[1], config["pool_size"], strides, 1, "same")
+        pool = as_tuple(config["pool_size"], 1, "pool_size")[0]
+        strides = pool if config["strides"] is None else as_tuple(config["strides"], 1, "s")[0]
+        before, after = pad_amounts(x.shape[1], pool, strides, 1, "same")
         x = np.pad(x, [(0, 0), (before, after), (0, 0)])
         y = reference.average_pooling(x, **dict(config, padding="valid", data_format="channels_last"))
         return [reference.layout.from_channels_last(y, config["data_format"])]
@@ -168,4 +170,98 @@ class SkipsLambdaWithMask(Planted):
     """Supports Lambda, except when the layer emits a mask."""
 
     def supports(self, case):
-        return "no masks in this engine" if case.layer == "Lambda" and case.config["mask"] else True
+        return "no masks in this engine" if case.layer == "Lambda" and case.config.get("mask") else True
+
+
+# Faults at the edges of the input regimes (conformance/regimes.py) -----------------------------
+
+def _float32(x):
+    return np.asarray(x, np.float32)
+
+
+class SoftmaxWithoutMaxShift(Planted):
+    """Activation softmax as exp(x) / sum(exp(x)) in float32, without subtracting the max."""
+    layer = "Activation"
+
+    def faulty(self, case):
+        if case.config["activation"] != "softmax":
+            return self.correct(case)
+        with np.errstate(all="ignore"):
+            e = np.exp(_float32(case.inputs[0]))
+            return [e / np.sum(e, axis=-1, keepdims=True)]
+
+
+class SoftplusLog1pExp(Planted):
+    """Activation softplus as log(1 + exp(x)) in float32."""
+    layer = "Activation"
+
+    def faulty(self, case):
+        if case.config["activation"] != "softplus":
+            return self.correct(case)
+        with np.errstate(all="ignore"):
+            return [np.log(np.float32(1) + np.exp(_float32(case.inputs[0])))]
+
+
+class ExponentialNaNOnOverflow(Planted):
+    """Activation exponential returns NaN where float32 exp overflows."""
+    layer = "Activation"
+
+    def faulty(self, case):
+        y = self.correct(case)[0]
+        if case.config["activation"] != "exponential":
+            return [y]
+        with np.errstate(all="ignore"):
+            y32 = np.exp(_float32(case.inputs[0]))
+        return [np.where(np.isinf(y32) & ~np.isinf(_float32(case.inputs[0])), np.nan, y)]
+
+
+class MaxPoolingPadsWithZero(Planted):
+    """MaxPooling1D "same" pads its windows with 0 instead of ignoring the padding."""
+    layer = "MaxPooling1D"
+
+    def faulty(self, case):
+        config = dict(case.config)
+        if config["padding"] != "same":
+            return self.correct(case)
+        x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64),
+                                              config["data_format"])
+        pool = as_tuple(config["pool_size"], 1, "pool_size")[0]
+        strides = pool if config["strides"] is None else as_tuple(config["strides"], 1, "s")[0]
+        before, after = pad_amounts(x.shape[1], pool, strides, 1, "same")
+        x = np.pad(x, [(0, 0), (before, after), (0, 0)])
+        y = reference.max_pooling(x, **dict(config, padding="valid", data_format="channels_last"))
+        return [reference.layout.from_channels_last(y, config["data_format"])]
+
+
+class DenseFloat16Accumulation(Planted):
+    """Dense computes its products and sums in float16."""
+    layer = "Dense"
+
+    def faulty(self, case):
+        x = np.asarray(case.inputs[0], np.float16)
+        kernel = np.asarray(case.weights[0], np.float16)
+        with np.errstate(all="ignore"):
+            z = np.zeros((*x.shape[:-1], kernel.shape[1]), np.float16)
+            for i in range(kernel.shape[0]):
+                z = (z + x[..., i:i + 1] * kernel[i]).astype(np.float16)
+            if len(case.weights) > 1:
+                z = (z + np.asarray(case.weights[1], np.float16)).astype(np.float16)
+        f = reference.activation(case.config["activation"], case.spec)
+        return [f(z.astype(np.float64))]
+
+
+class SoftmaxDropsVeryNegativeLogit(Planted):
+    """Activation softmax that, in a row whose first logit is very negative (50 or more below
+    the row's max), answers 0 there and shares the rest equally: [0, 0.5, 0.5]."""
+    layer = "Activation"
+
+    def faulty(self, case):
+        y = np.array(self.correct(case)[0])
+        if case.config["activation"] != "softmax":
+            return [y]
+        x = np.asarray(case.inputs[0], np.float64)
+        rows = (x[..., 0] <= np.max(x, axis=-1) - 50) & np.isfinite(np.max(x, axis=-1))
+        if x.shape[-1] > 1:
+            y[rows] = 1.0 / (x.shape[-1] - 1)
+            y[..., 0][rows] = 0.0
+        return [y]

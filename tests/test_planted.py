@@ -1,9 +1,15 @@
 """Each planted fault is caught in the right layer's cells, and only there; a candidate that
 crashes, hangs, raises, returns NaN, the wrong shape or the wrong number of outputs becomes
 the right status while the run goes on."""
+import json
+
+import numpy as np
 import pytest
 
-from tests.suite_runner import failing, layers_with, run_suite
+import reference
+from conformance import fixtures
+from reference.padding import as_tuple, output_length, pad_amounts
+from tests.suite_runner import cells, failing, layers_with, run_suite
 
 GOLDEN = ("-k", "test_golden_case", "--no-oracle")
 
@@ -22,6 +28,16 @@ def softmax_of_one_unit(params, units):
 def only_layer_fails(matrix, layer, statuses=("failed",)):
     assert layers_with(matrix, ("failed", "error", "xpassed")) == [layer]
     return failing(matrix, layer, statuses)
+
+
+def caught_where_it_shows(bad, predicted):
+    """The fault fails only predicted cells, and every predicted cell of the unit regime: in
+    other regimes saturation (tanh of 300), special values (a NaN row) or a large offset can
+    hide a fault that shifts values a little."""
+    key = lambda c: json.dumps(c["params"], sort_keys=True)   # noqa: E731
+    assert {key(c) for c in bad} <= {key(c) for c in predicted}
+    unit = {key(c) for c in predicted if c["params"].get("regime") == "unit"}
+    assert unit and unit <= {key(c) for c in bad}
 
 
 def test_causal_padding_on_the_wrong_side(tmp_path):
@@ -43,8 +59,9 @@ def test_average_pooling_same_dividing_by_the_full_window(tmp_path):
 def test_dense_without_its_bias(tmp_path):
     _, _, matrix = planted(tmp_path, "DenseWithoutBias")
     bad = only_layer_fails(matrix, "Dense")
-    assert bad == [c for c in matrix["layers"]["Dense"]["cells"] if c["params"]["use_bias"]
-                   and not softmax_of_one_unit(c["params"], "units")]
+    caught_where_it_shows(bad, [c for c in matrix["layers"]["Dense"]["cells"]
+                                if c["params"]["use_bias"]
+                                and not softmax_of_one_unit(c["params"], "units")])
 
 
 def test_permute_read_zero_based(tmp_path):
@@ -58,15 +75,15 @@ def test_dropout_active_at_inference(tmp_path):
     _, _, matrix = planted(tmp_path, "DropoutAtInference")
     bad = only_layer_fails(matrix, "Dropout")
     # in training dropping is right (and the draw passes the statistical check)
-    assert bad == [c for c in matrix["layers"]["Dropout"]["cells"]
-                   if c["params"]["rate"] > 0 and not c["params"]["training"]]
+    caught_where_it_shows(bad, [c for c in matrix["layers"]["Dropout"]["cells"]
+                                if c["params"]["rate"] > 0 and not c["params"]["training"]])
 
 
 def test_dense_off_by_1e4_in_one_element(tmp_path):
     _, output, matrix = planted(tmp_path, "DenseOffInOneElement")
     bad = only_layer_fails(matrix, "Dense")
     wide = [c for c in bad if c["params"] == {"activation": None, "rank": 2, "units": 64,
-                                              "use_bias": True}]
+                                              "use_bias": True, "regime": "unit"}]
     assert wide, "the Dense(64) over 256 inputs edge case must fail"
     case = next(r for r in wide[0]["case_results"] if r["status"] == "failed")
     assert case["error_ratio"] > 1 and case["worst"]["index"] is not None
@@ -145,3 +162,102 @@ def test_a_hang_in_the_live_test_costs_one_timeout(tmp_path):
                                      "--case-timeout", "2")
     assert code == 1 and matrix["layers"]["Reshape"]["live"]["status"] == "failed"
     assert "timed out after 2 s" in matrix["layers"]["Reshape"]["live"]["message"]
+
+
+# Faults at the edges of the input regimes: each is predicted from the fixture's inputs, by a
+# rule that says why the fault shows there, and must fail exactly those cases.
+
+def keras3_cases(layer):
+    cases, _ = fixtures.load_all(fixtures.default_root(), "keras3")
+    return [c for c in cases if c.layer == layer]
+
+
+def failing_ids(matrix, layer):
+    return sorted(r["id"] for c in cells(matrix, layer) for r in c["case_results"]
+                  if r["status"] == "failed")
+
+
+EXP_OVERFLOWS = 88.7228    # float32 exp(x) is inf above this
+
+
+def _finite_above(case, limit):
+    x = np.asarray(case.inputs[0], np.float64)
+    return bool(np.any(np.isfinite(x) & (x > limit)))
+
+
+def _softmax_rows(case):
+    return np.asarray(case.inputs[0], np.float64).reshape(-1, np.shape(case.inputs[0])[-1])
+
+
+def _unshifted_softmax_breaks(case):
+    """exp(x) / sum(exp(x)) in float32 breaks on a row without NaN where exp overflows (a
+    logit above 88.7, or +inf) or where every exp underflows (all logits below -87.3)."""
+    rows = _softmax_rows(case)
+    clean = ~np.isnan(rows).any(axis=1)
+    overflow = (rows > EXP_OVERFLOWS).any(axis=1)
+    underflow = (rows < -87.33).all(axis=1)
+    return bool(np.any(clean & (overflow | underflow)))
+
+
+def _first_logit_dropped(case):
+    """A row of 3+ logits whose first is 50 or more below the row's finite max, while the
+    others differ (so they do not share equally)."""
+    for row in _softmax_rows(case):
+        top = np.max(row)
+        if (len(row) >= 3 and np.isfinite(top) and row[0] <= top - 50
+                and np.ptp(row[1:]) > 1e-3):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("name, activation, breaks", [
+    ("SoftmaxWithoutMaxShift", "softmax", _unshifted_softmax_breaks),
+    ("SoftplusLog1pExp", "softplus", lambda case: _finite_above(case, EXP_OVERFLOWS)),
+    ("ExponentialNaNOnOverflow", "exponential", lambda case: _finite_above(case, EXP_OVERFLOWS)),
+    ("SoftmaxDropsVeryNegativeLogit", "softmax", _first_logit_dropped),
+])
+def test_activation_faults_at_the_edges(tmp_path, name, activation, breaks):
+    _, _, matrix = planted(tmp_path, name, "--layer", "Activation", "--layer", "Dense")
+    predicted = sorted(c.id for c in keras3_cases("Activation")
+                       if c.config["activation"] == activation and breaks(c))
+    assert predicted, f"no fixture case reaches the edge where {name} breaks"
+    assert failing_ids(matrix, "Activation") == predicted
+    assert layers_with(matrix, ("failed", "error", "xpassed")) == ["Activation"]
+
+
+def _zero_padding_shows(case):
+    """A "same" window hanging over the border whose real values are all negative (no NaN):
+    a padded 0 becomes its max."""
+    config = case.config
+    if config["padding"] != "same":
+        return False
+    x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64),
+                                          config["data_format"])
+    pool = as_tuple(config["pool_size"], 1, "pool_size")[0]
+    strides = pool if config["strides"] is None else as_tuple(config["strides"], 1, "s")[0]
+    before, _ = pad_amounts(x.shape[1], pool, strides, 1, "same")
+    for t in range(output_length(x.shape[1], pool, strides, 1, "same")):
+        start = t * strides - before
+        real = x[:, max(start, 0):min(start + pool, x.shape[1])]
+        hangs = start < 0 or start + pool > x.shape[1]
+        if hangs and np.any(~np.isnan(real).any(axis=1) & (real.max(axis=1, initial=-np.inf) < 0)):
+            return True
+    return False
+
+
+def test_max_pooling_padding_with_zero(tmp_path):
+    _, _, matrix = planted(tmp_path, "MaxPoolingPadsWithZero", "--layer", "MaxPooling1D")
+    predicted = sorted(c.id for c in keras3_cases("MaxPooling1D") if _zero_padding_shows(c))
+    assert predicted and failing_ids(matrix, "MaxPooling1D") == predicted
+
+
+def test_dense_accumulating_in_float16(tmp_path):
+    """float16 keeps 11 bits: every Dense case of the unit and long regimes fails, except a
+    softmax over one unit (always 1). Elsewhere saturation or special values may hide it."""
+    _, _, matrix = planted(tmp_path, "DenseFloat16Accumulation", "--layer", "Dense",
+                           "--layer", "Activation")
+    bad = set(failing_ids(matrix, "Dense"))
+    must = {c.id for c in keras3_cases("Dense") if c.params["regime"] in ("unit", "long")
+            and not (c.config["activation"] == "softmax" and c.config["units"] == 1)}
+    assert must and must <= bad
+    assert layers_with(matrix, ("failed", "error", "xpassed")) == ["Dense"]

@@ -150,7 +150,8 @@ def _info(candidate):
 def _raw_info(candidate):
     info = {"name": candidate.name, "spec": candidate.spec,
             "methods": [m for m in ("run", "supports", "compute_mask", "output_shape",
-                                    "rejection") if callable(getattr(candidate, m, None))]}
+                                    "rejection", "full_config")
+                        if callable(getattr(candidate, m, None))]}
     for key in ("device", "versions"):
         try:
             info[key] = getattr(candidate, key, None)

@@ -1,6 +1,7 @@
 """Running a case on a real Keras: Keras 3 on any backend (tf.keras of TensorFlow 2.16+ is
 Keras 3 on TensorFlow) or tf_keras (Keras 2). Imported only inside a candidate's process."""
 import importlib
+import json
 import os
 
 import numpy as np
@@ -63,12 +64,21 @@ class KerasCandidate:
 
     # ------------------------------------------------------------------------------------------
     def build(self, case):
+        """The layer, from its config: a compact one (constructor arguments) or a complete
+        get_config() (from_config reads both)."""
         config = dict(case.config)
         if case.layer == "Lambda":
-            config = resolve_lambda_config(config)
+            return self.keras.layers.Lambda(**resolve_lambda_config(config))
         if case.layer == "InputLayer":
             return None
-        return getattr(self.keras.layers, case.layer)(**config)
+        return getattr(self.keras.layers, case.layer).from_config(config)
+
+    def _input(self, config):
+        """The symbolic input of an Input config: compact (keras.Input's arguments) or the
+        complete get_config() of an InputLayer."""
+        if "sparse" in config or "batch_input_shape" in config:
+            return self.keras.layers.InputLayer.from_config(dict(config)).output
+        return self.keras.Input(**config)
 
     def _call(self, layer, case):
         inputs = case.inputs[0] if len(case.inputs) == 1 else list(case.inputs)
@@ -81,7 +91,7 @@ class KerasCandidate:
 
     def run(self, case):
         if case.layer == "InputLayer":
-            inp = self.keras.Input(**case.config)
+            inp = self._input(case.config)
             return [self._to_numpy(self.keras.Model(inp, inp)(case.inputs[0]))]
         layer = self.build(case)
         out = self._call(layer, case)
@@ -96,8 +106,12 @@ class KerasCandidate:
             return None
         layer = self.build(case)
         inputs = case.inputs[0] if len(case.inputs) == 1 else list(case.inputs)
-        mask = layer.compute_mask(self.keras.ops.convert_to_tensor(inputs) if hasattr(
-            self.keras, "ops") else inputs, None)
+        if hasattr(self.keras, "ops"):
+            inputs = self.keras.ops.convert_to_tensor(inputs)
+        else:                   # tf_keras: a model hands its layers TensorFlow tensors
+            import tensorflow as tf
+            inputs = tf.convert_to_tensor(inputs)
+        mask = layer.compute_mask(inputs, None)
         return None if mask is None else self._to_numpy(mask)
 
     # Used by the oracle tests only ------------------------------------------------------------
@@ -106,12 +120,21 @@ class KerasCandidate:
         included (an Input without batch_size declares None there)."""
         shapes = [tuple(np.shape(x)) for x in case.inputs]
         if case.layer == "InputLayer":
-            shape = self.keras.Input(**case.config).shape
+            shape = self._input(case.config).shape
         else:
             layer = self.build(case)
             shape = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
         shape = shape.as_list() if hasattr(shape, "as_list") else shape
         return {"shape": [None if d is None else int(d) for d in shape]}
+
+    def full_config(self, case):
+        """The complete get_config() of the layer the case's config builds, as JSON values:
+        what a converter reads from a saved model."""
+        if case.layer == "InputLayer":
+            layer = self._input(case.config)._keras_history[0]
+        else:
+            layer = self.build(case)
+        return json.loads(json.dumps(layer.get_config(), default=_json_default))
 
     def rejection(self, case):
         """How Keras refuses the case's config: (exception type, message), or None if it
@@ -121,3 +144,11 @@ class KerasCandidate:
         except Exception as exc:  # noqa: BLE001 - the oracle reports whatever Keras raised
             return type(exc).__name__, str(exc)[:300]
         return None
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"a layer config holds {type(value).__name__} {value!r}, which JSON cannot")

@@ -3,6 +3,7 @@ bound of a linear map (Dense, convolution) followed by one."""
 import numpy as np
 
 from conformance import tolerance
+from conformance.spec import Divergence
 from reference.activations import activation as get_activation
 
 # Ulps of a float32 implementation's own evaluation of each activation, and the scale added to
@@ -21,7 +22,10 @@ ACTIVATION_ULPS = {
 def through_activation(name, z, bound, keras_spec):
     """(f(z), bound on a float32 f(z')) for |z' - z| <= bound, f the named activation."""
     f = get_activation(name, keras_spec)
-    y = f(z)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = f(z)
+    if isinstance(name, dict):
+        name = name.get("config")
     if name == "softmax":
         return y, tolerance.softmax_bound(z, bound)
     ulps, scale = ACTIVATION_ULPS[name]
@@ -33,7 +37,69 @@ def linear_then_activation(fn, x, weights, config, terms, keras_spec):
     output element followed by config's activation. The sum's magnitude is fn evaluated on
     |x| and |weights| without the activation."""
     linear = dict(config, activation=None, spec=keras_spec)
-    z = fn(x, *weights, **linear)
-    magnitude = fn(np.abs(x), *[np.abs(w) for w in weights], **linear)
-    return through_activation(config.get("activation"), z,
-                              tolerance.sum_bound(magnitude, terms), keras_spec)
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = fn(x, *weights, **linear)
+        magnitude = fn(np.abs(x), *[np.abs(w) for w in weights], **linear)
+        return through_activation(config.get("activation"), z,
+                                  tolerance.sum_bound(magnitude, terms, z), keras_spec)
+
+
+# Where TensorFlow's and JAX's CPU kernels part from IEEE arithmetic on special values -------
+
+TENSORFLOW = ("tf.keras", "tf_keras", "keras-tensorflow")
+
+
+def tf_softmax_divergence(logits_of):
+    """TensorFlow's softmax of rows holding NaN or +inf beside finite or -inf logits.
+    logits_of(case) gives the softmax's input (the layer's output before its activation)."""
+    def when(case):
+        if case.config.get("activation") != "softmax" or case.params.get("regime") != "special":
+            return False
+        z = np.asarray(logits_of(case), np.float64)
+        special = np.isnan(z) | np.isposinf(z)
+        return bool(np.any(special.any(axis=-1) & (~special).any(axis=-1)))
+    return Divergence(
+        candidates=TENSORFLOW, when=when,
+        reason="TensorFlow's CPU softmax of a row holding NaN or +inf beside finite or -inf "
+               "logits gives 0 for those, where IEEE arithmetic (and Keras on "
+               "JAX, torch and NumPy) gives NaN across the row",
+        evidence="tf.keras and tf_keras 2.21 on CPU: softmax([nan, 1, 2]) and "
+                 "softmax([inf, 1, 2]) give [nan, 0, 0]; keras-jax, keras-torch and keras-numpy "
+                 "give [nan, nan, nan]; exp(x - max) / sum(exp(x - max)) is NaN in every "
+                 "element once max is NaN or inf")
+
+
+def linear_part(fn):
+    """logits_of for a layer fn(x, *weights, **config) followed by its activation."""
+    def logits(case):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return fn(case.inputs[0], *case.weights,
+                      **dict(case.config, activation=None, spec=case.spec))
+    return logits
+
+
+def flushed(x):
+    """x with every value below float32's smallest normal replaced by 0: what a kernel that
+    treats subnormal inputs as zero (DAZ) sees."""
+    x = np.asarray(x, np.float64)
+    return np.where(np.abs(x) < tolerance.TINY32, 0.0, x)
+
+
+def daz_mask_divergence(mask_of, candidates=(*TENSORFLOW, "keras-jax")):
+    """A known divergence for layers whose emitted mask compares inputs: on CPU, TensorFlow
+    and XLA (JAX) read subnormal inputs as zero, so the mask differs from the IEEE one
+    wherever that changes a comparison. mask_of(case, x) is the layer's mask on inputs x."""
+    def when(case):
+        if case.params.get("regime") != "tiny":
+            return False
+        return not np.array_equal(mask_of(case, case.inputs[0]),
+                                  mask_of(case, flushed(case.inputs[0])))
+    return Divergence(
+        candidates=candidates, when=when,
+        reason="TensorFlow's and XLA's CPU kernels compare subnormal inputs as zero "
+               "(denormals-are-zero), so a mask computed from subnormal values differs",
+        evidence="Masking(0.0) on [[1e-40], [0]]: tf.keras, tf_keras and keras-jax 2.21/3.15 on "
+                 "CPU emit the mask [False, False] (and output 0); keras-torch and keras-numpy "
+                 "emit [True, False] as IEEE comparison does (1e-40 != 0). TensorFlow sets "
+                 "flush-to-zero and denormals-are-zero for its CPU kernels "
+                 "(tensorflow/core/platform/denormal.h, ScopedFlushDenormal); keras-jax shows the same on CPU")

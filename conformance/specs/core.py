@@ -1,5 +1,6 @@
 """Specs of the core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute,
 RepeatVector, Lambda, Masking and Input."""
+import inspect
 import itertools
 import math
 import os
@@ -8,12 +9,23 @@ import numpy as np
 
 import reference
 from conformance import lambdas, tolerance
-from conformance.cases import float32_normal
+from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
-from conformance.specs._common import linear_then_activation, through_activation
+from conformance.specs._common import (
+    daz_mask_divergence, linear_part, linear_then_activation, tf_softmax_divergence,
+    through_activation,
+)
 from reference.activations import NAMES
+from reference.config import dtype_name
 
 ACTIVATIONS = (None, *NAMES)
+# Layers that only move data: a regime can change their result only by special values or
+# subnormals that an engine mangles on the way (NaN canonicalised, subnormals flushed).
+DATA_MOVEMENT_REGIMES = ("unit", "tiny", "special")
+
+
+def _long_terms(rng):
+    return int(rng.integers(LONG_TERMS[0], LONG_TERMS[1] + 1))
 
 
 def _batch(rng):
@@ -27,9 +39,18 @@ def _dims(rng, count, low=1, high=4):
 # Dense ----------------------------------------------------------------------------------------
 
 def _dense_make(params, rng):
-    shape = (_batch(rng), *_dims(rng, params["rank"] - 2, 1, 3), int(rng.integers(1, 7)))
+    features = _long_terms(rng) if params["regime"] == "long" else int(rng.integers(1, 7))
+    shape = (_batch(rng), *_dims(rng, params["rank"] - 2, 1, 3), features)
     return {"units": params["units"], "activation": params["activation"],
             "use_bias": params["use_bias"]}, [shape]
+
+
+def _dense_valid(params):
+    """Long reductions (thousands of input features) are kept small elsewhere: rank 2, at most
+    3 units, and the activations that show a sum's error plainly (none, saturating, softmax)."""
+    return params["regime"] != "long" or (
+        params["rank"] == 2 and params["units"] <= 3
+        and params["activation"] in (None, "linear", "tanh", "softmax"))
 
 
 def _dense_weights(config, shapes):
@@ -49,11 +70,17 @@ def _dense_expect(case):
 DENSE = LayerSpec(
     layer="Dense",
     domains={"units": (1, 3, 8), "activation": ACTIVATIONS, "use_bias": (True, False),
-             "rank": (2, 3, 4, 5)},
+             "rank": (2, 3, 4, 5), "regime": REGIMES},
+    valid=_dense_valid, divergences=(tf_softmax_divergence(linear_part(reference.dense)),),
     make=_dense_make, weights=_dense_weights, expect=_dense_expect,
-    edge_cases=(({"units": 64, "activation": None, "use_bias": True, "rank": 2}, [(2, 256)]),
-                ({"units": 8, "activation": "softmax", "use_bias": True, "rank": 5},
-                 [(1, 1, 1, 2, 33)])),
+    edge_cases=(({"units": 64, "activation": None, "use_bias": True, "rank": 2,
+                  "regime": "unit"}, [(2, 256)]),
+                ({"units": 8, "activation": "softmax", "use_bias": True, "rank": 5,
+                  "regime": "unit"}, [(1, 1, 1, 2, 33)]),
+                ({"units": 1, "activation": None, "use_bias": False, "rank": 2,
+                  "regime": "long"}, [(1, 4096)]),                    # one long dot product
+                ({"units": 3, "activation": "exponential", "use_bias": True, "rank": 2,
+                  "regime": "large"}, [(1, 1)])),                     # one input feature
     rejects=(Reject({"units": 0}, ((2, 3),), "units must be positive", ("keras3",)),
              Reject({"units": 2, "activation": "no_such_activation"}, ((2, 3),),
                     "unknown activation name")),
@@ -63,12 +90,16 @@ DENSE = LayerSpec(
 # Activation -----------------------------------------------------------------------------------
 
 def _activation_make(params, rng):
+    if params["regime"] == "long":            # softmax's sum over thousands of logits
+        return {"activation": params["activation"]}, [
+            (1, *(1,) * (params["rank"] - 2), _long_terms(rng))]
     return {"activation": params["activation"]}, [(_batch(rng), *_dims(rng, params["rank"] - 1))]
 
 
-def _scaled_inputs(scale):
-    """Inputs N(0, scale^2), wide enough to reach saturation and kinks (hard_sigmoid's +-3)."""
-    return lambda config, shapes, rng: [float32_normal(rng, s, scale) for s in shapes]
+def _activation_inputs(config, shapes, regime):
+    """Unit inputs N(0, 9), wide enough to reach saturation and kinks (hard_sigmoid's +-3);
+    the large regime adds magnitudes up to 1e38."""
+    return [regime.values(s, scale=3.0, huge=True) for s in shapes]
 
 
 def _activation_expect(case):
@@ -80,8 +111,12 @@ def _activation_expect(case):
 
 ACTIVATION = LayerSpec(
     layer="Activation",
-    domains={"activation": ACTIVATIONS, "rank": (2, 3, 4)},
-    make=_activation_make, inputs=_scaled_inputs(3.0), expect=_activation_expect,
+    domains={"activation": ACTIVATIONS, "rank": (2, 3, 4), "regime": REGIMES},
+    valid=lambda p: p["regime"] != "long" or p["activation"] == "softmax",   # the only sum
+    make=_activation_make, inputs=_activation_inputs, expect=_activation_expect,
+    divergences=(tf_softmax_divergence(lambda case: case.inputs[0]),),
+    edge_cases=(({"activation": "softmax", "rank": 2, "regime": "special"}, [(1, 1)]),
+                ({"activation": "softmax", "rank": 2, "regime": "long"}, [(1, 4096)])),
     rejects=(Reject({"activation": "no_such_activation"}, ((2, 3),), "unknown activation name"),),
 )
 
@@ -104,16 +139,20 @@ def _dropout_expect(case):
     noise_shape's 1-axes, the count of drops binomial)."""
     x, training = case.inputs[0], case.call_kwargs.get("training", False)
     if not training:
-        return Expected([reference.dropout(x, **case.config, training=False)], [tolerance.exact()])
-    reference.dropout(x, **case.config, training=True, keep=np.ones_like(x))   # rejects bad configs
+        return Expected([reference.dropout(x, **case.config, training=False, spec=case.spec)],
+                        [tolerance.exact()])
+    with np.errstate(invalid="ignore", over="ignore"):       # rejects what Keras rejects
+        reference.dropout(x, **case.config, training=True, keep=np.ones(np.shape(x), bool),
+                          spec=case.spec)
     return Expected([], [], check={"kind": "dropout", "rate": case.config["rate"],
-                                  "noise_shape": case.config["noise_shape"]})
+                                  "noise_shape": case.config.get("noise_shape")})
 
 
 def _exact(fn):
     """expect() of a layer that only moves data: the output is fn(inputs, **config), exactly."""
     def expect(case):
-        y = fn(*case.inputs, **case.config)
+        y = fn(*case.inputs, **case.config, **({"spec": case.spec} if "spec" in
+                                                 inspect.signature(fn).parameters else {}))
         return Expected([y], [tolerance.exact()])
     return expect
 
@@ -121,10 +160,18 @@ def _exact(fn):
 DROPOUT = LayerSpec(
     layer="Dropout",
     domains={"rate": (0.0, 0.25, 0.5, 0.9), "noise_shape": (None, "shared_over_time"),
-             "seed": (None, 1337), "training": (False, True)},
+             "seed": (None, 1337), "training": (False, True), "regime": ELEMENTWISE},
     make=_dropout_make, call_kwargs=lambda params: {"training": params["training"]},
     expect=_dropout_expect,
-    rejects=(Reject({"rate": 1.5}, ((2, 3),), "rate must lie in [0, 1]"),),
+    edge_cases=(({"rate": 1.0, "noise_shape": None, "seed": None, "training": False,
+                  "regime": "unit"}, [(1, 1, 1)]),
+                ({"rate": 1.0, "noise_shape": None, "seed": 1337, "training": True,
+                  "regime": "unit"}, None, ("keras3",)),        # tf_keras refuses it
+                ({"rate": 0.0, "noise_shape": "shared_over_time", "seed": None,
+                  "training": True, "regime": "special"}, None)),
+    rejects=(Reject({"rate": 1.5}, ((2, 3),), "rate must lie in [0, 1]"),
+             Reject({"rate": 1.0}, ((2, 3),), "tf_keras refuses rate 1 in training",
+                    ("keras2",), call_kwargs={"training": True})),
 )
 
 
@@ -132,10 +179,13 @@ DROPOUT = LayerSpec(
 
 FLATTEN = LayerSpec(
     layer="Flatten",
-    domains={"data_format": ("channels_last", "channels_first"), "rank": (2, 3, 4, 5)},
+    domains={"data_format": ("channels_last", "channels_first"), "rank": (2, 3, 4, 5),
+             "regime": DATA_MOVEMENT_REGIMES},
     make=lambda params, rng: ({"data_format": params["data_format"]},
                               [(_batch(rng), *_dims(rng, params["rank"] - 1))]),
     expect=_exact(reference.flatten),
+    edge_cases=(({"data_format": "channels_first", "rank": 5, "regime": "unit"},
+                 [(1, 1, 1, 1, 1)]),),
     rejects=(Reject({"data_format": "channels_middle"}, ((2, 3, 4),), "unknown data_format"),),
 )
 
@@ -151,7 +201,8 @@ def _reshape_make(params, rng):
 
 RESHAPE = LayerSpec(
     layer="Reshape",
-    domains={"out_rank": (1, 2, 3), "minus_one": (None, 0, 1, 2)},
+    domains={"out_rank": (1, 2, 3), "minus_one": (None, 0, 1, 2),
+             "regime": DATA_MOVEMENT_REGIMES},
     valid=lambda p: p["minus_one"] is None or p["minus_one"] < p["out_rank"],
     make=_reshape_make, expect=_exact(reference.reshape),
     rejects=(Reject({"target_shape": [-1, -1]}, ((2, 6),), "two unknown sizes"),
@@ -163,7 +214,7 @@ PERMUTATIONS = tuple(list(p) for rank in (1, 2, 3)
 
 PERMUTE = LayerSpec(
     layer="Permute",
-    domains={"dims": PERMUTATIONS},
+    domains={"dims": PERMUTATIONS, "regime": DATA_MOVEMENT_REGIMES},
     make=lambda params, rng: ({"dims": params["dims"]},
                               [(_batch(rng), *_dims(rng, len(params["dims"]), 1, 4))]),
     expect=_exact(reference.permute),
@@ -173,10 +224,13 @@ PERMUTE = LayerSpec(
 
 REPEAT_VECTOR = LayerSpec(
     layer="RepeatVector",
-    domains={"n": (1, 2, 5)},
+    domains={"n": (1, 2, 5), "regime": DATA_MOVEMENT_REGIMES},
     make=lambda params, rng: ({"n": params["n"]}, [(_batch(rng), int(rng.integers(1, 6)))]),
     expect=_exact(reference.repeat_vector),
-    rejects=(Reject({"n": 2}, ((2, 3, 4),), "input of rank 3"),),
+    edge_cases=(({"n": 10000, "regime": "unit"}, [(1, 2)]),            # a huge repeat count
+                ({"n": 0, "regime": "unit"}, [(2, 3)], ("keras2",))),  # tf_keras: empty
+    rejects=(Reject({"n": 2}, ((2, 3, 4),), "input of rank 3"),
+             Reject({"n": 0}, ((2, 3),), "Keras 3 refuses n = 0", ("keras3",))),
 )
 
 
@@ -197,32 +251,37 @@ def _lambda_expect(case):
     x, = case.inputs
     config = lambdas.resolve_lambda_config(case.config)
     function = config["function"]
-    arguments = {} if config["arguments"] is None else config["arguments"]
+    arguments = config.get("arguments") or {}
     y = reference.lambda_layer(x, **config)
     # Each catalogue function is at most two roundings (a product, then a sum or product);
     # the function of |x| with |arguments| bounds every intermediate.
-    magnitude = function(np.abs(np.asarray(x, np.float64)),
-                         **{k: abs(v) for k, v in arguments.items()})
-    mask = reference.core.lambda_mask(x, mask=config["mask"])
+    with np.errstate(over="ignore", invalid="ignore"):
+        magnitude = function(np.abs(np.asarray(x, np.float64)),
+                             **{k: abs(v) for k, v in arguments.items()})
+    mask = reference.core.lambda_mask(x, mask=config.get("mask"))
     return Expected([y], [tolerance.evaluation_bound(magnitude, 2)], mask=mask)
 
 
 LAMBDA = LayerSpec(
     layer="Lambda",
     domains={"function": tuple(lambdas.FUNCTIONS), "output_shape": (None, "tuple", "callable"),
-             "mask": (None, "first_feature_positive"), "arguments": (None, "scale")},
+             "mask": (None, "first_feature_positive"), "arguments": (None, "scale"),
+             "regime": ELEMENTWISE},
     make=_lambda_make, expect=_lambda_expect,
+    divergences=(daz_mask_divergence(lambda case, x: reference.core.lambda_mask(
+        x, mask=lambdas.resolve_lambda_config(case.config).get("mask"))),),
+    inputs=lambda config, shapes, regime: [regime.values(s, huge=True) for s in shapes],
 )
 
 
 # Masking --------------------------------------------------------------------------------------
 
-def _masking_inputs(config, shapes, rng):
-    """N(0, 1) data in which some time steps equal mask_value in every feature (masked) and
-    some in one feature only (not masked)."""
-    x = float32_normal(rng, shapes[0])
+def _masking_inputs(config, shapes, regime):
+    """Data of the regime in which some time steps equal mask_value in every feature (masked)
+    and some in one feature only (not masked)."""
+    x = regime.values(shapes[0])
     value = np.float32(config["mask_value"])
-    steps = rng.random(x.shape[:2])
+    steps = regime.rng.random(x.shape[:2])
     x[steps < 0.35] = value
     partly = (steps >= 0.35) & (steps < 0.5)
     x[..., 0][partly] = value
@@ -231,16 +290,18 @@ def _masking_inputs(config, shapes, rng):
 
 MASKING = LayerSpec(
     layer="Masking",
-    domains={"mask_value": (0.0, 1.0, -2.5)},
+    domains={"mask_value": (0.0, 1.0, -2.5), "regime": ELEMENTWISE},
     make=lambda params, rng: ({"mask_value": params["mask_value"]},
                               [(_batch(rng), int(rng.integers(1, 7)), int(rng.integers(1, 4)))]),
     inputs=_masking_inputs,
-    edge_cases=(({"mask_value": 0.0}, [(2, 8, 1)]),      # one feature: masked iff it is 0
-                ({"mask_value": 1.0}, [(1, 1, 3)]),      # a single step
-                ({"mask_value": -2.5}, [(3, 12, 2)])),   # long sequences, many masked steps
-    expect=lambda case: Expected([reference.masking(case.inputs[0], **case.config)],
-                                 [tolerance.exact()],
-                                 mask=reference.masking_mask(case.inputs[0], **case.config)),
+    divergences=(daz_mask_divergence(lambda case, x: reference.masking_mask(x, **case.config)),),
+    edge_cases=(({"mask_value": 0.0, "regime": "unit"}, [(2, 8, 1)]),  # masked iff it is 0
+                ({"mask_value": 1.0, "regime": "unit"}, [(1, 1, 3)]),  # a single step
+                ({"mask_value": -2.5, "regime": "unit"}, [(3, 12, 2)]),  # many masked steps
+                ({"mask_value": 0.1, "regime": "unit"}, [(2, 6, 2)])),  # 0.1 is not a float32
+    expect=lambda case: Expected(
+        [reference.masking(case.inputs[0], **case.config, spec=case.spec)], [tolerance.exact()],
+        mask=reference.masking_mask(case.inputs[0], **case.config, spec=case.spec)),
 )
 
 
@@ -257,10 +318,10 @@ def _input_make(params, rng):
     return {**config, "dtype": params["dtype"], "name": params["name"]}, [data_shape]
 
 
-def _input_inputs(config, shapes, rng):
+def _input_inputs(config, shapes, regime):
     if config["dtype"] == "int32":
-        return [rng.integers(-100, 100, size=shapes[0]).astype(np.int32)]
-    return [float32_normal(rng, shapes[0]).astype(config["dtype"])]
+        return [regime.rng.integers(-100, 100, size=shapes[0]).astype(np.int32)]
+    return [regime.values(shapes[0]).astype(config["dtype"])]
 
 
 JAX_WITHOUT_X64 = Divergence(
@@ -276,10 +337,13 @@ INPUT = LayerSpec(
     divergences=(JAX_WITHOUT_X64,),
     layer="InputLayer",
     domains={"form": ("shape", "batch_shape"), "rank": (1, 2, 3), "batch_size": (None, 2),
-             "dtype": ("float32", "float64", "int32"), "name": (None, "features")},
+             "dtype": ("float32", "float64", "int32"), "name": (None, "features"),
+             "regime": DATA_MOVEMENT_REGIMES},
+    valid=lambda p: p["dtype"] != "int32" or p["regime"] == "unit",
     make=_input_make, inputs=_input_inputs,
     rejects=(Reject({"shape": [3], "batch_shape": [None, 3], "dtype": "float32"}, ((2, 3),),
                     "shape and batch_shape together"),),
     expect=lambda case: Expected([reference.input_layer(case.inputs[0], **case.config)],
-                                 [tolerance.exact()], dtypes=[case.config["dtype"]]),
+                                 [tolerance.exact()],
+                                 dtypes=[dtype_name(case.config.get("dtype")) or "float32"]),
 )
