@@ -27,9 +27,9 @@ def _as_arrays(got):
 def as_numbers(array):
     """The array as float64, or None when its dtype holds no numbers. Any numeric dtype
     counts: ints, bools, floats of every width, and NumPy extension types such as
-    ml_dtypes' bfloat16."""
+    ml_dtypes' bfloat16 (complex numbers do not: no Keras layer here returns them)."""
     array = np.asarray(array)
-    if array.dtype.kind in "OUSMm" or array.dtype.names is not None:
+    if array.dtype.kind in "OUSMmc" or array.dtype.names is not None:
         return None
     try:
         return array.astype(np.float64)

@@ -352,8 +352,9 @@ def _cell_details(cell):
 
 def _case(case):
     worst = case.get("worst")
+    vouched = f' · vouched for by {e(case["oracle"])}' if case.get("oracle") else ""
     line = (f'<div><b class="mono">{e(case.get("id", "?"))}</b> {badge(case.get("status"))} '
-            f'ratio {fmt_ratio(case.get("error_ratio"))}</div>')
+            f'ratio {fmt_ratio(case.get("error_ratio"))}{vouched}</div>')
     if isinstance(worst, dict):
         fields = [("output", worst.get("output")), ("index", worst.get("index")),
                   ("expected", worst.get("expected")), ("got", worst.get("got")),

@@ -165,9 +165,9 @@ class Session:
         if hasattr(self.config, "workerinput"):
             return
         if self.oracle_worst:
-            tr.section("keras-conformance: reference vs oracle, worst error/bound per test")
-            for test, ratio in sorted(self.oracle_worst.items()):
-                tr.write_line(f"{test:<60} {ratio:.3g}")
+            tr.section("keras-conformance: reference vs oracle, worst error/bound per regime")
+            for line in oracle_table(self.oracle_worst.values()):
+                tr.write_line(line)
         matrix = getattr(self, "matrix", None)
         if not matrix:
             return
@@ -204,6 +204,19 @@ class Session:
         if self.config.getoption("fixtures_dir"):
             parts += ["--fixtures-dir", str(self.fixtures_dir)]
         return " ".join(shlex.quote(p) for p in parts)
+
+
+def oracle_table(worst):
+    """Lines of a table: one row per layer, spec and device; one column per regime."""
+    from conformance.regimes import REGIMES
+    rows = {}
+    for w in worst:
+        rows.setdefault((w["layer"], w["spec"], w["device"]), {})[w["regime"]] = w["ratio"]
+    lines = [f"{'layer':<20}{'spec':<8}{'device':<7}" + "".join(f"{r:>9}" for r in REGIMES)]
+    for (layer, spec, device), ratios in sorted(rows.items()):
+        cells = "".join(f"{ratios[r]:>9.3g}" if r in ratios else f"{'-':>9}" for r in REGIMES)
+        lines.append(f"{layer:<20}{spec:<8}{device:<7}{cells}")
+    return lines
 
 
 SUITE_MODULES = ("conformance.test_candidate", "conformance.test_oracle")
@@ -246,7 +259,7 @@ def pytest_collection_modifyitems(session, config, items):
         if golden is not None and hasattr(golden, "layer"):
             item.user_properties.append(("kc_case", {
                 "id": golden.id, "layer": golden.layer, "params": golden.params,
-                "rerun": kc.rerun(golden.id)}))
+                "rerun": kc.rerun(golden.id), "oracle": golden.oracle}))
             divergence = specs.get(golden.layer).divergence_for(kc.target, golden) \
                 if golden.layer in specs.SPECS else None
             listed = gate.known_failure_for(kc.known, golden.id)
@@ -263,7 +276,7 @@ def pytest_collection_modifyitems(session, config, items):
         elif golden is not None:
             item.user_properties.append(("kc_case", {
                 "id": f"broken:{golden.file}", "layer": golden.file.split("/")[-1],
-                "params": {"fixture": golden.file}, "rerun": None}))
+                "params": {"fixture": golden.file}, "rerun": None, "oracle": None}))
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

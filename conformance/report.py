@@ -42,7 +42,7 @@ def build_matrix(candidate, results, live=None):
                 "counts": {s: n for s, n in counts.items() if n},
                 "max_error_ratio": max(ratios) if ratios else None,
                 "case_results": [{k: c.get(k) for k in ("id", "status", "error_ratio",
-                                                        "message", "worst", "rerun")}
+                                                        "message", "worst", "rerun", "oracle")}
                                  for c in cases],
             })
         entry = {"cells": cells}

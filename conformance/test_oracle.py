@@ -47,14 +47,14 @@ def oracles():
         oracle.close()
 
 
-def record_worst_ratio(node, ratio):
+def record_worst_ratio(node, ratio, **where):
     """Keep the largest error/bound ratio seen over a property test's examples, for the run's
-    summary ("oracle worst error/bound", per layer, spec and regime)."""
+    summary (reference vs oracle, worst error/bound per layer, spec, device and regime)."""
     for i, (key, value) in enumerate(node.user_properties):
         if key == "kc_oracle_worst":
-            node.user_properties[i] = (key, max(value, ratio))
+            node.user_properties[i] = (key, {**value, "ratio": max(value["ratio"], ratio)})
             return
-    node.user_properties.append(("kc_oracle_worst", ratio))
+    node.user_properties.append(("kc_oracle_worst", {**where, "ratio": ratio}))
 
 
 def examples_per_regime():
@@ -86,7 +86,8 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
         outcome = compare_case(case, outputs, mask)
         where = f"{name} on {device}, {layer} {case.params} config {case.config}"
         assert outcome.status == "passed", f"{where}: {outcome.message}"
-        record_worst_ratio(request.node, outcome.error_ratio or 0.0)
+        record_worst_ratio(request.node, outcome.error_ratio or 0.0, layer=layer,
+                           spec=keras_spec, device=device, regime=regime)
         declared = oracle.call("output_shape", case)["shape"]
         if declared and declared[0] is None:          # an unspecified batch size
             declared[0] = outputs[0].shape[0]

@@ -48,7 +48,7 @@ def test_dropping_nothing_in_training_fails():
 def test_ignoring_noise_shape_fails():
     y = X * draw(0.5) / 0.5                    # a fresh draw per element
     outcome = check(y, noise_shape=[6, 1, 10])
-    assert outcome.status == "failed" and "varies along axis 1" in outcome.message
+    assert outcome.status == "failed" and "partly kept and partly dropped" in outcome.message
 
 
 def test_nan_fails():
@@ -62,3 +62,30 @@ def test_an_engine_rounding_rate_to_float32_first_passes(rate):
     keep = draw(rate)
     scale = np.float32(1) / (np.float32(1) - np.float32(rate))
     assert check((X * keep * scale).astype(np.float32), rate=rate).status == "passed"
+
+
+def test_input_zeros_are_not_counted_as_drops():
+    """An element whose input is 0 gives 0 kept or dropped: it says nothing about its draw."""
+    x = X.copy()
+    x[:, :15] = 0                              # half the inputs are exact zeros
+    spec = {"kind": "dropout", "rate": 0.5, "noise_shape": None}
+    y = statistics.sample(spec, [x], np.random.default_rng(3))
+    assert statistics.check(spec, [x], y).status == "passed"
+
+
+def test_rate_one_drops_everything_and_never_divides_by_zero():
+    spec = {"kind": "dropout", "rate": 1.0, "noise_shape": None}
+    assert statistics.check(spec, [X], [np.zeros_like(X)]).status == "passed"
+    assert statistics.check(spec, [X], [X]).status == "failed"
+
+
+def test_special_inputs_may_come_back_nan_when_dropped():
+    """tf_keras multiplies by the keep mask: a dropped inf becomes 0 * inf = NaN."""
+    x = X.copy()
+    x[0, 0, :3] = [np.inf, -np.inf, np.nan]
+    spec = {"kind": "dropout", "rate": 0.5, "noise_shape": None}
+    y = np.array(statistics.sample(spec, [x], np.random.default_rng(4))[0])
+    y[0, 0, :3] = np.nan
+    assert statistics.check(spec, [x], [y]).status == "passed"
+    y[0, 0, 5] = np.nan                        # a finite input never gives NaN
+    assert statistics.check(spec, [x], [y]).status == "failed"

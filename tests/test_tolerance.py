@@ -9,7 +9,7 @@ from conformance.compare import compare
 from conformance.specs.core import DENSE
 from reference.activations import activation
 
-WIDE_DENSE = {"units": 64, "activation": None, "use_bias": True, "rank": 2}
+WIDE_DENSE = {"units": 64, "activation": None, "use_bias": True, "rank": 2, "regime": "unit"}
 
 
 def wide_dense_case(seed):
@@ -55,9 +55,88 @@ def test_float32_sums_in_any_order_pass(seed, order):
     assert outcome.error_ratio < 0.5      # a margin, not a bound stretched to the limit
 
 
-def test_sum_bound_grows_like_sqrt_of_terms():
+def test_sum_bound_grows_like_sqrt_of_terms_for_cancelling_sums():
     assert tolerance.sum_bound(1.0, 400) / tolerance.sum_bound(1.0, 100) == pytest.approx(
         (6 * 20 + 1) / (6 * 10 + 1), rel=1e-6)
+
+
+def _sequential_float32_sum(terms):
+    total = np.float32(0)
+    for t in terms.astype(np.float32):
+        total = np.float32(total + t)
+    return float(total)
+
+
+@pytest.mark.parametrize("n", [1000, 4096, 20000])
+@pytest.mark.parametrize("value", [0.1, 1 / 3, 0.7])
+def test_sequential_sums_of_constant_terms_pass(n, value):
+    """Constant terms: the rounding errors of a sequential float32 sum add up (about n/4 u S
+    here, beyond the sqrt(n) bound); the correlated term covers them."""
+    terms = np.full(n, np.float32(value), np.float64)
+    exact = terms.sum()
+    bound = tolerance.sum_bound(np.abs(terms).sum(), n, exact)
+    error = abs(_sequential_float32_sum(terms) - exact)
+    assert error <= bound
+
+
+def test_constant_sums_break_the_sqrt_bound_alone():
+    """Why the correlated term is there: 20000 sequential float32 additions of 0.1 err by
+    more than (LAMBDA sqrt(n) + 1) u S."""
+    terms = np.full(20000, np.float32(0.1), np.float64)
+    error = abs(_sequential_float32_sum(terms) - terms.sum())
+    assert error > (tolerance.LAMBDA * np.sqrt(20000) + 1) * tolerance.U32 * terms.sum()
+
+
+def test_softmax_bound_is_per_element():
+    """A very negative (or -inf) logit must not loosen its row: [0, 0.5, 0.5] is wrong for
+    logits [-1e30, 1, 2] and for [-inf, 1, 2]."""
+    for first in (-1e30, -np.inf):
+        z = np.array([[first, 1.0, 2.0]])
+        expected = activation("softmax")(z)
+        bound = tolerance.softmax_bound(z, 0.0)
+        assert np.all(np.isfinite(bound)) and np.all(bound < 1e-6)
+        assert compare([expected], [bound], [np.array([[0, 0.5, 0.5]])]).status == "failed"
+
+
+def test_overflow_to_the_right_infinity_passes():
+    """exp(89) = 4.49e38 lies beyond float32's range: inf is its correctly rounded value."""
+    expected = np.array([np.exp(89.0), -np.exp(89.0), 1e38])
+    bound = tolerance.evaluation_bound(expected, 8)
+    assert compare([expected], [bound], [np.array([np.inf, -np.inf, 1e38], np.float32)]
+                   ).status == "passed"
+    for wrong in ([np.nan, -np.inf, 1e38], [-np.inf, -np.inf, 1e38], [np.inf, -np.inf, np.inf]):
+        assert compare([expected], [bound], [np.array(wrong, np.float32)]).status == "failed"
+
+
+def test_nan_matches_only_nan():
+    expected = np.array([np.nan, 1.0])
+    assert compare([expected], [0.0], [np.array([np.nan, 1.0])]).status == "passed"
+    assert compare([expected], [0.0], [np.array([0.0, 1.0])]).status == "failed"
+    assert compare([expected], [0.0], [np.array([np.nan, np.nan])]).status == "failed"
+
+
+def test_values_below_the_smallest_normal_count_as_zero():
+    """FTZ/DAZ engines (TensorFlow on CPU) flush subnormal results; the suite accepts it."""
+    expected = np.array([1e-40, -3e-42, 0.0, float(np.float32(2e-38))])
+    got = np.array([0.0, 5e-41, -0.0, 2e-38], np.float32)
+    assert compare([expected], [0.0], [got]).status == "passed"
+    got[3] = 0.0          # 2e-38 is a normal float32: flushing it is an error
+    assert compare([expected], [0.0], [got]).status == "failed"
+
+
+def test_other_float_types_compare_as_numbers():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    expected = np.array([1.0, 2.5])
+    got = np.array([1.0, 2.5], ml_dtypes.bfloat16)
+    assert compare([expected], [0.0], [got]).status == "passed"
+
+
+@pytest.mark.parametrize("got", [
+    [np.array(["a", "b"])], [np.array([object(), 1], dtype=object)], [[1.0, [2.0]]],
+    [np.array([1 + 2j, 3j])], "not a list", [None], [np.zeros(2, [("a", "f4")])]])
+def test_comparing_never_raises(got):
+    outcome = compare([np.array([1.0, 2.0])], [0.0], got)
+    assert outcome.status == "failed" and outcome.message
 
 
 @pytest.mark.parametrize("name, z", [("relu", 0.0), ("hard_sigmoid", 3.0), ("hard_sigmoid", -3.0),
