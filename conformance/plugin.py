@@ -258,7 +258,7 @@ def pytest_collection_modifyitems(session, config, items):
         golden = getattr(item, "callspec", None) and item.callspec.params.get("golden")
         if golden is not None and hasattr(golden, "layer"):
             item.user_properties.append(("kc_case", {
-                "id": golden.id, "layer": golden.layer, "params": golden.params,
+                "id": golden.id, "layer": golden.layer, "params": plain(golden.params),
                 "rerun": kc.rerun(golden.id), "oracle": golden.oracle}))
             divergence = specs.get(golden.layer).divergence_for(kc.target, golden) \
                 if golden.layer in specs.SPECS else None

@@ -100,6 +100,6 @@ def daz_mask_divergence(mask_of, candidates=(*TENSORFLOW, "keras-jax")):
                "(denormals-are-zero), so a mask computed from subnormal values differs",
         evidence="Masking(0.0) on [[1e-40], [0]]: tf.keras, tf_keras and keras-jax 2.21/3.15 on "
                  "CPU emit the mask [False, False] (and output 0); keras-torch and keras-numpy "
-                 "emit [True, False] as IEEE comparison does (1e-40 != 0). TensorFlow sets "
-                 "flush-to-zero and denormals-are-zero for its CPU kernels "
-                 "(tensorflow/core/platform/denormal.h, ScopedFlushDenormal); keras-jax shows the same on CPU")
+                 "emit [True, False] as IEEE comparison does (1e-40 != 0). TensorFlow runs "
+                 "its CPU kernels with flush-to-zero and denormals-are-zero set "
+                 "(ScopedFlushDenormal, platform/denormal.h); keras-jax does the same on CPU")

@@ -75,10 +75,12 @@ CONV1D = LayerSpec(
     # "Known divergences"): it is listed for keras3 only, and the reference refuses it in both.
     divergences=(tf_softmax_divergence(linear_part(reference.conv)),),
     rejects=(
-        Reject(_conv1d_config(kernel_size=5), ((1, 3, 2),), "a 'valid' kernel longer than the input"),
+        Reject(_conv1d_config(kernel_size=5), ((1, 3, 2),),
+               "a 'valid' kernel longer than the input"),
         Reject(_conv1d_config(kernel_size=2, dilation_rate=3), ((1, 3, 2),),
                "a 'valid' dilated kernel spanning more than the input", ("keras3",)),
-        Reject(_conv1d_config(strides=2, dilation_rate=2), ((1, 10, 2),), "strides and dilation > 1"),
+        Reject(_conv1d_config(strides=2, dilation_rate=2), ((1, 10, 2),),
+               "strides and dilation > 1"),
         Reject(_conv1d_config(padding="full"), ((1, 10, 2),), "unknown padding"),
         Reject(_conv1d_config(filters=0), ((1, 10, 2),), "filters must be positive"),
     ),

@@ -299,7 +299,9 @@ MASKING = LayerSpec(
     edge_cases=(({"mask_value": 0.0, "regime": "unit"}, [(2, 8, 1)]),  # masked iff it is 0
                 ({"mask_value": 1.0, "regime": "unit"}, [(1, 1, 3)]),  # a single step
                 ({"mask_value": -2.5, "regime": "unit"}, [(3, 12, 2)]),  # many masked steps
-                ({"mask_value": 0.1, "regime": "unit"}, [(2, 6, 2)])),  # 0.1 is not a float32
+                ({"mask_value": 0.1, "regime": "unit"}, [(2, 6, 2)]),   # 0.1 is not a float32
+                # masked steps of infinities: 0 in Keras 3, inf * 0 = NaN in tf_keras
+                ({"mask_value": float("inf"), "regime": "unit"}, [(2, 6, 2)])),
     expect=lambda case: Expected(
         [reference.masking(case.inputs[0], **case.config, spec=case.spec)], [tolerance.exact()],
         mask=reference.masking_mask(case.inputs[0], **case.config, spec=case.spec)),
