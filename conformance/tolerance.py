@@ -28,6 +28,10 @@ import numpy as np
 
 U32 = 2.0 ** -24                      # unit roundoff of float32
 TINY32 = float(np.finfo(np.float32).tiny)   # results below this may flush to zero
+# A vectorised float32 exp (Eigen's, in TensorFlow) may return 0 for results just above the
+# smallest normal: tf.keras's softmax gave 0 where the exact value was 1.43e-38. Evaluations
+# of exp-based functions allow this much absolute error.
+EXP_FLUSH = 4.0 * TINY32
 LAMBDA = 6.0
 
 
@@ -54,7 +58,7 @@ def monotone_bound(f, z, bound):
 def evaluation_bound(y, ulps, scale=0.0, u=U32):
     """Rounding of a function's own float32 evaluation: ulps * u * (|y| + scale)."""
     with np.errstate(invalid="ignore"):
-        return ulps * u * (np.abs(np.asarray(y, np.float64)) + scale) + TINY32
+        return ulps * u * (np.abs(np.asarray(y, np.float64)) + scale) + EXP_FLUSH
 
 
 def softmax_bound(z, bound, axis=-1, u=U32):
@@ -82,7 +86,7 @@ def softmax_bound(z, bound, axis=-1, u=U32):
         spread = np.maximum(np.log(np.sum(share_up, axis=axis, keepdims=True)),
                             -np.log(np.sum(share_down, axis=axis, keepdims=True)))
         carried = np.where(s == 0, 0.0, s * np.expm1(b + spread))
-    return carried + s * (4.0 + LAMBDA * np.sqrt(n) + 2.0) * u + TINY32
+    return carried + s * (4.0 + LAMBDA * np.sqrt(n) + 2.0) * u + EXP_FLUSH
 
 
 F32_MAX = float(np.finfo(np.float32).max)
