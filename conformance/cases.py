@@ -73,30 +73,36 @@ def with_expected(spec, case):
     return case
 
 
-def _key(name, value):
-    return name, json.dumps(value, sort_keys=True)
-
-
 def pairwise(domains, valid):
     """A small list of valid parameter combinations in which every value of every parameter
     and every pair of values of two parameters appears at least once (where some valid
     combination holds that pair). Greedy: each step takes the first combination, in product
-    order, covering the most pairs not yet covered. Deterministic."""
+    order, covering the most values and pairs not yet covered. Deterministic.
+
+    Each value and pair has an integer id, so a step scores every combination at once."""
     names = list(domains)
-    combos = [dict(zip(names, values)) for values in itertools.product(*domains.values())]
-    combos = [c for c in combos if valid(c)]
-
-    def reached(c):
-        keys = [_key(n, c[n]) for n in names]
-        return frozenset(itertools.combinations(keys, 2)) | frozenset((k,) for k in keys)
-
-    reach = [reached(c) for c in combos]
-    uncovered = set().union(*reach) if reach else set()
+    values = [list(domains[n]) for n in names]
+    sizes = [len(v) for v in values]
+    combos = [index for index in itertools.product(*(range(n) for n in sizes))
+              if valid({n: values[k][i] for k, (n, i) in enumerate(zip(names, index))})]
+    if not combos:
+        return []
+    index = np.array(combos, np.int64)                  # (combinations, parameters)
+    items, offset = [], 0
+    for k in range(len(names)):                         # single values
+        items.append(offset + index[:, k])
+        offset += sizes[k]
+    for k, j in itertools.combinations(range(len(names)), 2):       # pairs of values
+        items.append(offset + index[:, k] * sizes[j] + index[:, j])
+        offset += sizes[k] * sizes[j]
+    reach = np.stack(items, axis=1)                     # ids each combination covers
+    uncovered = np.zeros(offset, bool)
+    uncovered[reach.ravel()] = True                     # only what some combination reaches
     chosen = []
-    while uncovered:
-        best = max(range(len(combos)), key=lambda i: len(reach[i] & uncovered))
-        chosen.append(combos[best])
-        uncovered -= reach[best]
+    while uncovered.any():
+        best = int(np.argmax(uncovered[reach].sum(axis=1)))
+        chosen.append({n: values[k][i] for k, (n, i) in enumerate(zip(names, combos[best]))})
+        uncovered[reach[best]] = False
     return chosen
 
 

@@ -175,8 +175,8 @@ class Session:
         tr.section(f"keras-conformance: {c['name']} ({c['spec']}, {c.get('device') or '?'})")
         for layer, entry in matrix["layers"].items():
             counts = ", ".join(f"{n} {s}" for s, n in entry["summary"].items())
-            ratios = [x["max_error_ratio"] for x in entry["cells"]
-                      if x["max_error_ratio"] is not None]
+            ratios = [r["error_ratio"] for x in entry["cells"] for r in x["case_results"]
+                      if r["error_ratio"] is not None and r["status"] in ("passed", "failed")]
             worst = f"; worst error/bound {max(ratios):.3g}" if ratios else ""
             live = f"; live: {entry['live']['status']}" if "live" in entry else ""
             tr.write_line(f"{layer:<20} {counts}{worst}{live}")
