@@ -34,11 +34,13 @@ class CausalPaddingOnTheRight(Planted):
         config = dict(case.config)
         if config["padding"] != "causal":
             return self.correct(case)
-        x = case.inputs[0]
+        data_format = config.get("data_format", "channels_last")
+        x = reference.layout.to_channels_last(np.asarray(case.inputs[0]), data_format)
         right = span(as_tuple(config["kernel_size"], 1, "k")[0],
                      as_tuple(config["dilation_rate"], 1, "d")[0]) - 1
-        config["padding"] = "valid"
-        return [reference.conv(np.pad(x, [(0, 0), (0, right), (0, 0)]), *case.weights, **config)]
+        config.update(padding="valid", data_format="channels_last")
+        y = reference.conv(np.pad(x, [(0, 0), (0, right), (0, 0)]), *case.weights, **config)
+        return [reference.layout.from_channels_last(y, data_format)]
 
 
 class AveragePoolingCountsPadding(Planted):

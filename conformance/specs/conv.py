@@ -1,9 +1,11 @@
 """Specs of the convolution layers."""
 import math
 
+import numpy as np
+
 import reference
 from conformance.regimes import LONG_TERMS, REGIMES
-from conformance.spec import Expected, LayerSpec, Reject
+from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs.core import ACTIVATIONS
 from conformance.specs._common import linear_part, linear_then_activation, tf_softmax_divergence
 from reference.padding import as_tuple, span
@@ -13,7 +15,8 @@ def _conv_weights(config, shapes):
     rank = len(shapes[0]) - 2
     channels = shapes[0][1] if config.get("data_format") == "channels_first" else shapes[0][-1]
     kernel = (*as_tuple(config["kernel_size"], rank, "kernel_size"), channels, config["filters"])
-    return [("kernel", kernel)] + ([("bias", (config["filters"],))] if config.get("use_bias", True) else [])
+    bias = [("bias", (config["filters"],))] if config.get("use_bias", True) else []
+    return [("kernel", kernel)] + bias
 
 
 def _conv_expect(case):
@@ -25,29 +28,53 @@ def _conv_expect(case):
     return Expected([y], [bound])
 
 
-def _conv1d_make(params, rng):
-    reach = span(params["kernel_size"], params["dilation_rate"])
-    config = {k: params[k] for k in ("filters", "kernel_size", "strides", "padding",
-                                     "dilation_rate", "activation", "use_bias")}
-    if params["regime"] == "long":     # kernel_size * channels of 2048 to 4096 terms, one row
-        terms = int(rng.integers(LONG_TERMS[0], LONG_TERMS[1] + 1))
-        channels = -(-terms // params["kernel_size"])
-        return config, [(1, reach + int(rng.integers(0, 3)), channels)]
-    steps = int(rng.integers(reach if params["padding"] == "valid" else 1, reach + 7))
-    return config, [(int(rng.integers(1, 4)), steps, int(rng.integers(1, 5)))]
+CONV_EXTRA = {1: 7, 2: 4, 3: 2}       # spatial sizes reach span + this much, per rank
 
 
-def _conv1d_valid(params):
-    """Keras forbids strides > 1 together with dilation_rate > 1. Long reductions keep to the
-    activations that show a sum's error plainly."""
-    return (params["strides"] == 1 or params["dilation_rate"] == 1) and (
+def _spatial_shape(config, channels, batch, spatial, data_format):
+    return ((batch, *spatial, channels) if data_format == "channels_last"
+            else (batch, channels, *spatial))
+
+
+def _conv_make(rank):
+    """Config and input shape for a `rank`-d convolution from its params: each spatial size
+    from the kernel's span (at least, for "valid") to a few past it, so sizes are often not
+    multiples of the strides; the long regime makes one output row of 2048 to 4096 terms."""
+    def make(params, rng):
+        config = {k: v for k, v in params.items() if k != "regime"}
+        kernel = as_tuple(params["kernel_size"], rank, "kernel_size")
+        reach = [span(k, d) for k, d in zip(kernel, as_tuple(params["dilation_rate"], rank,
+                                                                 "dilation_rate"))]
+        data_format = params.get("data_format", "channels_last")
+        if params["regime"] == "long":
+            terms = int(rng.integers(LONG_TERMS[0], LONG_TERMS[1] + 1))
+            channels = -(-terms // math.prod(kernel))
+            spatial = [r + int(rng.integers(0, 2)) for r in reach]
+            return config, [_spatial_shape(config, channels, 1, spatial, data_format)]
+        spatial = [int(rng.integers(r if params["padding"] == "valid" else 1,
+                                    r + CONV_EXTRA[rank] + 1)) for r in reach]
+        batch = int(rng.integers(1, 4 if rank < 3 else 3))
+        channels = int(rng.integers(1, 5 if rank < 3 else 4))
+        return config, [_spatial_shape(config, channels, batch, spatial, data_format)]
+    return make
+
+
+def _conv_valid(params):
+    """Keras forbids strides > 1 together with dilation_rate > 1 (on any axes). Long
+    reductions keep to the activations that show a sum's error plainly."""
+    strided = max(as_tuple(params["strides"], 3, "s") if isinstance(params["strides"], int)
+                  else params["strides"]) > 1
+    dilated = max(as_tuple(params["dilation_rate"], 3, "d")
+                  if isinstance(params["dilation_rate"], int) else params["dilation_rate"]) > 1
+    return not (strided and dilated) and (
         params["regime"] != "long" or params["activation"] in (None, "linear", "tanh"))
 
 
 def _conv1d(**overrides):
     """Edge-case params: a Conv1D config and the unit regime."""
     base = {"filters": 2, "kernel_size": 3, "strides": 1, "padding": "valid",
-            "dilation_rate": 1, "activation": None, "use_bias": True, "regime": "unit"}
+            "dilation_rate": 1, "data_format": "channels_last", "activation": None,
+            "use_bias": True, "regime": "unit"}
     return {**base, **overrides}
 
 
@@ -55,13 +82,40 @@ def _conv1d_config(**overrides):
     return {k: v for k, v in _conv1d(**overrides).items() if k != "regime"}
 
 
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _bias_on_the_last_axis(case):
+    """Keras 3's TensorFlow add() turns conv + bias into tf.nn.bias_add and picks NHWC when
+    the output's last axis has as many entries as the bias: with channels_first, the bias
+    then goes along the last spatial axis."""
+    config = case.config
+    filters = config.get("filters", 0)
+    return (config.get("data_format") == "channels_first" and config.get("use_bias", True)
+            and filters > 1 and any(np.shape(e)[-1] == filters for e in case.expected or []))
+
+
+TF_BIAS_ADD_LAST_AXIS = Divergence(
+    candidates=("tf.keras", "keras-tensorflow"), when=_bias_on_the_last_axis,
+    reason="Keras 3 on TensorFlow adds a channels_first bias along the last axis when that "
+           "axis is as long as the number of filters",
+    evidence="keras/src/backend/tensorflow/numpy.py add() (Keras 3.15.1) rewrites "
+             "x + bias.reshape(1, F, 1) as tf.nn.bias_add(..., data_format='NHWC') whenever "
+             "x.shape[-1] == F. Conv1D(2, 1, data_format='channels_first') with kernel [1, 2] "
+             "and bias [100, 200] on [[3, 5]] gives [[103, 205], [106, 210]] on tf.keras; "
+             "tf_keras, keras-jax and keras-torch give [[103, 105], [206, 210]]. Conv2D and "
+             "Conv3D show it alike (every grid shape with filters > 1 and the last output "
+             "axis equal to filters, and no other)")
+
+
 CONV1D = LayerSpec(
     layer="Conv1D",
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3, 5), "strides": (1, 2, 3),
              "padding": ("valid", "same", "causal"), "dilation_rate": (1, 2, 3),
+             "data_format": DATA_FORMATS,
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
-    valid=_conv1d_valid,
-    make=_conv1d_make, weights=_conv_weights, expect=_conv_expect,
+    valid=_conv_valid,
+    make=_conv_make(1), weights=_conv_weights, expect=_conv_expect,
     edge_cases=(
         (_conv1d(kernel_size=5, padding="valid"), [(1, 5, 2)]),            # one output step
         (_conv1d(kernel_size=5, padding="same"), [(2, 1, 3)]),             # one input step
@@ -70,10 +124,15 @@ CONV1D = LayerSpec(
         (_conv1d(filters=16, kernel_size=5, padding="same"), [(2, 9, 32)]),  # long reduction
         (_conv1d(kernel_size=2, strides=3, padding="valid"), [(1, 2, 1)]),  # stride > input
         (_conv1d(kernel_size=3, padding="same", strides=4), [(1, 3, 2)]),
+        # channels_first whose output is as long as its filters: where tf.keras adds the bias
+        # along the wrong axis
+        (_conv1d(filters=3, kernel_size=1, data_format="channels_first"), [(2, 4, 3)]),
+        (_conv1d(filters=2, kernel_size=2, data_format="channels_first", strides=2),
+         [(1, 2, 4)]),
     ),
     # tf_keras accepts the second reject below and returns uninitialised memory (README,
     # "Known divergences"): it is listed for keras3 only, and the reference refuses it in both.
-    divergences=(tf_softmax_divergence(linear_part(reference.conv)),),
+    divergences=(tf_softmax_divergence(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
     rejects=(
         Reject(_conv1d_config(kernel_size=5), ((1, 3, 2),),
                "a 'valid' kernel longer than the input"),
@@ -85,3 +144,4 @@ CONV1D = LayerSpec(
         Reject(_conv1d_config(filters=0), ((1, 10, 2),), "filters must be positive"),
     ),
 )
+
