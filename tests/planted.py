@@ -267,3 +267,22 @@ class SoftmaxDropsVeryNegativeLogit(Planted):
             y[rows] = 1.0 / (x.shape[-1] - 1)
             y[..., 0][rows] = 0.0
         return [y]
+
+
+class AveragePooling2DCountsPadding(Planted):
+    """AveragePooling2D "same" divides by the full window, counting the padded zeros."""
+    layer = "AveragePooling2D"
+
+    def faulty(self, case):
+        config = dict(case.config)
+        if config["padding"] != "same":
+            return self.correct(case)
+        x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64),
+                                              config["data_format"])
+        pool = as_tuple(config["pool_size"], 2, "pool_size")
+        strides = pool if config["strides"] is None else as_tuple(config["strides"], 2, "s")
+        pads = [pad_amounts(n, p, s, 1, "same") for n, p, s in zip(x.shape[1:3], pool, strides)]
+        x = np.pad(x, [(0, 0), *pads, (0, 0)])
+        y = reference.average_pooling(x, **dict(config, padding="valid",
+                                                data_format="channels_last"))
+        return [reference.layout.from_channels_last(y, config["data_format"])]

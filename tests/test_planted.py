@@ -267,3 +267,28 @@ def test_dense_accumulating_in_float16(tmp_path):
             and not (c.config["activation"] == "softmax" and c.config["units"] == 1)}
     assert must and must <= bad
     assert layers_with(matrix, ("failed", "error", "xpassed")) == ["Dense"]
+
+
+def _hangs_over_the_border(case):
+    """A "same" 2D pool with padding on some axis: a window there holds padded positions."""
+    config = case.config
+    if config["padding"] != "same":
+        return False
+    x = reference.layout.to_channels_last(np.asarray(case.inputs[0]), config["data_format"])
+    pool = as_tuple(config["pool_size"], 2, "pool_size")
+    strides = pool if config["strides"] is None else as_tuple(config["strides"], 2, "s")
+    return any(sum(pad_amounts(n, p, s, 1, "same")) > 0
+               for n, p, s in zip(x.shape[1:3], pool, strides))
+
+
+def test_average_pooling_2d_dividing_by_the_full_window(tmp_path):
+    """Fails where a window hangs over the border, in every regime whose values are not all
+    zero there; never elsewhere."""
+    _, _, matrix = planted(tmp_path, "AveragePooling2DCountsPadding", "--layer",
+                           "AveragePooling2D", "--layer", "MaxPooling2D")
+    assert layers_with(matrix, ("failed", "error", "xpassed")) == ["AveragePooling2D"]
+    bad = set(failing_ids(matrix, "AveragePooling2D"))
+    hanging = {c.id for c in keras3_cases("AveragePooling2D") if _hangs_over_the_border(c)}
+    unit = {c.id for c in keras3_cases("AveragePooling2D")
+            if c.id in hanging and c.params.get("regime") == "unit"}
+    assert bad <= hanging and unit and unit <= bad
