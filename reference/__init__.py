@@ -15,9 +15,14 @@ from reference.core import (
 )
 from reference.conv import conv
 from reference.pooling import average_pooling, max_pooling
+from reference.spatial import (
+    cropping, global_average_pooling, global_max_pooling, upsampling, zero_padding,
+)
 
 __all__ = [
-    "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "dense", "dropout",
+    "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "cropping",
+    "dense", "dropout", "global_average_pooling", "global_max_pooling", "upsampling",
+    "zero_padding",
     "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",
     "permute", "repeat_vector", "reshape",
 ]

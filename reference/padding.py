@@ -41,3 +41,29 @@ def as_tuple(value, rank, name):
     if len(values) != rank or not all(isinstance(v, int) and v > 0 for v in values):
         raise ValueError(f"`{name}` must be a positive int or {rank} positive ints, got {value!r}")
     return values
+
+
+def per_axis_pairs(value, rank, name):
+    """Keras's forms of a per-axis (before, after) amount, as `rank` pairs of ints >= 0:
+    an int (the same everywhere); for rank 1, a pair (before, after); for rank 2 and 3, `rank`
+    ints (symmetric per axis) or `rank` pairs."""
+    def bad():
+        return ValueError(f"`{name}` must be an int, {rank} ints or {rank} pairs of ints >= 0, "
+                          f"got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        pairs = ((value, value),) * rank
+    else:
+        items = list(value)
+        flat = all(isinstance(v, int) and not isinstance(v, bool) for v in items)
+        if rank == 1 and flat and len(items) == 2:
+            pairs = ((items[0], items[1]),)
+        elif rank > 1 and flat and len(items) == rank:
+            pairs = tuple((v, v) for v in items)
+        elif len(items) == rank and all(isinstance(v, (list, tuple)) and len(v) == 2 and all(
+                isinstance(w, int) and not isinstance(w, bool) for w in v) for v in items):
+            pairs = tuple(tuple(v) for v in items)
+        else:
+            raise bad()
+    if any(v < 0 for pair in pairs for v in pair):
+        raise bad()
+    return pairs

@@ -286,3 +286,37 @@ class AveragePooling2DCountsPadding(Planted):
         y = reference.average_pooling(x, **dict(config, padding="valid",
                                                 data_format="channels_last"))
         return [reference.layout.from_channels_last(y, config["data_format"])]
+
+
+class Cropping3DAxesReversed(Planted):
+    """Cropping3D applies the per-axis croppings in reverse axis order."""
+    layer = "Cropping3D"
+
+    def faulty(self, case):
+        pairs = reference.padding.per_axis_pairs(case.config["cropping"], 3, "cropping")
+        config = dict(case.config, cropping=[list(p) for p in reversed(pairs)])
+        try:
+            return [reference.cropping(case.inputs[0], **config)]
+        except ValueError:              # the reversed cropping removes everything
+            return [np.zeros((0,))]
+
+
+class BilinearWithoutHalfPixelCentres(Planted):
+    """UpSampling2D bilinear maps output t to input t / size (no half-pixel centres)."""
+    layer = "UpSampling2D"
+
+    def faulty(self, case):
+        config = case.config
+        if config["interpolation"] != "bilinear":
+            return self.correct(case)
+        x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64),
+                                              config["data_format"])
+        for axis, s in enumerate(as_tuple(config["size"], 2, "size")):
+            n = x.shape[axis + 1]
+            where = np.minimum(np.arange(n * s) / s, n - 1)
+            low = np.floor(where).astype(int)
+            high = np.minimum(low + 1, n - 1)
+            w = (where - low).reshape([-1 if a == axis + 1 else 1 for a in range(x.ndim)])
+            with np.errstate(invalid="ignore"):
+                x = np.take(x, low, axis=axis + 1) * (1 - w) + np.take(x, high, axis=axis + 1) * w
+        return [reference.layout.from_channels_last(x, config["data_format"])]

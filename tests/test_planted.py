@@ -292,3 +292,28 @@ def test_average_pooling_2d_dividing_by_the_full_window(tmp_path):
     unit = {c.id for c in keras3_cases("AveragePooling2D")
             if c.id in hanging and c.params.get("regime") == "unit"}
     assert bad <= hanging and unit and unit <= bad
+
+
+def test_cropping_3d_axes_in_the_wrong_order(tmp_path):
+    """Fails exactly where the croppings of the first and last axes differ."""
+    _, _, matrix = planted(tmp_path, "Cropping3DAxesReversed", "--layer", "Cropping3D",
+                           "--layer", "Cropping2D")
+    assert layers_with(matrix, ("failed", "error", "xpassed")) == ["Cropping3D"]
+    predicted = sorted(
+        c.id for c in keras3_cases("Cropping3D")
+        if (lambda p: p[0] != p[2])(reference.padding.per_axis_pairs(c.config["cropping"], 3,
+                                                                     "cropping")))
+    assert predicted and failing_ids(matrix, "Cropping3D") == predicted
+
+
+def test_bilinear_upsampling_without_half_pixel_centres(tmp_path):
+    """Every bilinear case with a size above 1 on some axis fails in the unit regime; nearest
+    cases never."""
+    _, _, matrix = planted(tmp_path, "BilinearWithoutHalfPixelCentres", "--layer",
+                           "UpSampling2D")
+    bad = set(failing_ids(matrix, "UpSampling2D"))
+    cases = keras3_cases("UpSampling2D")
+    bilinear = {c.id for c in cases if c.config["interpolation"] == "bilinear"
+                and as_tuple(c.config["size"], 2, "size") != (1, 1)}
+    unit = {c.id for c in cases if c.id in bilinear and c.params["regime"] == "unit"}
+    assert bad <= bilinear and unit and unit <= bad

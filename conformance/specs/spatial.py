@@ -1,0 +1,178 @@
+"""Specs of the spatial data layers: ZeroPadding, Cropping, UpSampling (1D, 2D, 3D) and the
+global poolings (1D, 2D). One spec factory per kind serves every rank."""
+import math
+
+import numpy as np
+
+import reference
+from conformance import tolerance
+from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
+from conformance.spec import Expected, LayerSpec, Reject
+from conformance.specs.core import DATA_MOVEMENT_REGIMES
+from reference.padding import as_tuple
+
+DATA_FORMATS = ("channels_last", "channels_first")
+FORMS = {1: ("int", "pair"), 2: ("int", "pair", "pairs"), 3: ("int", "pair", "pairs")}
+
+
+def _shape(params, rng, spatial, rank):
+    batch, channels = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    if params.get("data_format", "channels_last") == "channels_first":
+        return (batch, channels, *spatial)
+    return (batch, *spatial, channels)
+
+
+def _amounts(form, rank, rng, high=2):
+    """An amount in one of Keras's forms: an int, a pair (rank 1: before and after; else one
+    symmetric int per axis) or a pair per axis."""
+    draw = lambda: int(rng.integers(0, high + 1))                    # noqa: E731
+    if form == "int":
+        return draw()
+    if form == "pair":
+        return [draw(), draw()] if rank == 1 else [draw() for _ in range(rank)]
+    return [[draw(), draw()] for _ in range(rank)]
+
+
+def _exact(fn):
+    def expect(case):
+        return Expected([fn(case.inputs[0], **case.config)], [tolerance.exact()])
+    return expect
+
+
+def _config(params, *keys):
+    return {k: params[k] for k in keys if k in params}
+
+
+# ZeroPadding1D/2D/3D ----------------------------------------------------------------------------
+
+def _zero_padding(rank):
+    def make(params, rng):
+        config = {"padding": _amounts(params["form"], rank, rng),
+                  **_config(params, "data_format")}
+        spatial = [int(rng.integers(1, 5)) for _ in range(rank)]
+        return config, [_shape(params, rng, spatial, rank)]
+
+    domains = {"form": FORMS[rank], "regime": DATA_MOVEMENT_REGIMES}
+    if rank > 1:             # tf_keras's ZeroPadding1D has no data_format (Keras 3's has)
+        domains["data_format"] = DATA_FORMATS
+    return LayerSpec(
+        layer=f"ZeroPadding{rank}D", domains=domains, make=make,
+        expect=_exact(reference.zero_padding),
+        edge_cases=((({"form": "int", "regime": "unit", "data_format": "channels_first"},
+                      [(1, 2, 3)], ("keras3",)),) if rank == 1 else ()),
+        rejects=(Reject({"padding": -1}, ((1,) + (3,) * rank + (2,),), "negative padding"),))
+
+
+ZERO_PADDING_1D, ZERO_PADDING_2D, ZERO_PADDING_3D = (_zero_padding(r) for r in (1, 2, 3))
+
+
+# Cropping1D/2D/3D -------------------------------------------------------------------------------
+
+def _cropping(rank):
+    def make(params, rng):
+        amount = _amounts(params["form"], rank, rng)
+        config = {"cropping": amount, **_config(params, "data_format")}
+        pairs = reference.padding.per_axis_pairs(amount, rank, "cropping")
+        spatial = [start + end + int(rng.integers(1, 4)) for start, end in pairs]
+        return config, [_shape(params, rng, spatial, rank)]
+
+    domains = {"form": FORMS[rank], "regime": DATA_MOVEMENT_REGIMES}
+    if rank > 1:             # Cropping1D has no data_format
+        domains["data_format"] = DATA_FORMATS
+    whole = [[1, 1]] + [[0, 0]] * (rank - 1) if rank > 1 else [1, 1]
+    return LayerSpec(
+        layer=f"Cropping{rank}D", domains=domains, make=make, expect=_exact(reference.cropping),
+        rejects=(Reject({"cropping": whole}, ((1,) + (2,) * rank + (1,),),
+                        "cropping that removes everything"),))
+
+
+CROPPING_1D, CROPPING_2D, CROPPING_3D = (_cropping(r) for r in (1, 2, 3))
+
+
+# UpSampling1D/2D/3D -----------------------------------------------------------------------------
+
+SIZES = {1: (1, 2, 3), 2: (1, 2, [2, 3], [3, 1]), 3: (1, 2, [1, 2, 3])}
+
+
+def _upsampling_expect(case):
+    x, config = case.inputs[0], case.config
+    y = reference.upsampling(x, **config)
+    if config.get("interpolation", "nearest") == "nearest":
+        return Expected([y], [tolerance.exact()])
+    # two products and a sum per axis, each bounded by the larger of the two neighbours
+    magnitude = _neighbour_max(np.abs(np.asarray(x, np.float64)), config)
+    return Expected([y], [tolerance.sum_bound(magnitude, 4, y)])
+
+
+def _neighbour_max(x, config):
+    """The larger |x| of the neighbours each bilinear output reads (bounds every step)."""
+    data_format = config.get("data_format", "channels_last")
+    x = reference.layout.to_channels_last(x, data_format)
+    for axis, s in enumerate(as_tuple(config["size"], 2, "size")):
+        n = x.shape[axis + 1]
+        where = np.clip((np.arange(n * s) + 0.5) / s - 0.5, 0, n - 1)
+        low = np.floor(where).astype(int)
+        x = np.maximum(np.take(x, low, axis=axis + 1),
+                       np.take(x, np.minimum(low + 1, n - 1), axis=axis + 1))
+    return reference.layout.from_channels_last(x, data_format)
+
+
+def _upsampling(rank):
+    def make(params, rng):
+        config = _config(params, "size", "data_format", "interpolation")
+        spatial = [int(rng.integers(1, 5)) for _ in range(rank)]
+        return config, [_shape(params, rng, spatial, rank)]
+
+    domains = {"size": SIZES[rank], "regime": DATA_MOVEMENT_REGIMES}
+    if rank > 1:
+        domains["data_format"] = DATA_FORMATS
+    if rank == 2:
+        domains.update(interpolation=("nearest", "bilinear"), regime=ELEMENTWISE)
+    valid = (lambda p: p["interpolation"] == "bilinear" or p["regime"] in DATA_MOVEMENT_REGIMES
+             ) if rank == 2 else (lambda p: True)
+    return LayerSpec(layer=f"UpSampling{rank}D", domains=domains, valid=valid, make=make,
+                     expect=_upsampling_expect,
+                     rejects=(Reject({"size": 0}, ((1,) + (3,) * rank + (2,),),
+                                     "size must be positive"),))
+
+
+UPSAMPLING_1D, UPSAMPLING_2D, UPSAMPLING_3D = (_upsampling(r) for r in (1, 2, 3))
+
+
+# GlobalMaxPooling1D/2D, GlobalAveragePooling1D/2D ----------------------------------------------
+
+LONG_SHAPE = {1: (LONG_TERMS[0],), 2: (32, 64)}
+
+
+def _global_make(rank):
+    def make(params, rng):
+        config = _config(params, "data_format", "keepdims")
+        if params["regime"] == "long":
+            return config, [_shape(params, rng, LONG_SHAPE[rank], rank)]
+        spatial = [int(rng.integers(1, 6)) for _ in range(rank)]
+        return config, [_shape(params, rng, spatial, rank)]
+    return make
+
+
+def _global_average_expect(case):
+    x = case.inputs[0]
+    data_format = case.config.get("data_format", "channels_last")
+    terms = math.prod(x.shape[2:] if data_format == "channels_first" else x.shape[1:-1])
+    with np.errstate(invalid="ignore"):
+        y = reference.global_average_pooling(x, **case.config)
+        magnitude = reference.global_average_pooling(np.abs(x), **case.config)
+    return Expected([y], [tolerance.sum_bound(magnitude, terms, y)])
+
+
+def _global(kind, rank):
+    average = kind == "Average"
+    return LayerSpec(
+        layer=f"Global{kind}Pooling{rank}D",
+        domains={"data_format": DATA_FORMATS, "keepdims": (False, True),
+                 "regime": REGIMES if average else ELEMENTWISE},
+        make=_global_make(rank),
+        expect=_global_average_expect if average else _exact(reference.global_max_pooling))
+
+
+GLOBAL_MAX_POOLING_1D, GLOBAL_MAX_POOLING_2D = (_global("Max", r) for r in (1, 2))
+GLOBAL_AVERAGE_POOLING_1D, GLOBAL_AVERAGE_POOLING_2D = (_global("Average", r) for r in (1, 2))
