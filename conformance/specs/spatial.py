@@ -7,7 +7,8 @@ import numpy as np
 import reference
 from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
-from conformance.spec import Expected, LayerSpec, Reject
+from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.specs._common import TENSORFLOW
 from conformance.specs.core import DATA_MOVEMENT_REGIMES
 from reference.padding import as_tuple
 
@@ -105,16 +106,54 @@ def _upsampling_expect(case):
 
 
 def _neighbour_max(x, config):
-    """The larger |x| of the neighbours each bilinear output reads (bounds every step)."""
+    """The larger |x| of the neighbours each bilinear output reads (bounds every step); at an
+    input position, that input alone."""
     data_format = config.get("data_format", "channels_last")
     x = reference.layout.to_channels_last(x, data_format)
     for axis, s in enumerate(as_tuple(config["size"], 2, "size")):
         n = x.shape[axis + 1]
         where = np.clip((np.arange(n * s) + 0.5) / s - 0.5, 0, n - 1)
         low = np.floor(where).astype(int)
-        x = np.maximum(np.take(x, low, axis=axis + 1),
-                       np.take(x, np.minimum(low + 1, n - 1), axis=axis + 1))
+        weight = (where - low).reshape([-1 if a == axis + 1 else 1 for a in range(x.ndim)])
+        below = np.take(x, low, axis=axis + 1)
+        x = np.where(weight == 0, below,
+                     np.maximum(below, np.take(x, np.minimum(low + 1, n - 1), axis=axis + 1)))
     return reference.layout.from_channels_last(x, data_format)
+
+
+def _lerp_the_tensorflow_way(case):
+    """Bilinear upsampling as TensorFlow's resize computes it: along the width, then the
+    height, low + (high - low) * weight. inf - inf makes NaN where the weight is 0."""
+    config = case.config
+    data_format = config.get("data_format", "channels_last")
+    x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64), data_format)
+    with np.errstate(invalid="ignore"):
+        for axis, s in reversed(list(enumerate(as_tuple(config["size"], 2, "size")))):
+            n = x.shape[axis + 1]
+            where = np.clip((np.arange(n * s) + 0.5) / s - 0.5, 0, n - 1)
+            low = np.floor(where).astype(int)
+            weight = (where - low).reshape([-1 if a == axis + 1 else 1 for a in range(x.ndim)])
+            below = np.take(x, low, axis=axis + 1)
+            above = np.take(x, np.minimum(low + 1, n - 1), axis=axis + 1)
+            x = below + (above - below) * weight
+    return reference.layout.from_channels_last(x, data_format)
+
+
+def _tf_lerp_makes_nan(case):
+    if case.config.get("interpolation") != "bilinear" or not case.expected:
+        return False
+    tf_way = _lerp_the_tensorflow_way(case)
+    return bool(np.any(np.isnan(tf_way) & ~np.isnan(case.expected[0])))
+
+
+TF_BILINEAR_INF = Divergence(
+    candidates=TENSORFLOW, when=_tf_lerp_makes_nan,
+    reason="TensorFlow's bilinear resize computes low + (high - low) * weight, which is NaN "
+           "where both neighbours are the same infinity (inf - inf), even at weight 0",
+    evidence="tf.keras and tf_keras 2.21 on CPU: UpSampling2D(2, interpolation='bilinear') "
+             "returns NaN where the output falls on (or between) infinite inputs of one sign; "
+             "the reference gives the input itself at an input position and IEEE "
+             "(1 - w) * a + w * b elsewhere")
 
 
 def _upsampling(rank):
@@ -131,7 +170,7 @@ def _upsampling(rank):
     valid = (lambda p: p["interpolation"] == "bilinear" or p["regime"] in DATA_MOVEMENT_REGIMES
              ) if rank == 2 else (lambda p: True)
     return LayerSpec(layer=f"UpSampling{rank}D", domains=domains, valid=valid, make=make,
-                     expect=_upsampling_expect,
+                     expect=_upsampling_expect, divergences=(TF_BILINEAR_INF,),
                      rejects=(Reject({"size": 0}, ((1,) + (3,) * rank + (2,),),
                                      "size must be positive"),))
 
