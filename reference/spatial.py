@@ -17,15 +17,18 @@ def zero_padding(x, *, padding=1, data_format="channels_last"):
 
 
 @takes_config
-def cropping(x, *, cropping, data_format="channels_last"):
+def cropping(x, *, cropping, data_format="channels_last", spec="keras3"):
     """y[b, *t, c] = x[b, *(t + start), c]: cropping[a] = (start, end) positions removed from
-    each end of spatial axis a. Keras refuses a cropping that leaves no position."""
+    each end of spatial axis a. Keras refuses a cropping that leaves no position, except
+    tf_keras's Cropping3D, which returns an empty output."""
     x = to_channels_last(np.asarray(x, np.float64), data_format)
-    pairs = per_axis_pairs(cropping, x.ndim - 2, "cropping")
+    rank = x.ndim - 2
+    pairs = per_axis_pairs(cropping, rank, "cropping")
     for size, (start, end) in zip(x.shape[1:-1], pairs):
-        if start + end >= size:
+        if start + end >= size and not (spec == "keras2" and rank == 3):
             raise ValueError(f"cropping {pairs} leaves nothing of the input {x.shape[1:-1]}")
-    kept = tuple(slice(start, size - end) for size, (start, end) in zip(x.shape[1:-1], pairs))
+    kept = tuple(slice(start, max(start, size - end))
+                 for size, (start, end) in zip(x.shape[1:-1], pairs))
     return from_channels_last(x[(slice(None), *kept)], data_format)
 
 
