@@ -145,3 +145,35 @@ CONV1D = LayerSpec(
     ),
 )
 
+
+def _conv(rank, **overrides):
+    """Edge-case params of a `rank`-d convolution in the unit regime."""
+    base = {"filters": 2, "kernel_size": 3, "strides": 1, "padding": "valid",
+            "dilation_rate": 1, "data_format": "channels_last", "activation": None,
+            "use_bias": True, "regime": "unit"}
+    return {**base, **overrides}
+
+
+def _conv_config(rank, **overrides):
+    return {k: v for k, v in _conv(rank, **overrides).items() if k != "regime"}
+
+
+CONV3D = LayerSpec(
+    layer="Conv3D",
+    domains={"filters": (1, 2), "kernel_size": (1, 2, [3, 2, 1]),
+             "strides": (1, 2, [1, 2, 1]), "dilation_rate": (1, [1, 2, 1]),
+             "padding": ("valid", "same"), "data_format": DATA_FORMATS,
+             "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
+    valid=_conv_valid, make=_conv_make(3), weights=_conv_weights, expect=_conv_expect,
+    divergences=(tf_softmax_divergence(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
+    edge_cases=(
+        (_conv(3, kernel_size=[2, 3, 2], padding="same", strides=[1, 2, 3]), [(1, 3, 4, 5, 2)]),
+        (_conv(3, kernel_size=2, dilation_rate=[2, 1, 1], padding="valid"), [(1, 3, 2, 2, 1)]),
+        # channels_first, the last output axis as long as the filters (tf.keras's bias bug)
+        (_conv(3, kernel_size=1, data_format="channels_first"), [(1, 3, 2, 3, 2)]),
+    ),
+    rejects=(
+        Reject(_conv_config(3, kernel_size=[1, 1, 3]), ((1, 2, 2, 2, 1),),
+               "a 'valid' kernel longer than the input"),
+    ),
+)
