@@ -320,3 +320,33 @@ class BilinearWithoutHalfPixelCentres(Planted):
             with np.errstate(invalid="ignore"):
                 x = np.take(x, low, axis=axis + 1) * (1 - w) + np.take(x, high, axis=axis + 1) * w
         return [reference.layout.from_channels_last(x, config["data_format"])]
+
+
+class Conv3DDilationIgnoredOnOneAxis(Planted):
+    """Conv3D ignores the dilation of its second spatial axis."""
+    layer = "Conv3D"
+
+    def faulty(self, case):
+        dilation = list(as_tuple(case.config["dilation_rate"], 3, "dilation_rate"))
+        if dilation[1] == 1:
+            return self.correct(case)
+        dilation[1] = 1
+        try:
+            return [reference.conv(case.inputs[0], *case.weights,
+                                   **dict(case.config, dilation_rate=dilation))]
+        except ValueError:
+            return [np.zeros((0,))]
+
+
+class MaxPooling2DReadsChannelsFirstAsLast(Planted):
+    """MaxPooling2D pools a channels_first input as if it were channels_last."""
+    layer = "MaxPooling2D"
+
+    def faulty(self, case):
+        if case.config["data_format"] != "channels_first":
+            return self.correct(case)
+        try:
+            return [reference.max_pooling(case.inputs[0], **dict(
+                case.config, data_format="channels_last"))]
+        except ValueError:
+            return [np.zeros((0,))]

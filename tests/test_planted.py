@@ -317,3 +317,31 @@ def test_bilinear_upsampling_without_half_pixel_centres(tmp_path):
                 and as_tuple(c.config["size"], 2, "size") != (1, 1)}
     unit = {c.id for c in cases if c.id in bilinear and c.params["regime"] == "unit"}
     assert bad <= bilinear and unit and unit <= bad
+
+
+def test_conv3d_dilation_ignored_on_one_axis(tmp_path):
+    """Fails in the cases dilated along the second spatial axis with a kernel longer than 1
+    there, in the unit regime at least; nowhere else."""
+    _, _, matrix = planted(tmp_path, "Conv3DDilationIgnoredOnOneAxis", "--layer", "Conv3D")
+    bad = set(failing_ids(matrix, "Conv3D"))
+    dilated = {c.id for c in keras3_cases("Conv3D")
+               if as_tuple(c.config["dilation_rate"], 3, "d")[1] > 1
+               and as_tuple(c.config["kernel_size"], 3, "k")[1] > 1}
+    unit = {c.id for c in keras3_cases("Conv3D") if c.id in dilated
+            and c.params["regime"] == "unit" and c.config["activation"] != "softmax"}
+    assert bad <= dilated and unit and unit <= bad
+
+
+def test_channels_first_read_as_channels_last_in_a_2d_pool(tmp_path):
+    """Every channels_first MaxPooling2D case fails except where both readings agree (a pool
+    of 1 over a single channel); channels_last never."""
+    _, _, matrix = planted(tmp_path, "MaxPooling2DReadsChannelsFirstAsLast", "--layer",
+                           "MaxPooling2D")
+    bad = set(failing_ids(matrix, "MaxPooling2D")) | {
+        r["id"] for c in cells(matrix, "MaxPooling2D") for r in c["case_results"]
+        if r["status"] == "error"}
+    first = {c.id for c in keras3_cases("MaxPooling2D")
+             if c.config["data_format"] == "channels_first"}
+    unit = {i for i in first if next(c for c in keras3_cases("MaxPooling2D") if c.id == i
+                                     ).params["regime"] == "unit"}
+    assert bad <= first and unit and unit <= bad
