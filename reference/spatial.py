@@ -57,14 +57,19 @@ def upsampling(x, *, size=2, data_format="channels_last", interpolation="nearest
     return from_channels_last(x, data_format)
 
 
-def _linear_along(x, axis, scale):
-    """Linear interpolation of x along `axis` to `scale` times its length, half-pixel
-    centres, the coordinate clamped to the input."""
-    n = x.shape[axis]
+def source_positions(n, scale):
+    """(low, high, weight) of the n * scale outputs of linear upsampling along an axis of n
+    inputs: output t reads the input coordinate (t + 0.5) / scale - 0.5 (half-pixel centres),
+    clamped to [0, n - 1], between inputs low and high = low + 1 (clamped)."""
     where = np.clip((np.arange(n * scale) + 0.5) / scale - 0.5, 0, n - 1)
     low = np.floor(where).astype(int)
-    high = np.minimum(low + 1, n - 1)
-    weight = (where - low).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
+    return low, np.minimum(low + 1, n - 1), where - low
+
+
+def _linear_along(x, axis, scale):
+    """Linear interpolation of x along `axis` to `scale` times its length."""
+    low, high, weight = source_positions(x.shape[axis], scale)
+    weight = weight.reshape([-1 if a == axis else 1 for a in range(x.ndim)])
     below, above = np.take(x, low, axis=axis), np.take(x, high, axis=axis)
     with np.errstate(invalid="ignore"):
         mixed = below * (1 - weight) + above * weight

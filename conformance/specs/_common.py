@@ -1,9 +1,11 @@
 """Tolerance pieces shared by several specs: how error passes through an activation, and the
 bound of a linear map (Dense, convolution) followed by one."""
+import inspect
+
 import numpy as np
 
 from conformance import tolerance
-from conformance.spec import Divergence
+from conformance.spec import Divergence, Expected
 from reference.activations import activation as get_activation
 
 # Ulps of a float32 implementation's own evaluation of each activation, and the scale added to
@@ -30,6 +32,15 @@ def through_activation(name, z, bound, keras_spec):
         return y, tolerance.softmax_bound(z, bound)
     ulps, scale = ACTIVATION_ULPS[name]
     return y, tolerance.monotone_bound(f, z, bound) + tolerance.evaluation_bound(y, ulps, scale)
+
+
+def exact_expect(fn):
+    """expect() of a layer that only moves data: fn(inputs, **config), exactly (with the case's
+    Keras spec where fn takes one)."""
+    def expect(case):
+        spec = {"spec": case.spec} if "spec" in inspect.signature(fn).parameters else {}
+        return Expected([fn(*case.inputs, **case.config, **spec)], [tolerance.exact()])
+    return expect
 
 
 def linear_then_activation(fn, x, weights, config, terms, keras_spec):

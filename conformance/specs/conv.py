@@ -70,19 +70,19 @@ def _conv_valid(params):
         params["regime"] != "long" or params["activation"] in (None, "linear", "tanh"))
 
 
-def _conv1d(**overrides):
-    """Edge-case params: a Conv1D config and the unit regime."""
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _conv(rank, **overrides):
+    """Edge-case params of a `rank`-d convolution (a config and the unit regime)."""
     base = {"filters": 2, "kernel_size": 3, "strides": 1, "padding": "valid",
             "dilation_rate": 1, "data_format": "channels_last", "activation": None,
             "use_bias": True, "regime": "unit"}
     return {**base, **overrides}
 
 
-def _conv1d_config(**overrides):
-    return {k: v for k, v in _conv1d(**overrides).items() if k != "regime"}
-
-
-DATA_FORMATS = ("channels_last", "channels_first")
+def _conv_config(rank, **overrides):
+    return {k: v for k, v in _conv(rank, **overrides).items() if k != "regime"}
 
 
 def _bias_on_the_last_axis(case):
@@ -117,45 +117,34 @@ CONV1D = LayerSpec(
     valid=_conv_valid,
     make=_conv_make(1), weights=_conv_weights, expect=_conv_expect,
     edge_cases=(
-        (_conv1d(kernel_size=5, padding="valid"), [(1, 5, 2)]),            # one output step
-        (_conv1d(kernel_size=5, padding="same"), [(2, 1, 3)]),             # one input step
-        (_conv1d(kernel_size=3, padding="causal", dilation_rate=3), [(2, 4, 1)]),
-        (_conv1d(kernel_size=2, padding="same", strides=3), [(1, 7, 2)]),  # even kernel
-        (_conv1d(filters=16, kernel_size=5, padding="same"), [(2, 9, 32)]),  # long reduction
-        (_conv1d(kernel_size=2, strides=3, padding="valid"), [(1, 2, 1)]),  # stride > input
-        (_conv1d(kernel_size=3, padding="same", strides=4), [(1, 3, 2)]),
+        (_conv(1, kernel_size=5, padding="valid"), [(1, 5, 2)]),            # one output step
+        (_conv(1, kernel_size=5, padding="same"), [(2, 1, 3)]),             # one input step
+        (_conv(1, kernel_size=3, padding="causal", dilation_rate=3), [(2, 4, 1)]),
+        (_conv(1, kernel_size=2, padding="same", strides=3), [(1, 7, 2)]),  # even kernel
+        (_conv(1, filters=16, kernel_size=5, padding="same"), [(2, 9, 32)]),  # long reduction
+        (_conv(1, kernel_size=2, strides=3, padding="valid"), [(1, 2, 1)]),  # stride > input
+        (_conv(1, kernel_size=3, padding="same", strides=4), [(1, 3, 2)]),
         # channels_first whose output is as long as its filters: where tf.keras adds the bias
         # along the wrong axis
-        (_conv1d(filters=3, kernel_size=1, data_format="channels_first"), [(2, 4, 3)]),
-        (_conv1d(filters=2, kernel_size=2, data_format="channels_first", strides=2),
+        (_conv(1, filters=3, kernel_size=1, data_format="channels_first"), [(2, 4, 3)]),
+        (_conv(1, filters=2, kernel_size=2, data_format="channels_first", strides=2),
          [(1, 2, 4)]),
     ),
     # tf_keras accepts the second reject below and returns uninitialised memory (README,
     # "Known divergences"): it is listed for keras3 only, and the reference refuses it in both.
     divergences=(tf_softmax_divergence(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
     rejects=(
-        Reject(_conv1d_config(kernel_size=5), ((1, 3, 2),),
+        Reject(_conv_config(1, kernel_size=5), ((1, 3, 2),),
                "a 'valid' kernel longer than the input"),
-        Reject(_conv1d_config(kernel_size=2, dilation_rate=3), ((1, 3, 2),),
+        Reject(_conv_config(1, kernel_size=2, dilation_rate=3), ((1, 3, 2),),
                "a 'valid' dilated kernel spanning more than the input", ("keras3",)),
-        Reject(_conv1d_config(strides=2, dilation_rate=2), ((1, 10, 2),),
+        Reject(_conv_config(1, strides=2, dilation_rate=2), ((1, 10, 2),),
                "strides and dilation > 1"),
-        Reject(_conv1d_config(padding="full"), ((1, 10, 2),), "unknown padding"),
-        Reject(_conv1d_config(filters=0), ((1, 10, 2),), "filters must be positive"),
+        Reject(_conv_config(1, padding="full"), ((1, 10, 2),), "unknown padding"),
+        Reject(_conv_config(1, filters=0), ((1, 10, 2),), "filters must be positive"),
     ),
 )
 
-
-def _conv(rank, **overrides):
-    """Edge-case params of a `rank`-d convolution in the unit regime."""
-    base = {"filters": 2, "kernel_size": 3, "strides": 1, "padding": "valid",
-            "dilation_rate": 1, "data_format": "channels_last", "activation": None,
-            "use_bias": True, "regime": "unit"}
-    return {**base, **overrides}
-
-
-def _conv_config(rank, **overrides):
-    return {k: v for k, v in _conv(rank, **overrides).items() if k != "regime"}
 
 
 CONV3D = LayerSpec(

@@ -1,6 +1,5 @@
 """Specs of the core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute,
 RepeatVector, Lambda, Masking and Input."""
-import inspect
 import itertools
 import math
 import os
@@ -12,7 +11,7 @@ from conformance import lambdas, tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import (
-    daz_mask_divergence, linear_part, linear_then_activation, tf_softmax_divergence,
+    daz_mask_divergence, exact_expect, linear_part, linear_then_activation, tf_softmax_divergence,
     through_activation,
 )
 from reference.activations import NAMES
@@ -149,15 +148,6 @@ def _dropout_expect(case):
                                   "noise_shape": case.config.get("noise_shape")})
 
 
-def _exact(fn):
-    """expect() of a layer that only moves data: the output is fn(inputs, **config), exactly."""
-    def expect(case):
-        y = fn(*case.inputs, **case.config, **({"spec": case.spec} if "spec" in
-                                                 inspect.signature(fn).parameters else {}))
-        return Expected([y], [tolerance.exact()])
-    return expect
-
-
 DROPOUT = LayerSpec(
     layer="Dropout",
     domains={"rate": (0.0, 0.25, 0.5, 0.9), "noise_shape": (None, "shared_over_time"),
@@ -184,7 +174,7 @@ FLATTEN = LayerSpec(
              "regime": DATA_MOVEMENT_REGIMES},
     make=lambda params, rng: ({"data_format": params["data_format"]},
                               [(_batch(rng), *_dims(rng, params["rank"] - 1))]),
-    expect=_exact(reference.flatten),
+    expect=exact_expect(reference.flatten),
     edge_cases=(({"data_format": "channels_first", "rank": 5, "regime": "unit"},
                  [(1, 1, 1, 1, 1)]),),
     rejects=(Reject({"data_format": "channels_middle"}, ((2, 3, 4),), "unknown data_format"),),
@@ -205,7 +195,7 @@ RESHAPE = LayerSpec(
     domains={"out_rank": (1, 2, 3), "minus_one": (None, 0, 1, 2),
              "regime": DATA_MOVEMENT_REGIMES},
     valid=lambda p: p["minus_one"] is None or p["minus_one"] < p["out_rank"],
-    make=_reshape_make, expect=_exact(reference.reshape),
+    make=_reshape_make, expect=exact_expect(reference.reshape),
     rejects=(Reject({"target_shape": [-1, -1]}, ((2, 6),), "two unknown sizes"),
              Reject({"target_shape": [5]}, ((2, 6),), "6 entries do not fit 5")),
 )
@@ -218,7 +208,7 @@ PERMUTE = LayerSpec(
     domains={"dims": PERMUTATIONS, "regime": DATA_MOVEMENT_REGIMES},
     make=lambda params, rng: ({"dims": params["dims"]},
                               [(_batch(rng), *_dims(rng, len(params["dims"]), 1, 4))]),
-    expect=_exact(reference.permute),
+    expect=exact_expect(reference.permute),
     rejects=(Reject({"dims": [1, 1]}, ((2, 3, 4),), "not a permutation"),
              Reject({"dims": [0, 1]}, ((2, 3, 4),), "0-based dims")),
 )
@@ -227,7 +217,7 @@ REPEAT_VECTOR = LayerSpec(
     layer="RepeatVector",
     domains={"n": (1, 2, 5), "regime": DATA_MOVEMENT_REGIMES},
     make=lambda params, rng: ({"n": params["n"]}, [(_batch(rng), int(rng.integers(1, 6)))]),
-    expect=_exact(reference.repeat_vector),
+    expect=exact_expect(reference.repeat_vector),
     edge_cases=(({"n": 10000, "regime": "unit"}, [(1, 2)]),            # a huge repeat count
                 ({"n": 0, "regime": "unit"}, [(2, 3)], ("keras2",))),  # tf_keras: empty
     rejects=(Reject({"n": 2}, ((2, 3, 4),), "input of rank 3"),

@@ -75,6 +75,19 @@ def _average_expect(case):
     return Expected([y], [tolerance.sum_bound(magnitude, terms, y)])
 
 
+def _same_padding(case):
+    """(x channels_last, pool, strides, per-axis (before, after)) of a "same" pooling case."""
+    config = case.config
+    x = to_channels_last(np.asarray(case.inputs[0], np.float64),
+                         config.get("data_format", "channels_last"))
+    rank = x.ndim - 2
+    pool = as_tuple(config["pool_size"], rank, "pool_size")
+    strides = (pool if config.get("strides") is None
+               else as_tuple(config["strides"], rank, "strides"))
+    pads = [pad_amounts(n, p, st, 1, "same") for n, p, st in zip(x.shape[1:-1], pool, strides)]
+    return x, pool, strides, pads
+
+
 def _torch_replicates_border(case):
     """Keras's torch backend (3.15) pads a "same" input whose padding is asymmetric on some
     axis by repeating the border values (on every axis) and divides by the full window, where
@@ -85,12 +98,7 @@ def _torch_replicates_border(case):
     if config.get("padding", "valid") != "same" or not case.expected:
         return False
     data_format = config.get("data_format", "channels_last")
-    x = to_channels_last(np.asarray(case.inputs[0], np.float64), data_format)
-    rank = x.ndim - 2
-    pool = as_tuple(config["pool_size"], rank, "pool_size")
-    strides = (pool if config.get("strides") is None
-               else as_tuple(config["strides"], rank, "strides"))
-    pads = [pad_amounts(n, p, st, 1, "same") for n, p, st in zip(x.shape[1:-1], pool, strides)]
+    x, pool, strides, pads = _same_padding(case)
     if all(before == after for before, after in pads):
         return False         # symmetric padding: torch's own pooling ignores it correctly
     padded = np.pad(x, [(0, 0), *pads, (0, 0)], mode="edge")
@@ -134,13 +142,8 @@ def _torch_native_padding_too_small(case):
     config = case.config
     if config.get("padding", "valid") != "same":
         return False
-    x = to_channels_last(np.asarray(case.inputs[0]), config.get("data_format", "channels_last"))
-    rank = x.ndim - 2
-    pool = as_tuple(config["pool_size"], rank, "pool_size")
-    strides = (pool if config.get("strides") is None
-               else as_tuple(config["strides"], rank, "strides"))
-    pads = [pad_amounts(n, p, st, 1, "same") for n, p, st in zip(x.shape[1:-1], pool, strides)]
-    return (rank == 3 and all(before == after for before, after in pads)
+    x, pool, _, pads = _same_padding(case)
+    return (x.ndim == 5 and all(before == after for before, after in pads)
             and any(n < p for n, p in zip(x.shape[1:-1], pool)))
 
 

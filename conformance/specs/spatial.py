@@ -1,6 +1,5 @@
 """Specs of the spatial data layers: ZeroPadding, Cropping, UpSampling (1D, 2D, 3D) and the
 global poolings (1D, 2D). One spec factory per kind serves every rank."""
-import inspect
 import math
 
 import numpy as np
@@ -9,9 +8,10 @@ import reference
 from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
-from conformance.specs._common import TENSORFLOW
+from conformance.specs._common import TENSORFLOW, exact_expect
 from conformance.specs.core import DATA_MOVEMENT_REGIMES
 from reference.padding import as_tuple
+from reference.spatial import source_positions
 
 DATA_FORMATS = ("channels_last", "channels_first")
 FORMS = {1: ("int", "pair"), 2: ("int", "pair", "pairs"), 3: ("int", "pair", "pairs")}
@@ -35,13 +35,6 @@ def _amounts(form, rank, rng, high=2):
     return [[draw(), draw()] for _ in range(rank)]
 
 
-def _exact(fn):
-    def expect(case):
-        spec = {"spec": case.spec} if "spec" in inspect.signature(fn).parameters else {}
-        return Expected([fn(case.inputs[0], **case.config, **spec)], [tolerance.exact()])
-    return expect
-
-
 def _config(params, *keys):
     return {k: params[k] for k in keys if k in params}
 
@@ -60,7 +53,7 @@ def _zero_padding(rank):
         domains["data_format"] = DATA_FORMATS
     return LayerSpec(
         layer=f"ZeroPadding{rank}D", domains=domains, make=make,
-        expect=_exact(reference.zero_padding),
+        expect=exact_expect(reference.zero_padding),
         edge_cases=((({"form": "int", "regime": "unit", "data_format": "channels_first"},
                       [(1, 2, 3)], ("keras3",)),) if rank == 1 else ()),
         rejects=(Reject({"padding": -1}, ((1,) + (3,) * rank + (2,),), "negative padding"),))
@@ -86,7 +79,7 @@ def _cropping(rank):
     # tf_keras's Cropping3D returns an empty output where the others refuse (README)
     refusing = ("keras3",) if rank == 3 else ("keras3", "keras2")
     return LayerSpec(
-        layer=f"Cropping{rank}D", domains=domains, make=make, expect=_exact(reference.cropping),
+        layer=f"Cropping{rank}D", domains=domains, make=make, expect=exact_expect(reference.cropping),
         rejects=(Reject({"cropping": whole}, ((1,) + (2,) * rank + (1,),),
                         "cropping that removes everything", refusing),))
 
@@ -126,8 +119,7 @@ def _neighbour_max(x, config):
     for axis, s in enumerate(as_tuple(config["size"], 2, "size")):
         n = x.shape[axis + 1]
         positions += n
-        where = np.clip((np.arange(n * s) + 0.5) / s - 0.5, 0, n - 1)
-        low = np.floor(where).astype(int)
+        low, _, _ = source_positions(n, s)
         near = [np.take(x, np.clip(low + d, 0, n - 1), axis=axis + 1) for d in (-1, 0, 1)]
         x = np.maximum(np.maximum(near[0], near[1]), near[2])
     return reference.layout.from_channels_last(x, data_format), positions
@@ -141,12 +133,10 @@ def _lerp_the_tensorflow_way(case):
     x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64), data_format)
     with np.errstate(invalid="ignore"):
         for axis, s in reversed(list(enumerate(as_tuple(config["size"], 2, "size")))):
-            n = x.shape[axis + 1]
-            where = np.clip((np.arange(n * s) + 0.5) / s - 0.5, 0, n - 1)
-            low = np.floor(where).astype(int)
-            weight = (where - low).reshape([-1 if a == axis + 1 else 1 for a in range(x.ndim)])
+            low, high, weight = source_positions(x.shape[axis + 1], s)
+            weight = weight.reshape([-1 if a == axis + 1 else 1 for a in range(x.ndim)])
             below = np.take(x, low, axis=axis + 1)
-            above = np.take(x, np.minimum(low + 1, n - 1), axis=axis + 1)
+            above = np.take(x, high, axis=axis + 1)
             x = below + (above - below) * weight
     return reference.layout.from_channels_last(x, data_format)
 
@@ -224,7 +214,7 @@ def _global(kind, rank):
         domains={"data_format": DATA_FORMATS, "keepdims": (False, True),
                  "regime": REGIMES if average else ELEMENTWISE},
         make=_global_make(rank),
-        expect=_global_average_expect if average else _exact(reference.global_max_pooling))
+        expect=_global_average_expect if average else exact_expect(reference.global_max_pooling))
 
 
 GLOBAL_MAX_POOLING_1D, GLOBAL_MAX_POOLING_2D = (_global("Max", r) for r in (1, 2))
