@@ -62,10 +62,8 @@ def _conv_make(rank):
 def _conv_valid(params):
     """Keras forbids strides > 1 together with dilation_rate > 1 (on any axes). Long
     reductions keep to the activations that show a sum's error plainly."""
-    strided = max(as_tuple(params["strides"], 3, "s") if isinstance(params["strides"], int)
-                  else params["strides"]) > 1
-    dilated = max(as_tuple(params["dilation_rate"], 3, "d")
-                  if isinstance(params["dilation_rate"], int) else params["dilation_rate"]) > 1
+    strided = np.max(params["strides"]) > 1              # an int or one per axis
+    dilated = np.max(params["dilation_rate"]) > 1
     return not (strided and dilated) and (
         params["regime"] != "long" or params["activation"] in (None, "linear", "tanh"))
 
