@@ -34,6 +34,8 @@ class Case:
     oracle: str = None          # the Keras that vouched for the case (conformance/fixtures.py)
     derived_from: str = None    # a full-config case: the id of the case whose compact config
                                 # the oracle's get_config() expanded
+    fallback_reason: str = None  # why the spec's own oracle (tf.keras, tf_keras) did not
+                                 # vouch: the error TensorFlow gave, or its known divergence
 
     def for_candidate(self):
         """The case without its answers: what a candidate is given."""

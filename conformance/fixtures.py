@@ -13,9 +13,11 @@ hold NaN or infinities: where a config or check holds one, it is written {"float
 {"float": "inf"} or {"float": "-inf"}; the arrays in the .npz hold them as they are.
 
 Each case records the oracle that vouched for it: tf.keras (keras3) or tf_keras (keras2) where
-they agree with the reference; where they do not, and the spec lists that as a known divergence
-of TensorFlow's, the first of FALLBACK_ORACLES that agrees (Keras 3 on JAX, then on torch). A
-case no oracle vouches for is not written.
+they run the case and agree with the reference; where TensorFlow refuses the case (it raises:
+channels_first convolutions without oneDNN, for one) or the spec lists a known divergence of
+TensorFlow's, the first of FALLBACK_ORACLES that agrees (Keras 3 on JAX, then on torch), and
+the case's "fallback_reason" says why (TensorFlow's own message). A case no oracle vouches for
+is not written.
 
 Regenerate with:  python -m conformance.fixtures generate
 Check with:       python -m conformance.fixtures verify
@@ -26,6 +28,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +112,8 @@ def _case_record(case, arrays):
               "expected_dtypes": case.expected_dtypes, "check": case.check,
               "seed": seed_of(f"{case.spec}/{case.id}"), "oracle": case.oracle,
               "derived_from": case.derived_from}
+    if case.fallback_reason:
+        record["fallback_reason"] = case.fallback_reason
     return to_json(record)
 
 
@@ -173,7 +178,8 @@ def _case_from_record(record, keras_spec, layer, arrays):
                 bounds=[a.astype(np.float64) for a in get(record["bounds"])],
                 expected_mask=None if mask is None else arrays[mask].astype(bool),
                 expected_dtypes=record.get("expected_dtypes"), check=record.get("check"),
-                oracle=record.get("oracle"), derived_from=record.get("derived_from"))
+                oracle=record.get("oracle"), derived_from=record.get("derived_from"),
+                fallback_reason=record.get("fallback_reason"))
 
 
 def read_layer(root, keras_spec, layer, manifest):
@@ -224,13 +230,13 @@ class Oracles:
     """The Keras runs that vouch for fixture cases, each in its own process, started on first
     use. A fallback oracle that cannot be loaded (not installed) vouches for nothing."""
 
-    def __init__(self):
+    def __init__(self, env=None):
         from conformance.candidates.isolation import IsolatedCandidate
-        self._make, self.started = IsolatedCandidate, {}
+        self._make, self.started, self.env = IsolatedCandidate, {}, env
 
     def get(self, name):
         if name not in self.started:
-            self.started[name] = self._make(name)
+            self.started[name] = self._make(name, env=self.env)
         return self.started[name]
 
     def outcome(self, name, case):
@@ -243,24 +249,31 @@ class Oracles:
             mask = oracle.call("compute_mask", case) if case.expected_mask is not None else None
             return compare_case(case, got, mask)
         except CandidateError as exc:
-            return Outcome("error", f"{exc.kind}: {str(exc)[:500]}")
+            text = str(exc)
+            return Outcome("error", f"{exc.kind}: {text if len(text) < 2000 else text[-2000:]}")
 
     def vouch(self, spec, case, keras_spec):
-        """(oracle name, None) for the oracle that vouches for `case`, or (None, why not)."""
+        """(oracle name, None) for the oracle that vouches for `case`, or (None, why not).
+        Where a fallback oracle vouches, case.fallback_reason says why the primary did not."""
         primary = ORACLES[keras_spec]
         outcome = self.outcome(primary, case)
         if outcome.status == "passed":
             return primary, None
         divergence = spec.divergence_for(primary, case)
-        if divergence is None:
+        if divergence is not None:
+            why = f"{primary}: known divergence ({divergence.reason})"
+        elif outcome.message.startswith("raised:"):      # TensorFlow refuses the case
+            why = f"{primary} cannot run it: {tensorflow_error(outcome.message)}"
+        else:
             return None, f"{primary} disagrees: {outcome.message}"
-        tried = [f"{primary}: known divergence ({divergence.reason})"]
+        tried = [why]
         for fallback in FALLBACK_ORACLES:
             if spec.divergence_for(fallback, case):
                 tried.append(f"{fallback}: known divergence")
                 continue
             fallback_outcome = self.outcome(fallback, case)
             if fallback_outcome.status == "passed":
+                case.fallback_reason = why
                 return fallback, None
             tried.append(f"{fallback}: {fallback_outcome.message[:300]}")
         return None, "no oracle vouches for it: " + "; ".join(tried)
@@ -275,6 +288,21 @@ class Oracles:
     def close(self):
         for candidate in self.started.values():
             candidate.close()
+
+
+def tensorflow_error(traceback_text):
+    """The error a traceback ends with, as 'UnimplementedError: <TensorFlow's message>': the
+    exception's class and the lines after it up to Keras's 'Arguments received' note, without
+    terminal colours and TensorFlow's {{function_node ...}} prefix."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", traceback_text)
+    found = list(re.finditer(r"^([\w.]+(?:Error|Exception)): (.*)$", text, re.M))
+    if not found:
+        return text.strip().splitlines()[-1][:300] if text.strip() else text
+    last = found[-1]
+    rest = re.split(r"(?:Call a|A)rguments received", text[last.end():])[0]
+    message = " ".join([last.group(2)] + [l.strip() for l in rest.splitlines() if l.strip()])
+    message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
+    return f"{last.group(1).rsplit('.', 1)[-1]}: {message}"[:400]
 
 
 def full_config_case(spec, case, config):

@@ -68,6 +68,7 @@ class Session:
         self.target = config.getoption("candidate")
         self.results, self.live, self.candidate_info = {}, {}, None
         self.oracle_worst = {}
+        self.oracle_fallbacks = []
         if self.target in BUILTINS:
             self.spec = BUILTINS[self.target]().spec
         else:
@@ -105,6 +106,8 @@ class Session:
         status = _status(report)
         if "kc_oracle_worst" in props and report.when == "call":
             self.oracle_worst[report.nodeid.split("::")[-1]] = props["kc_oracle_worst"]
+        if "kc_oracle_fallbacks" in props and report.when == "call":
+            self.oracle_fallbacks += props["kc_oracle_fallbacks"]
         if "kc_candidate" in props and self.candidate_info is None:
             self.candidate_info = props["kc_candidate"]
         if "kc_live" in props and status:
@@ -168,6 +171,15 @@ class Session:
             tr.section("keras-conformance: reference vs oracle, worst error/bound per regime")
             for line in oracle_table(self.oracle_worst.values()):
                 tr.write_line(line)
+        if self.oracle_fallbacks:
+            tr.section("keras-conformance: configs TensorFlow could not run, checked on "
+                       "Keras 3 on JAX instead")
+            seen = set()
+            for f in self.oracle_fallbacks:
+                line = f"{f['oracle']} {f['layer']} {json.dumps(f['params'])}: {f['error']}"
+                if line not in seen:
+                    seen.add(line)
+                    tr.write_line(line)
         matrix = getattr(self, "matrix", None)
         if not matrix:
             return
@@ -204,6 +216,15 @@ class Session:
         if self.config.getoption("fixtures_dir"):
             parts += ["--fixtures-dir", str(self.fixtures_dir)]
         return " ".join(shlex.quote(p) for p in parts)
+
+
+def tensorflow_refused(target, golden):
+    """Whether `golden` is a case TensorFlow raised on when its fixture was made (the fixture's
+    fallback_reason), and `target` runs on TensorFlow: a finding about TensorFlow, which such a
+    candidate gets as a known divergence with TensorFlow's own message as the evidence."""
+    from conformance.specs._common import TENSORFLOW
+    reason = getattr(golden, "fallback_reason", None) or ""
+    return target in TENSORFLOW and " cannot run it: " in reason
 
 
 def oracle_table(worst):
@@ -272,6 +293,12 @@ def pytest_collection_modifyitems(session, config, items):
                 item.user_properties.append(("kc_known", "spec"))
                 item.add_marker(pytest.mark.xfail(
                     reason=f"known divergence: {divergence.reason} ({divergence.evidence})",
+                    strict=False))
+            elif tensorflow_refused(kc.target, golden):
+                item.user_properties.append(("kc_known", "spec"))
+                item.add_marker(pytest.mark.xfail(
+                    reason=f"TensorFlow could not run this case when its fixture was made, "
+                           f"so {golden.oracle} vouched for it: {golden.fallback_reason}",
                     strict=False))
         elif golden is not None:
             item.user_properties.append(("kc_case", {

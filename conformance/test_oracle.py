@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conformance import specs
-from conformance.candidates.isolation import IsolatedCandidate
+from conformance.candidates.isolation import CandidateError, IsolatedCandidate
 from conformance.case import KERAS_SPECS
 from conformance.cases import case_strategy, rejected_case, with_expected
 from conformance.compare import compare_case
-from conformance.fixtures import ORACLES
+from conformance.fixtures import FALLBACK_ORACLES, ORACLES, tensorflow_error
 from conformance.regimes import REGIMES
 
 pytestmark = pytest.mark.kc_oracle
@@ -24,21 +24,23 @@ DEVICES = ("cpu", "gpu")
 @pytest.fixture(scope="session")
 def oracles():
     """oracle(keras_spec, device): tf.keras or tf_keras in a child process; the CPU one is
-    kept off any GPU with CUDA_VISIBLE_DEVICES=-1."""
+    kept off any GPU with CUDA_VISIBLE_DEVICES=-1. oracle("fallback", device): Keras 3 on JAX,
+    for the cases TensorFlow cannot run."""
     started = {}
 
     def get(keras_spec, device):
-        module = {"keras3": "tensorflow", "keras2": "tf_keras"}[keras_spec]
+        module = {"keras3": "tensorflow", "keras2": "tf_keras", "fallback": "jax"}[keras_spec]
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed: the oracle tests need it")
         if (keras_spec, device) not in started:
             env = {"CUDA_VISIBLE_DEVICES": "-1"} if device == "cpu" else {}
-            oracle = IsolatedCandidate(ORACLES[keras_spec], env=env)
+            name = FALLBACK_ORACLES[0] if keras_spec == "fallback" else ORACLES[keras_spec]
+            oracle = IsolatedCandidate(name, env=env)
             oracle.start()
             started[keras_spec, device] = oracle
         oracle = started[keras_spec, device]
         if oracle.info.get("device") != device:
-            pytest.skip(f"TensorFlow sees no GPU on this machine ({ORACLES[keras_spec]} runs on "
+            pytest.skip(f"no GPU seen on this machine ({oracle.target} runs on "
                         f"{oracle.info.get('device')})")
         return oracle
 
@@ -55,6 +57,16 @@ def record_worst_ratio(node, ratio, **where):
             node.user_properties[i] = (key, {**value, "ratio": max(value["ratio"], ratio)})
             return
     node.user_properties.append(("kc_oracle_worst", {**where, "ratio": ratio}))
+
+
+def record_fallback(node, **fallback):
+    """Note a case TensorFlow could not run, for the run's summary (at most 20 per test)."""
+    for i, (key, value) in enumerate(node.user_properties):
+        if key == "kc_oracle_fallbacks":
+            if len(value) < 20:
+                value.append(fallback)
+            return
+    node.user_properties.append(("kc_oracle_fallbacks", [fallback]))
 
 
 def examples_per_regime():
@@ -81,14 +93,27 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
     def matches(case):
         # a known divergence of TensorFlow's is checked on another oracle (fixtures.py)
         assume(spec.divergence_for(name, case) is None)
-        outputs = oracle.call("run", case)
-        mask = oracle.call("compute_mask", case) if case.expected_mask is not None else None
+        vouching, who = oracle, name
+        try:
+            outputs = oracle.call("run", case)
+        except CandidateError as exc:
+            if exc.kind != "raised":
+                raise
+            # TensorFlow refuses a config the reference accepts (channels_first convolutions
+            # without oneDNN, for one): the case is checked on Keras 3 on JAX instead, and the
+            # run's summary lists it with TensorFlow's message
+            vouching = oracles("fallback", device)
+            who = vouching.target
+            record_fallback(request.node, layer=layer, spec=keras_spec, params=case.params,
+                            oracle=name, error=tensorflow_error(str(exc)))
+            outputs = vouching.call("run", case)
+        mask = vouching.call("compute_mask", case) if case.expected_mask is not None else None
         outcome = compare_case(case, outputs, mask)
-        where = f"{name} on {device}, {layer} {case.params} config {case.config}"
+        where = f"{who} on {device}, {layer} {case.params} config {case.config}"
         assert outcome.status == "passed", f"{where}: {outcome.message}"
         record_worst_ratio(request.node, outcome.error_ratio or 0.0, layer=layer,
                            spec=keras_spec, device=device, regime=regime)
-        declared = oracle.call("output_shape", case)["shape"]
+        declared = vouching.call("output_shape", case)["shape"]
         if declared and declared[0] is None:          # an unspecified batch size
             declared[0] = outputs[0].shape[0]
         # layers checked statistically (Dropout in training) keep their input's shape
@@ -181,3 +206,27 @@ def test_real_model_layers_run_through_the_reference(keras_spec, oracles):
     summary = [l for l in done.stdout.splitlines() if "layers with a spec" in l]
     assert done.returncode == 0 and summary, done.stdout[-3000:] + done.stderr[-3000:]
     assert int(summary[0].split()[0]) >= 5 and "0 raised or failed" in summary[0]
+
+
+def test_configs_tensorflow_refuses_fall_back_to_keras_on_jax():
+    """Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0), TensorFlow's CPU Conv2D refuses channels_first
+    (the table of the spatial issue). Such a case is vouched for by Keras 3 on JAX, and the
+    fixture records TensorFlow's own message; with oneDNN (the x86 default) TensorFlow runs it."""
+    from conformance.cases import fixture_cases
+    from conformance.fixtures import Oracles
+    if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("jax") is None:
+        pytest.skip("needs TensorFlow and JAX")
+    spec = specs.get("Conv2D")
+    oracles = Oracles(env={"TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "-1"})
+    try:
+        for keras_spec in KERAS_SPECS:
+            case = next(c for c in fixture_cases(spec, keras_spec)
+                        if c.config["data_format"] == "channels_first"
+                        and spec.divergence_for(ORACLES[keras_spec], c) is None)
+            assert oracles.vouch(spec, case, keras_spec) == ("keras-jax", None)
+            assert case.fallback_reason == (
+                f"{ORACLES[keras_spec]} cannot run it: UnimplementedError: "
+                + case.fallback_reason.split("UnimplementedError: ", 1)[1])
+            assert "only supports the NHWC tensor format on the CPU" in case.fallback_reason
+    finally:
+        oracles.close()

@@ -21,6 +21,7 @@ def _conv_weights(config, shapes):
 
 def _conv_expect(case):
     x, = case.inputs
+    as_tuple(case.config["kernel_size"], x.ndim - 2, "kernel_size")   # no kernel without it
     kernel = case.weights[0]
     terms = math.prod(kernel.shape[:-1]) + len(case.weights) - 1
     y, bound = linear_then_activation(reference.conv, x, case.weights, case.config, terms,
@@ -143,6 +144,68 @@ CONV1D = LayerSpec(
     ),
 )
 
+
+def _onednn_conv2d_unreliable(case):
+    """TensorFlow's oneDNN Conv2D (the CPU default) on one input channel, a stride > 1 along
+    the width only and an output one column wide, batch 2 or more. Garbage there is
+    deterministic per shape; this predicate covers every failing shape found and some that
+    pass, so TensorFlow's answer is not trusted anywhere inside it."""
+    x = case.inputs[0] if case.inputs else None
+    if x is None or np.ndim(x) != 4:
+        return False
+    config = case.config
+    channels_first = config.get("data_format") == "channels_first"
+    channels = x.shape[1] if channels_first else x.shape[-1]
+    strides = as_tuple(config.get("strides", 1), 2, "strides")
+    width = [np.shape(e)[-1 if channels_first else -2] for e in case.expected or []]
+    return (x.shape[0] >= 2 and channels == 1 and strides[0] == 1 and strides[1] > 1
+            and width == [1])
+
+
+TF_ONEDNN_CONV2D = Divergence(
+    candidates=("tf.keras", "tf_keras", "keras-tensorflow"), when=_onednn_conv2d_unreliable,
+    reason="TensorFlow's oneDNN Conv2D on CPU returns wrong values for one input channel, "
+           "strides (1, s > 1) and an output one column wide, when the batch is 2 or more",
+    evidence="tf.nn.conv2d(x, k, strides=[1, 1, 2, 1], padding='VALID') with x of shape "
+             "(2, 5, 3, 1) and k of shape (3, 3, 1, 3), standard normal: wrong in 20 of 20 "
+             "draws on TensorFlow 2.21 (values such as 3.6e14), right in 20 of 20 with "
+             "TF_ENABLE_ONEDNN_OPTS=0. A sweep of 3888 shapes (batch 1-3, H 3/5, W 1-5, "
+             "C 1-2, kernels 1-3 x 1/3, strides 1-2 x 1-3, both paddings) found 88 wrong, "
+             "all inside this predicate (480 shapes), none flaky")
+
+
+CONV2D = LayerSpec(
+    layer="Conv2D",
+    domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2], [1, 3]),
+             "strides": (1, 2, [1, 2], [3, 1]), "dilation_rate": (1, 2, [2, 1]),
+             "padding": ("valid", "same"), "data_format": DATA_FORMATS,
+             "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
+    valid=_conv_valid, make=_conv_make(2), weights=_conv_weights, expect=_conv_expect,
+    divergences=(tf_softmax_divergence(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS,
+                 TF_ONEDNN_CONV2D),
+    edge_cases=(
+        # "same" with an odd total on both axes: the extra row and column go after
+        (_conv(2, kernel_size=[2, 4], padding="same", strides=[1, 2]), [(1, 5, 6, 2)]),
+        (_conv(2, kernel_size=2, padding="same", strides=2), [(2, 3, 5, 1)]),
+        (_conv(2, kernel_size=[3, 1], dilation_rate=[2, 1], padding="same"), [(1, 6, 3, 2)]),
+        (_conv(2, kernel_size=3, padding="valid"), [(1, 3, 3, 1)]),         # one output pixel
+        (_conv(2, kernel_size=2, strides=[4, 3], padding="valid"), [(1, 2, 2, 2)]),  # stride > input
+        (_conv(2, kernel_size=[2, 3], padding="same", data_format="channels_first",
+               strides=[2, 1]), [(2, 3, 5, 4)]),
+        # channels_first, the last output axis as long as the filters (tf.keras's bias bug)
+        (_conv(2, kernel_size=1, data_format="channels_first"), [(1, 3, 4, 2)]),
+        # TensorFlow's oneDNN failure (TF_ONEDNN_CONV2D): one channel, strides (1, 2), width 1
+        (_conv(2, kernel_size=3, strides=[1, 2], padding="valid", use_bias=False),
+         [(2, 5, 3, 1)]),
+    ),
+    rejects=(
+        Reject(_conv_config(2, kernel_size=[1, 4]), ((1, 4, 3, 1),),
+               "a 'valid' kernel wider than the input"),
+        Reject(_conv_config(2, strides=[1, 2], dilation_rate=[2, 1]), ((1, 8, 8, 1),),
+               "strides and dilation > 1 on different axes"),
+        Reject(_conv_config(2, kernel_size=[3, 0]), ((1, 8, 8, 1),), "a zero kernel size"),
+    ),
+)
 
 
 CONV3D = LayerSpec(
