@@ -13,7 +13,7 @@ from reference.core import (
     activation_layer, dense, dropout, flatten, input_layer, lambda_layer, masking,
     masking_mask, permute, repeat_vector, reshape,
 )
-from reference.conv import conv
+from reference.conv import conv, separable_conv2d
 from reference.pooling import average_pooling, max_pooling
 from reference.spatial import (
     cropping, global_average_pooling, global_max_pooling, upsampling, zero_padding,
@@ -24,5 +24,5 @@ __all__ = [
     "dense", "dropout", "global_average_pooling", "global_max_pooling", "upsampling",
     "zero_padding",
     "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",
-    "permute", "repeat_vector", "reshape",
+    "permute", "repeat_vector", "reshape", "separable_conv2d",
 ]

@@ -1,4 +1,5 @@
-"""Convolution (Conv1D, Conv2D, Conv3D): one function, the rank taken from the kernel."""
+"""Convolutions: conv (Conv1D, Conv2D, Conv3D: one function, the rank taken from the kernel) and
+separable_conv2d (a depthwise convolution, then a 1x1 one)."""
 import numpy as np
 
 from reference.activations import activation as get_activation
@@ -53,4 +54,68 @@ def conv(x, kernel, bias=None, *, filters, kernel_size, strides=1, padding="vali
         y = y + np.asarray(bias, np.float64)
     # Keras applies the activation in the output's own layout: with channels_first, softmax
     # runs along the last (spatial) axis.
+    return get_activation(activation, spec)(from_channels_last(y, data_format))
+
+
+def depthwise(x, depthwise_kernel, strides, padding, dilation_rate):
+    """d[b, *t, c*M + m] = sum_k x[b, *(t*strides + k*dilation_rate - pad), c] * depthwise_kernel[*k, c, m]
+
+    Each input channel c is convolved on its own with M = depth_multiplier kernels; its M
+    outputs sit next to each other (channel c*M + m, "interleaved"), as Keras orders them.
+    x is channels_last: (batch, *spatial, C); depthwise_kernel: (*kernel_size, C, M).
+    """
+    rank = depthwise_kernel.ndim - 2
+    size = depthwise_kernel.shape[:rank]
+    channels, multiplier = depthwise_kernel.shape[-2:]
+    spatial = x.shape[1:-1]
+    out_shape = output_shape(spatial, size, strides, dilation_rate, padding)
+    if min(out_shape) <= 0:
+        raise ValueError(f"a 'valid' window spanning {size} taps (dilation {dilation_rate}) "
+                         f"does not fit the input {spatial}: empty output")
+    d = np.zeros((x.shape[0], *out_shape, channels, multiplier))
+    for out, taps in windows(spatial, size, strides, dilation_rate, padding):
+        for tap, pos in taps:
+            d[(slice(None), *out)] += x[(slice(None), *pos)][..., None] * depthwise_kernel[tap]
+    return d.reshape(*d.shape[:-2], channels * multiplier)       # index c * M + m
+
+
+@takes_config
+def separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, *, filters, kernel_size,
+                     strides=1, padding="valid", data_format="channels_last", dilation_rate=1,
+                     depth_multiplier=1, activation=None, use_bias=True, spec="keras3"):
+    """y[b, i, j, o] = act(sum_{c, m} d[b, i, j, c*M + m] * pointwise_kernel[0, 0, c*M + m, o] + bias[o])
+
+    with d = depthwise(x) above (M = depth_multiplier). x: (batch, H, W, C) (channels_first:
+    (batch, C, H, W)); depthwise_kernel: (kh, kw, C, M); pointwise_kernel: (1, 1, C*M, filters);
+    bias: (filters,) when use_bias. Output size per axis as for conv.
+    """
+    x = np.asarray(x, np.float64)
+    depthwise_kernel = np.asarray(depthwise_kernel, np.float64)
+    pointwise_kernel = np.asarray(pointwise_kernel, np.float64)
+    if not isinstance(filters, int) or filters <= 0:
+        raise ValueError(f"`filters` must be a positive int, got {filters!r}")
+    if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
+        raise ValueError(f"`depth_multiplier` must be a positive int, got {depth_multiplier!r}")
+    kernel_size = as_tuple(kernel_size, 2, "kernel_size")
+    strides = as_tuple(strides, 2, "strides")
+    dilation_rate = as_tuple(dilation_rate, 2, "dilation_rate")
+    if padding not in ("valid", "same"):
+        raise ValueError(f"Invalid padding {padding!r} for a 2D convolution")
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError("strides > 1 is not supported together with dilation_rate > 1")
+    x = to_channels_last(x, data_format)
+    channels = x.shape[-1]
+    if depthwise_kernel.shape != (*kernel_size, channels, depth_multiplier):
+        raise ValueError(f"depthwise kernel shape {depthwise_kernel.shape} does not match "
+                         f"kernel_size {kernel_size}, {channels} channels and depth_multiplier "
+                         f"{depth_multiplier}")
+    if pointwise_kernel.shape != (1, 1, channels * depth_multiplier, filters):
+        raise ValueError(f"pointwise kernel shape {pointwise_kernel.shape}, expected "
+                         f"{(1, 1, channels * depth_multiplier, filters)}")
+    if use_bias != (bias is not None):
+        raise ValueError("a bias must be given exactly when use_bias is True")
+    d = depthwise(x, depthwise_kernel, strides, padding, dilation_rate)
+    y = linear_sum(d, pointwise_kernel[0, 0])
+    if use_bias:
+        y = y + np.asarray(bias, np.float64)
     return get_activation(activation, spec)(from_channels_last(y, data_format))

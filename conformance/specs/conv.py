@@ -7,7 +7,12 @@ import reference
 from conformance.regimes import LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs.core import ACTIVATIONS
-from conformance.specs._common import linear_part, linear_then_activation, tf_softmax_divergence
+from conformance import tolerance
+from conformance.specs._common import (
+    linear_part, linear_then_activation, tf_softmax_divergence, through_activation,
+)
+from reference.conv import depthwise
+from reference.layout import from_channels_last, to_channels_last
 from reference.padding import as_tuple, span
 
 
@@ -37,10 +42,11 @@ def _spatial_shape(config, channels, batch, spatial, data_format):
             else (batch, channels, *spatial))
 
 
-def _conv_make(rank):
+def _conv_make(rank, products_per_channel=lambda params, kernel: math.prod(kernel)):
     """Config and input shape for a `rank`-d convolution from its params: each spatial size
     from the kernel's span (at least, for "valid") to a few past it, so sizes are often not
-    multiples of the strides; the long regime makes one output row of 2048 to 4096 terms."""
+    multiples of the strides; the long regime makes one output sum of 2048 to 4096 products
+    (`products_per_channel` of them per input channel)."""
     def make(params, rng):
         config = {k: v for k, v in params.items() if k != "regime"}
         kernel = as_tuple(params["kernel_size"], rank, "kernel_size")
@@ -49,7 +55,7 @@ def _conv_make(rank):
         data_format = params.get("data_format", "channels_last")
         if params["regime"] == "long":
             terms = int(rng.integers(LONG_TERMS[0], LONG_TERMS[1] + 1))
-            channels = -(-terms // math.prod(kernel))
+            channels = -(-terms // products_per_channel(params, kernel))
             spatial = [r + int(rng.integers(0, 2)) for r in reach]
             return config, [_spatial_shape(config, channels, 1, spatial, data_format)]
         spatial = [int(rng.integers(r if params["padding"] == "valid" else 1,
@@ -225,5 +231,84 @@ CONV3D = LayerSpec(
     rejects=(
         Reject(_conv_config(3, kernel_size=[1, 1, 3]), ((1, 2, 2, 2, 1),),
                "a 'valid' kernel longer than the input"),
+    ),
+)
+
+
+def _separable_weights(config, shapes):
+    channels = shapes[0][1] if config.get("data_format") == "channels_first" else shapes[0][-1]
+    multiplier = config.get("depth_multiplier", 1)
+    kernel = as_tuple(config["kernel_size"], 2, "kernel_size")
+    bias = [("bias", (config["filters"],))] if config.get("use_bias", True) else []
+    return [("depthwise_kernel", (*kernel, channels, multiplier)),
+            ("pointwise_kernel", (1, 1, channels * multiplier, config["filters"]))] + bias
+
+
+def _separable_expect(case):
+    """Two sums: kh*kw products per depthwise output, then C*M (+ bias) per pointwise output.
+    An engine may round after each (TensorFlow) or fuse both into one sum of kh*kw*C*M
+    products; the bound is the larger of the two. Two-stage: the depthwise error e1 (its own
+    sum bound) passes through the pointwise kernel, and the pointwise sum is bounded on
+    magnitudes that include e1."""
+    x = case.inputs[0]
+    as_tuple(case.config["kernel_size"], 2, "kernel_size")     # no kernel without it
+    depthwise_kernel, pointwise_kernel, *bias = case.weights
+    config = dict(case.config, activation=None, spec=case.spec)
+    data_format = config.get("data_format", "channels_last")
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = reference.separable_conv2d(x, depthwise_kernel, pointwise_kernel, *bias, **config)
+        absolute = [np.abs(w) for w in (x, depthwise_kernel, pointwise_kernel, *bias)]
+        fused_magnitude = reference.separable_conv2d(*absolute, **config)
+        taps = math.prod(depthwise_kernel.shape[:2])
+        sums = depthwise_kernel.shape[2] * depthwise_kernel.shape[3] + len(bias)
+        fused = tolerance.sum_bound(fused_magnitude, taps * sums, z)
+        # two stages, channels_last inside: d and its bound e1, then the pointwise sum
+        strides = as_tuple(config.get("strides", 1), 2, "strides")
+        dilation = as_tuple(config.get("dilation_rate", 1), 2, "dilation_rate")
+        ax, adk = to_channels_last(absolute[0], data_format), absolute[1]
+        d_magnitude = depthwise(ax, adk, strides, config.get("padding", "valid"), dilation)
+        d = depthwise(to_channels_last(x.astype(np.float64), data_format),
+                      depthwise_kernel.astype(np.float64), strides,
+                      config.get("padding", "valid"), dilation)
+        e1 = tolerance.sum_bound(d_magnitude, taps, d)
+        pointwise = absolute[2][0, 0]
+        carried = from_channels_last(np.sum(e1[..., :, None] * pointwise, axis=-2), data_format)
+        magnitude2 = np.sum((np.abs(d) + e1)[..., :, None] * pointwise, axis=-2)
+        if bias:
+            magnitude2 = magnitude2 + absolute[3]
+        staged = tolerance.sum_bound(from_channels_last(magnitude2, data_format), sums, z) + carried
+        y, bound = through_activation(case.config.get("activation"), z,
+                                      np.maximum(fused, staged), case.spec)
+    return Expected([y], [bound])
+
+
+SEPARABLE_CONV2D = LayerSpec(
+    layer="SeparableConv2D",
+    domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2]), "strides": (1, 2, [1, 2]),
+             "dilation_rate": (1, 2, [2, 1]), "depth_multiplier": (1, 2, 3),
+             "padding": ("valid", "same"), "data_format": DATA_FORMATS,
+             "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
+    valid=_conv_valid,
+    make=_conv_make(2, lambda params, kernel: params["depth_multiplier"]),
+    weights=_separable_weights, expect=_separable_expect,
+    divergences=(tf_softmax_divergence(linear_part(reference.separable_conv2d)),
+                 TF_BIAS_ADD_LAST_AXIS),
+    edge_cases=(
+        # several channels and multipliers: the interleaved order c*M + m shows
+        (_conv(2, depth_multiplier=3, kernel_size=[2, 3], padding="same", strides=[2, 1]),
+         [(2, 4, 5, 3)]),
+        (_conv(2, depth_multiplier=2, kernel_size=3, dilation_rate=[1, 2], padding="same",
+               data_format="channels_first"), [(1, 3, 4, 6)]),
+        (_conv(2, depth_multiplier=2, kernel_size=3, padding="valid"), [(1, 3, 3, 2)]),
+        (_conv(2, filters=3, depth_multiplier=1, kernel_size=1, data_format="channels_first"),
+         [(1, 2, 4, 3)]),
+    ),
+    # tf_keras accepts a 'valid' kernel exactly one wider than the input and returns zeros the
+    # size of the input (the second reject, checked on keras3 only; the reference refuses it)
+    rejects=(
+        Reject({**_conv_config(2, kernel_size=[1, 5]), "depth_multiplier": 1}, ((1, 4, 3, 1),),
+               "a 'valid' kernel wider than the input"),
+        Reject({**_conv_config(2, kernel_size=[1, 4]), "depth_multiplier": 1}, ((1, 4, 3, 1),),
+               "a 'valid' kernel one wider than the input", ("keras3",)),
     ),
 )
