@@ -106,9 +106,20 @@ def pairwise(domains, valid):
     return chosen
 
 
+_COVERING = {}
+
+
+def covering(spec, keras_spec):
+    """pairwise() of a spec's domains for `keras_spec`, computed once per process."""
+    key = (spec.layer, keras_spec, id(spec))
+    if key not in _COVERING:
+        _COVERING[key] = pairwise(spec.domains_for(keras_spec), spec.valid)
+    return [dict(params) for params in _COVERING[key]]
+
+
 def fixture_cases(spec, keras_spec):
     """The golden cases of a layer: the pairwise covering set, then the edge cases."""
-    plan = [(params, None) for params in pairwise(spec.domains, spec.valid)]
+    plan = [(params, None) for params in covering(spec, keras_spec)]
     plan += [(edge[0], edge[1]) for edge in spec.edge_cases
              if len(edge) == 2 or keras_spec in edge[2]]
     cases = []
@@ -119,11 +130,12 @@ def fixture_cases(spec, keras_spec):
     return cases
 
 
-def params_strategy(spec, **fixed):
-    """Valid parameter combinations drawn from the spec's domains (`fixed` pins some)."""
+def params_strategy(spec, keras_spec, **fixed):
+    """Valid parameter combinations drawn from the spec's domains for `keras_spec` (`fixed`
+    pins some)."""
     return st.fixed_dictionaries(
         {name: st.just(fixed[name]) if name in fixed else st.sampled_from(values)
-         for name, values in spec.domains.items()}
+         for name, values in spec.domains_for(keras_spec).items()}
     ).filter(spec.valid)
 
 
@@ -132,7 +144,7 @@ def case_strategy(spec, keras_spec, **fixed):
     return st.builds(
         lambda params, seed: build_case(spec, params, seed, keras_spec,
                                         f"{spec.layer}-live-{seed:08x}"),
-        params_strategy(spec, **fixed), st.integers(0, 2 ** 32 - 1))
+        params_strategy(spec, keras_spec, **fixed), st.integers(0, 2 ** 32 - 1))
 
 
 def rejected_case(spec, reject, keras_spec):

@@ -43,6 +43,7 @@ from conformance.compare import compare, compare_case
 FORMAT = 1
 ORACLES = {"keras3": "tf.keras", "keras2": "tf_keras"}
 FALLBACK_ORACLES = ("keras-jax", "keras-torch")
+TF_RUNTIME_ERROR = "tensorflow.python.framework.errors_impl."   # an op's error, not Keras's
 FULL_CONFIG_CASES = 3     # per layer and spec: cases whose config is a real get_config()
 
 
@@ -262,7 +263,8 @@ class Oracles:
         divergence = spec.divergence_for(primary, case)
         if divergence is not None:
             why = f"{primary}: known divergence ({divergence.reason})"
-        elif outcome.message.startswith("raised:"):      # TensorFlow refuses the case
+        elif outcome.message.startswith("raised:") and TF_RUNTIME_ERROR in outcome.message:
+            # TensorFlow's kernels refuse the case (Keras accepted the config)
             why = f"{primary} cannot run it: {tensorflow_error(outcome.message)}"
         else:
             return None, f"{primary} disagrees: {outcome.message}"

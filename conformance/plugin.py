@@ -173,10 +173,11 @@ class Session:
                 tr.write_line(line)
         if self.oracle_fallbacks:
             tr.section("keras-conformance: configs TensorFlow could not run, checked on "
-                       "Keras 3 on JAX instead")
+                       "another Keras backend instead")
             seen = set()
             for f in self.oracle_fallbacks:
-                line = f"{f['oracle']} {f['layer']} {json.dumps(f['params'])}: {f['error']}"
+                line = (f"{f['oracle']} {f['layer']} {json.dumps(f['params'])}: {f['error']} "
+                        f"(vouched: {f['vouched']})")
                 if line not in seen:
                     seen.add(line)
                     tr.write_line(line)

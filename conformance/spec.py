@@ -66,6 +66,9 @@ class LayerSpec:
     rejects:   configs Keras refuses; edge_cases: (params, input_shapes or None) pairs added to
                the covering set, or (params, input_shapes, keras_specs) for cases only some
                specs accept; divergences: known candidate differences with their evidence.
+    spec_values: (param, value, keras_specs) for a domain value only those Keras specs accept
+               (tf_keras refuses Conv2DTranspose's dilation_rate (1, 2)); domains_for() drops it
+               from the others.
     Every spec's domains hold "regime" (conformance/regimes.py): the input regimes that can
     change its result.
     """
@@ -82,6 +85,14 @@ class LayerSpec:
     divergences: tuple = ()
     keras_specs: tuple = KERAS_SPECS
     weight_scale: float = 0.5
+    spec_values: tuple = ()
+
+    def domains_for(self, keras_spec):
+        """The domains, without the values that `keras_spec` refuses (spec_values)."""
+        return {name: tuple(v for v in values if not any(
+                    name == p and v == value and keras_spec not in specs
+                    for p, value, specs in self.spec_values))
+                for name, values in self.domains.items()}
 
     def divergence_for(self, candidate_name, case):
         """The known divergence covering this candidate and case, if any."""

@@ -13,14 +13,14 @@ from reference.core import (
     activation_layer, dense, dropout, flatten, input_layer, lambda_layer, masking,
     masking_mask, permute, repeat_vector, reshape,
 )
-from reference.conv import conv, separable_conv2d
+from reference.conv import conv, conv_transpose, separable_conv2d
 from reference.pooling import average_pooling, max_pooling
 from reference.spatial import (
     cropping, global_average_pooling, global_max_pooling, upsampling, zero_padding,
 )
 
 __all__ = [
-    "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "cropping",
+    "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "conv_transpose", "cropping",
     "dense", "dropout", "global_average_pooling", "global_max_pooling", "upsampling",
     "zero_padding",
     "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",

@@ -1,5 +1,6 @@
-"""Convolutions: conv (Conv1D, Conv2D, Conv3D: one function, the rank taken from the kernel) and
-separable_conv2d (a depthwise convolution, then a 1x1 one)."""
+"""Convolutions: conv (Conv1D, Conv2D, Conv3D: one function, the rank taken from the kernel),
+separable_conv2d (a depthwise convolution, then a 1x1 one) and conv_transpose
+(Conv2DTranspose: the transpose of conv, each input position scattering the kernel)."""
 import numpy as np
 
 from reference.activations import activation as get_activation
@@ -7,7 +8,7 @@ from reference.config import takes_config
 from reference.core import linear_sum
 from reference.layout import from_channels_last, to_channels_last
 from reference.padding import as_tuple
-from reference.windows import output_shape, windows
+from reference.windows import output_shape, scatters, transposed_output_shape, windows
 
 
 @takes_config
@@ -116,6 +117,61 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, *, filter
         raise ValueError("a bias must be given exactly when use_bias is True")
     d = depthwise(x, depthwise_kernel, strides, padding, dilation_rate)
     y = linear_sum(d, pointwise_kernel[0, 0])
+    if use_bias:
+        y = y + np.asarray(bias, np.float64)
+    return get_activation(activation, spec)(from_channels_last(y, data_format))
+
+
+@takes_config
+def conv_transpose(x, kernel, bias=None, *, filters, kernel_size, strides=1, padding="valid",
+                   output_padding=None, data_format="channels_last", dilation_rate=1,
+                   activation=None, use_bias=True, spec="keras3"):
+    """y[b, *(t*strides + k*dilation_rate - crop), o] += x[b, *t, c] * kernel[*k, o, c], then act(y + bias[o])
+
+    The transpose of conv: every input position t scatters the kernel into the output. Note
+    the kernel's layout, (*kernel_size, filters, in_channels): outputs before inputs.
+    x: (batch, *spatial, in_channels) (channels_first: (batch, in_channels, *spatial)).
+    Output length per axis (reference/padding.py transposed_output_length): valid
+    L*s + max(span - s, 0), same L*s; with output_padding (L-1)*s + span - 2*pad + output_padding
+    (pad = span // 2 for same). crop = the smaller half of what same drops, 0 for valid;
+    output positions that no tap reaches (output_padding with valid) hold the bias alone.
+    """
+    x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+    rank = kernel.ndim - 2
+    if not isinstance(filters, int) or filters <= 0:
+        raise ValueError(f"`filters` must be a positive int, got {filters!r}")
+    kernel_size = as_tuple(kernel_size, rank, "kernel_size")
+    strides = as_tuple(strides, rank, "strides")
+    dilation_rate = as_tuple(dilation_rate, rank, "dilation_rate")
+    if padding not in ("valid", "same"):
+        raise ValueError(f"Invalid padding {padding!r} for a transposed convolution")
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError("strides > 1 is not supported together with dilation_rate > 1")
+    if spec == "keras2" and len(set(dilation_rate)) > 1:
+        raise ValueError(f"Keras 2 needs one dilation rate on every axis, got {dilation_rate}")
+    if output_padding is not None:
+        output_padding = (output_padding,) * rank if isinstance(output_padding, int) \
+            else tuple(output_padding)
+        if len(output_padding) != rank or not all(0 <= p < s for p, s in
+                                                  zip(output_padding, strides)):
+            raise ValueError(f"`output_padding` must be >= 0 and strictly less than `strides` "
+                             f"on every axis, got {output_padding} with strides {strides}")
+    if kernel.shape[:rank] != kernel_size or kernel.shape[-2] != filters:
+        raise ValueError(f"kernel shape {kernel.shape} does not match kernel_size "
+                         f"{kernel_size} and filters {filters}")
+    if use_bias != (bias is not None):
+        raise ValueError("a bias must be given exactly when use_bias is True")
+    x = to_channels_last(x, data_format)
+    if x.shape[-1] != kernel.shape[-1]:
+        raise ValueError(f"input has {x.shape[-1]} channels, the kernel expects {kernel.shape[-1]}")
+    spatial = x.shape[1:-1]
+    out_shape = transposed_output_shape(spatial, kernel_size, strides, dilation_rate, padding,
+                                        output_padding)
+    y = np.zeros((x.shape[0], *out_shape, filters))
+    for pos, taps in scatters(spatial, kernel_size, strides, dilation_rate, padding,
+                              output_padding):
+        for tap, out in taps:
+            y[(slice(None), *out)] += linear_sum(x[(slice(None), *pos)], kernel[tap].T)
     if use_bias:
         y = y + np.asarray(bias, np.float64)
     return get_activation(activation, spec)(from_channels_last(y, data_format))

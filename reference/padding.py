@@ -35,6 +35,30 @@ def pad_amounts(length, size, stride, dilation, padding):
     return total // 2, total - total // 2
 
 
+def transposed_output_length(length, size, stride, dilation, padding, output_padding=None):
+    """Output length of a transposed convolution (Keras's deconv_output_length).
+
+    Without output_padding: valid L * stride + max(span - stride, 0), same L * stride. With it:
+    (L - 1) * stride + span - 2 * pad + output_padding, pad = span // 2 for same, 0 for valid.
+    """
+    k = span(size, dilation)
+    if padding not in ("valid", "same"):
+        raise ValueError(f"Invalid padding {padding!r}: expected 'valid' or 'same'")
+    if output_padding is None:
+        return length * stride + max(k - stride, 0) if padding == "valid" else length * stride
+    pad = k // 2 if padding == "same" else 0
+    return (length - 1) * stride + k - 2 * pad + output_padding
+
+
+def transposed_crop(length, out_length, size, stride, dilation, padding):
+    """How many leading positions of the full scatter (L - 1) * stride + span a transposed
+    convolution drops: the 'before' padding of the convolution it transposes, which maps
+    out_length positions back onto length (0 for valid; for same, the smaller half)."""
+    if padding == "valid":
+        return 0
+    return max((length - 1) * stride + span(size, dilation) - out_length, 0) // 2
+
+
 def as_tuple(value, rank, name):
     """An int or a sequence of `rank` positive ints, as a tuple of `rank` ints."""
     values = (value,) * rank if isinstance(value, int) else tuple(value)

@@ -1,4 +1,5 @@
-"""The one N-d windowed loop behind convolution and pooling (1D, 2D and 3D alike).
+"""The one N-d windowed loop behind convolution and pooling (1D, 2D and 3D alike), and its
+transpose behind the transposed convolution.
 
 Arrays are channels_last: (batch, *spatial, channels). For output position t and kernel tap k
 the input position is, per axis, t * stride + k * dilation - pad_before; taps that land in the
@@ -6,7 +7,9 @@ padding are left out (they add zero to a convolution and are ignored by pooling)
 """
 import numpy as np
 
-from reference.padding import output_length, pad_amounts
+from reference.padding import (
+    output_length, pad_amounts, transposed_crop, transposed_output_length,
+)
 
 
 def output_shape(in_shape, size, strides, dilation, padding):
@@ -27,3 +30,27 @@ def windows(in_shape, size, strides, dilation, padding):
             if all(0 <= pos[a] < in_shape[a] for a in range(len(in_shape))):
                 taps.append((tap, pos))
         yield out, taps
+
+
+def transposed_output_shape(in_shape, size, strides, dilation, padding, output_padding):
+    return tuple(transposed_output_length(in_shape[a], size[a], strides[a], dilation[a], padding,
+                                          None if output_padding is None else output_padding[a])
+                 for a in range(len(in_shape)))
+
+
+def scatters(in_shape, size, strides, dilation, padding, output_padding):
+    """The transpose of windows(): yield (in_position, taps) for every input position; taps
+    lists (kernel_tap, out_position) for the taps that land inside the output, where
+    out_position = in_position * stride + tap * dilation - crop per axis."""
+    out_shape = transposed_output_shape(in_shape, size, strides, dilation, padding,
+                                        output_padding)
+    crop = [transposed_crop(in_shape[a], out_shape[a], size[a], strides[a], dilation[a], padding)
+            for a in range(len(in_shape))]
+    for pos in np.ndindex(*in_shape):
+        taps = []
+        for tap in np.ndindex(*size):
+            out = tuple(pos[a] * strides[a] + tap[a] * dilation[a] - crop[a]
+                        for a in range(len(in_shape)))
+            if all(0 <= out[a] < out_shape[a] for a in range(len(in_shape))):
+                taps.append((tap, out))
+        yield pos, taps

@@ -66,11 +66,16 @@ def _conv_make(rank, products_per_channel=lambda params, kernel: math.prod(kerne
     return make
 
 
+def _largest(value):
+    """The largest entry of an int or a per-axis list (plain Python: valid() runs per combo)."""
+    return value if isinstance(value, int) else max(value)
+
+
 def _conv_valid(params):
     """Keras forbids strides > 1 together with dilation_rate > 1 (on any axes). Long
     reductions keep to the activations that show a sum's error plainly."""
-    strided = np.max(params["strides"]) > 1              # an int or one per axis
-    dilated = np.max(params["dilation_rate"]) > 1
+    strided = _largest(params["strides"]) > 1
+    dilated = _largest(params["dilation_rate"]) > 1
     return not (strided and dilated) and (
         params["regime"] != "long" or params["activation"] in (None, "linear", "tanh"))
 
@@ -310,5 +315,89 @@ SEPARABLE_CONV2D = LayerSpec(
                "a 'valid' kernel wider than the input"),
         Reject({**_conv_config(2, kernel_size=[1, 4]), "depth_multiplier": 1}, ((1, 4, 3, 1),),
                "a 'valid' kernel one wider than the input", ("keras3",)),
+    ),
+)
+
+
+def _transpose_weights(config, shapes):
+    channels = shapes[0][1] if config.get("data_format") == "channels_first" else shapes[0][-1]
+    kernel = (*as_tuple(config["kernel_size"], 2, "kernel_size"), config["filters"], channels)
+    bias = [("bias", (config["filters"],))] if config.get("use_bias", True) else []
+    return [("kernel", kernel)] + bias
+
+
+def _transpose_make(params, rng):
+    """Any input size works for a transposed convolution: 1 to 5 per axis (H != W often);
+    the long regime gives each output one sum of 2048 to 4096 products (stride 1)."""
+    config = {k: v for k, v in params.items() if k != "regime"}
+    kernel = as_tuple(params["kernel_size"], 2, "kernel_size")
+    data_format = params["data_format"]
+    if params["regime"] == "long":
+        terms = int(rng.integers(LONG_TERMS[0], LONG_TERMS[1] + 1))
+        channels = -(-terms // math.prod(kernel))
+        spatial = [int(rng.integers(1, 3)) for _ in kernel]
+        return config, [_spatial_shape(config, channels, 1, spatial, data_format)]
+    spatial = [int(rng.integers(1, 6)) for _ in kernel]
+    batch, channels = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+    return config, [_spatial_shape(config, channels, batch, spatial, data_format)]
+
+
+def _transpose_valid(params):
+    """As _conv_valid; output_padding must be below the stride on every axis; long sums keep
+    to stride 1 (every tap reaches every output)."""
+    strides = as_tuple(params["strides"], 2, "strides")
+    padding = params["output_padding"]
+    padding = (0, 0) if padding is None else (padding,) * 2 if isinstance(padding, int) \
+        else padding
+    return (_conv_valid(params) and all(p < s for p, s in zip(padding, strides))
+            and (params["regime"] != "long" or max(strides) == 1))
+
+
+def _transpose_expect(case):
+    """Each output sums at most kh*kw*C products (fewer where the stride skips taps)."""
+    x, = case.inputs
+    as_tuple(case.config["kernel_size"], 2, "kernel_size")      # no kernel without it
+    kernel = case.weights[0]
+    terms = math.prod(kernel.shape[:2]) * kernel.shape[-1] + len(case.weights) - 1
+    y, bound = linear_then_activation(reference.conv_transpose, x, case.weights, case.config,
+                                      terms, case.spec)
+    return Expected([y], [bound])
+
+
+def _transpose(**overrides):
+    return {**_conv(2, output_padding=None), **overrides}
+
+
+CONV2D_TRANSPOSE = LayerSpec(
+    layer="Conv2DTranspose",
+    domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2]),
+             "strides": (1, 2, [1, 3], [2, 1]), "dilation_rate": (1, 2, [1, 2]),
+             "padding": ("valid", "same"), "output_padding": (None, 0, 1, [1, 0]),
+             "data_format": DATA_FORMATS, "activation": ACTIVATIONS,
+             "use_bias": (True, False), "regime": REGIMES},
+    valid=_transpose_valid, make=_transpose_make, weights=_transpose_weights,
+    expect=_transpose_expect,
+    spec_values=(("dilation_rate", [1, 2], ("keras3",)),),   # tf_keras: equal or refused
+    divergences=(tf_softmax_divergence(linear_part(reference.conv_transpose)),
+                 TF_BIAS_ADD_LAST_AXIS),
+    edge_cases=(
+        # valid with output_padding: the last row and column get no tap, only the bias
+        (_transpose(kernel_size=2, strides=[3, 2], output_padding=[2, 1]), [(1, 2, 3, 2)]),
+        # same, an odd total: which side loses the extra row
+        (_transpose(kernel_size=[3, 2], strides=2, padding="same", output_padding=1),
+         [(2, 3, 4, 1)]),
+        (_transpose(kernel_size=3, strides=[2, 1], padding="same"), [(1, 1, 4, 3)]),
+        (_transpose(kernel_size=3, dilation_rate=[1, 2], padding="valid",
+                    data_format="channels_first"), [(1, 2, 3, 2)], ("keras3",)),
+        (_transpose(kernel_size=3, dilation_rate=2, padding="same"), [(1, 3, 2, 2)]),
+        (_transpose(kernel_size=2, strides=1, padding="same", output_padding=0), [(1, 1, 1, 1)]),
+    ),
+    rejects=(
+        Reject({**_conv_config(2, strides=2), "output_padding": 2}, ((1, 3, 3, 1),),
+               "output_padding not below the strides"),
+        Reject({**_conv_config(2, strides=[1, 2], dilation_rate=[2, 1]), "output_padding": None},
+               ((1, 3, 3, 1),), "strides and dilation > 1"),
+        Reject({**_conv_config(2, dilation_rate=[1, 2]), "output_padding": None},
+               ((1, 3, 3, 1),), "unequal dilation rates (Keras 2)", ("keras2",)),
     ),
 )
