@@ -304,6 +304,7 @@ def tensorflow_error(traceback_text):
     rest = re.split(r"(?:Call a|A)rguments received", text[last.end():])[0]
     message = " ".join([last.group(2)] + [l.strip() for l in rest.splitlines() if l.strip()])
     message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
+    message = re.sub(r"layer '[^']*' \(type", "layer (type", message)   # the instance's name
     return f"{last.group(1).rsplit('.', 1)[-1]}: {message}"[:400]
 
 

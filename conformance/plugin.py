@@ -174,13 +174,15 @@ class Session:
         if self.oracle_fallbacks:
             tr.section("keras-conformance: configs TensorFlow could not run, checked on "
                        "another Keras backend instead")
-            seen = set()
+            groups = {}
             for f in self.oracle_fallbacks:
-                line = (f"{f['oracle']} {f['layer']} {json.dumps(f['params'])}: {f['error']} "
-                        f"(vouched: {f['vouched']})")
-                if line not in seen:
-                    seen.add(line)
-                    tr.write_line(line)
+                key = (f["oracle"], f["layer"], f["error"], f["vouched"])
+                groups.setdefault(key, []).append(f["params"])
+            for (oracle, layer, error, vouched), params in sorted(groups.items()):
+                tr.write_line(f"{oracle} {layer}, {len(params)} examples such as "
+                              f"{json.dumps(params[0], sort_keys=True)}")
+                tr.write_line(f"    {error}")
+                tr.write_line(f"    vouched: {vouched}")
         matrix = getattr(self, "matrix", None)
         if not matrix:
             return

@@ -14,6 +14,7 @@ from reference.core import (
     masking_mask, permute, repeat_vector, reshape,
 )
 from reference.conv import conv, conv_transpose, separable_conv2d
+from reference.local import locally_connected
 from reference.pooling import average_pooling, max_pooling
 from reference.spatial import (
     cropping, global_average_pooling, global_max_pooling, upsampling, zero_padding,
@@ -21,7 +22,7 @@ from reference.spatial import (
 
 __all__ = [
     "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "conv_transpose", "cropping",
-    "dense", "dropout", "global_average_pooling", "global_max_pooling", "upsampling",
+    "dense", "dropout", "locally_connected", "global_average_pooling", "global_max_pooling", "upsampling",
     "zero_padding",
     "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",
     "permute", "repeat_vector", "reshape", "separable_conv2d",

@@ -156,11 +156,12 @@ CONV1D = LayerSpec(
 )
 
 
-def _onednn_conv2d_unreliable(case):
-    """TensorFlow's oneDNN Conv2D (the CPU default) on one input channel, a stride > 1 along
-    the width only and an output one column wide, batch 2 or more. Garbage there is
-    deterministic per shape; this predicate covers every failing shape found and some that
-    pass, so TensorFlow's answer is not trusted anywhere inside it."""
+def _onednn_width_one(case, multiplier=None):
+    """TensorFlow's oneDNN Conv2D and depthwise convolution (the CPU default) on one input
+    channel, a stride > 1 along the width only and an output one column wide. The garbage there
+    is deterministic per shape; this predicate covers every failing shape found and some that
+    pass, so TensorFlow's answer is not trusted anywhere inside it. Conv2D needs a batch of 2
+    or more; the depthwise convolution a depth_multiplier of 2 or more."""
     x = case.inputs[0] if case.inputs else None
     if x is None or np.ndim(x) != 4:
         return False
@@ -169,8 +170,17 @@ def _onednn_conv2d_unreliable(case):
     channels = x.shape[1] if channels_first else x.shape[-1]
     strides = as_tuple(config.get("strides", 1), 2, "strides")
     width = [np.shape(e)[-1 if channels_first else -2] for e in case.expected or []]
-    return (x.shape[0] >= 2 and channels == 1 and strides[0] == 1 and strides[1] > 1
-            and width == [1])
+    enough = (x.shape[0] >= 2 if multiplier is None
+              else config.get(multiplier, 1) >= 2)
+    return enough and channels == 1 and strides[0] == 1 and strides[1] > 1 and width == [1]
+
+
+def _onednn_conv2d_unreliable(case):
+    return _onednn_width_one(case)
+
+
+def _onednn_depthwise_unreliable(case):
+    return _onednn_width_one(case, multiplier="depth_multiplier")
 
 
 TF_ONEDNN_CONV2D = Divergence(
@@ -183,6 +193,17 @@ TF_ONEDNN_CONV2D = Divergence(
              "TF_ENABLE_ONEDNN_OPTS=0. A sweep of 3888 shapes (batch 1-3, H 3/5, W 1-5, "
              "C 1-2, kernels 1-3 x 1/3, strides 1-2 x 1-3, both paddings) found 88 wrong, "
              "all inside this predicate (480 shapes), none flaky")
+
+
+TF_ONEDNN_DEPTHWISE = Divergence(
+    candidates=("tf.keras", "tf_keras", "keras-tensorflow"), when=_onednn_depthwise_unreliable,
+    reason="TensorFlow's oneDNN depthwise convolution on CPU returns wrong values for one input "
+           "channel, depth_multiplier > 1, strides (1, s > 1) and an output one column wide",
+    evidence="tf.nn.depthwise_conv2d, TensorFlow 2.21 with oneDNN: a sweep of 4608 shapes "
+             "(batch 1-2, H 1/3, W 1-5, C 1-2, kernels 1/3 x 1-3, strides 1-2 x 1-3, "
+             "multiplier 1/3, both paddings) found 48 wrong, every one with C = 1, multiplier 3, "
+             "strides (1, 2 or 3), output width 1 (and kernel width > 1, output height > 1); "
+             "SeparableConv2D inherits it from its depthwise step")
 
 
 CONV2D = LayerSpec(
@@ -287,7 +308,18 @@ def _separable_expect(case):
     return Expected([y], [bound])
 
 
-SEPARABLE_CONV2D = LayerSpec(
+SEPARABLE_TF_ONEDNN_DEPTHWISE = Divergence(
+    candidates=("tf.keras", "tf_keras", "keras-tensorflow"), when=_onednn_depthwise_unreliable,
+    reason="TensorFlow's oneDNN depthwise convolution on CPU returns wrong values for one input "
+           "channel, depth_multiplier > 1, strides (1, s > 1) and an output one column wide",
+    evidence="tf.nn.depthwise_conv2d, TensorFlow 2.21 with oneDNN: a sweep of 4608 shapes "
+             "(batch 1-2, H 1/3, W 1-5, C 1-2, kernels 1/3 x 1-3, strides 1-2 x 1-3, "
+             "multiplier 1/3, both paddings) found 48 wrong, every one with C = 1, multiplier 3, "
+             "strides (1, 2 or 3), output width 1 (and kernel width > 1, output height > 1); "
+             "SeparableConv2D inherits it from its depthwise step")
+
+
+CONV2D = LayerSpec(
     layer="SeparableConv2D",
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2]), "strides": (1, 2, [1, 2]),
              "dilation_rate": (1, 2, [2, 1]), "depth_multiplier": (1, 2, 3),
@@ -297,7 +329,7 @@ SEPARABLE_CONV2D = LayerSpec(
     make=_conv_make(2, lambda params, kernel: params["depth_multiplier"]),
     weights=_separable_weights, expect=_separable_expect,
     divergences=(tf_softmax_divergence(linear_part(reference.separable_conv2d)),
-                 TF_BIAS_ADD_LAST_AXIS),
+                 TF_BIAS_ADD_LAST_AXIS, TF_ONEDNN_DEPTHWISE),
     edge_cases=(
         # several channels and multipliers: the interleaved order c*M + m shows
         (_conv(2, depth_multiplier=3, kernel_size=[2, 3], padding="same", strides=[2, 1]),
@@ -307,6 +339,9 @@ SEPARABLE_CONV2D = LayerSpec(
         (_conv(2, depth_multiplier=2, kernel_size=3, padding="valid"), [(1, 3, 3, 2)]),
         (_conv(2, filters=3, depth_multiplier=1, kernel_size=1, data_format="channels_first"),
          [(1, 2, 4, 3)]),
+        # TensorFlow's oneDNN depthwise failure (TF_ONEDNN_DEPTHWISE)
+        (_conv(2, depth_multiplier=3, kernel_size=3, strides=[1, 2], padding="same",
+               use_bias=False), [(1, 3, 2, 1)]),
     ),
     # tf_keras accepts a 'valid' kernel exactly one wider than the input and returns zeros the
     # size of the input (the second reject, checked on keras3 only; the reference refuses it)
@@ -364,6 +399,34 @@ def _transpose_expect(case):
     return Expected([y], [bound])
 
 
+def _xla_even_transpose(case):
+    """"same", an explicit output_padding, and an axis with an even kernel, stride 2 and
+    output_padding 0: where XLA's algebraic simplifier aborts on some input sizes. The exact
+    condition is not pinned down; this covers every crash found."""
+    config = case.config
+    padding = config.get("output_padding")
+    if config.get("padding") != "same" or padding is None:
+        return False
+    padding = (padding,) * 2 if isinstance(padding, int) else padding
+    kernel = as_tuple(config["kernel_size"], 2, "kernel_size")
+    strides = as_tuple(config.get("strides", 1), 2, "strides")
+    return any(k % 2 == 0 and s == 2 and p == 0 for k, s, p in zip(kernel, strides, padding))
+
+
+XLA_TRANSPOSE_ABORT = Divergence(
+    candidates=("keras-jax",), when=_xla_even_transpose,
+    reason="XLA aborts the process (algebraic_simplifier.cc: 'Window dimensions do not match "
+           "RHS shape') on some 'same' transposed convolutions with an even kernel, stride 2 "
+           "and output_padding 0 on one axis",
+    evidence="Keras 3.15.1 on JAX (jaxlib CPU): Conv2DTranspose(1, (3, 2), strides=2, "
+             "padding='same', output_padding=0) on an input of shape (1, 1, 5, 1) kills the "
+             "process with 'Check failed: computation->Accept(this) is OK (INVALID_ARGUMENT: "
+             "Window dimensions do not match RHS shape'. A sweep of 2106 configs (kernels "
+             "1-3, strides 1-2, every output_padding, inputs 1-3 per axis) aborted on 14, "
+             "all inside this predicate (153 configs); keras-torch and tf_keras run them "
+             "and agree with the reference")
+
+
 def _transpose(**overrides):
     return {**_conv(2, output_padding=None), **overrides}
 
@@ -379,7 +442,7 @@ CONV2D_TRANSPOSE = LayerSpec(
     expect=_transpose_expect,
     spec_values=(("dilation_rate", [1, 2], ("keras3",)),),   # tf_keras: equal or refused
     divergences=(tf_softmax_divergence(linear_part(reference.conv_transpose)),
-                 TF_BIAS_ADD_LAST_AXIS),
+                 TF_BIAS_ADD_LAST_AXIS, XLA_TRANSPOSE_ABORT),
     edge_cases=(
         # valid with output_padding: the last row and column get no tap, only the bias
         (_transpose(kernel_size=2, strides=[3, 2], output_padding=[2, 1]), [(1, 2, 3, 2)]),
@@ -391,6 +454,9 @@ CONV2D_TRANSPOSE = LayerSpec(
                     data_format="channels_first"), [(1, 2, 3, 2)], ("keras3",)),
         (_transpose(kernel_size=3, dilation_rate=2, padding="same"), [(1, 3, 2, 2)]),
         (_transpose(kernel_size=2, strides=1, padding="same", output_padding=0), [(1, 1, 1, 1)]),
+        # XLA aborts here (XLA_TRANSPOSE_ABORT) and TensorFlow's oneDNN refuses it
+        (_transpose(kernel_size=[3, 2], strides=2, padding="same", output_padding=0,
+                    use_bias=False), [(1, 1, 5, 1)]),
     ),
     rejects=(
         Reject({**_conv_config(2, strides=2), "output_padding": 2}, ((1, 3, 3, 1),),
