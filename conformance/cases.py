@@ -43,9 +43,10 @@ def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
         inputs = [regime.values(s) for s in shapes]
     weights = [regime.weights(shape, spec.weight_scale)
                for _, shape in spec.weights(config, shapes)]
+    call_kwargs = spec.call_kwargs(params, shapes, rng) if spec.call_kwargs else {}
     case = Case(id=case_id, layer=spec.layer, spec=keras_spec, params=params,
                 config=jsonable(config), inputs=inputs, weights=weights,
-                call_kwargs=spec.call_kwargs(params) if spec.call_kwargs else {})
+                call_kwargs=call_kwargs)
     return with_expected(spec, case)
 
 

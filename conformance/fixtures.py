@@ -3,7 +3,8 @@
 Layout (any language can read it):
     manifest.json            format, tool versions, how seeds are derived, sha256 of each file
     <spec>/<Layer>.json      the cases: id, params, config, call_kwargs and, for every array,
-                             the key under which <spec>/<Layer>.npz holds it
+                             the key under which <spec>/<Layer>.npz holds it (an array in
+                             call_kwargs, such as a mask, is written {"array": key})
     <spec>/<Layer>.npz       the arrays (inputs, weights, expected, bounds, masks): plain
                              numeric .npy members, loaded with allow_pickle=False
 
@@ -103,8 +104,11 @@ def _case_record(case, arrays):
             keys.append(key)
         return keys
 
+    call_kwargs = {name: {"array": put(f"call_kwargs/{name}", [value])[0]}
+                   if isinstance(value, np.ndarray) else value
+                   for name, value in case.call_kwargs.items()}
     record = {"id": case.id, "params": case.params, "config": case.config,
-              "call_kwargs": case.call_kwargs,
+              "call_kwargs": call_kwargs,
               "inputs": put("inputs", case.inputs), "weights": put("weights", case.weights),
               "expected": put("expected", case.expected),
               "bounds": put("bounds", [_float32_up(b) for b in case.bounds]),
@@ -174,7 +178,10 @@ def _case_from_record(record, keras_spec, layer, arrays):
     mask = record.get("expected_mask")
     return Case(id=record["id"], layer=layer, spec=keras_spec, params=record["params"],
                 config=record["config"], inputs=get(record["inputs"]),
-                weights=get(record["weights"]), call_kwargs=record.get("call_kwargs") or {},
+                weights=get(record["weights"]),
+                call_kwargs={name: arrays[value["array"]]
+                             if isinstance(value, dict) and set(value) == {"array"} else value
+                             for name, value in (record.get("call_kwargs") or {}).items()},
                 expected=[a.astype(np.float64) for a in get(record["expected"])],
                 bounds=[a.astype(np.float64) for a in get(record["bounds"])],
                 expected_mask=None if mask is None else arrays[mask].astype(bool),
@@ -383,6 +390,16 @@ def _full_config_cases(spec, cases, keras_spec, oracles, rejected, out):
     return made
 
 
+def same_call_kwargs(a, b):
+    """Whether two cases call the layer with the same keyword arguments (arrays included)."""
+    if set(a.call_kwargs) != set(b.call_kwargs):
+        return False
+    return all(np.array_equal(np.asarray(a.call_kwargs[k]), np.asarray(b.call_kwargs[k]))
+               and np.asarray(a.call_kwargs[k]).dtype == np.asarray(b.call_kwargs[k]).dtype
+               if isinstance(a.call_kwargs[k], np.ndarray) else
+               a.call_kwargs[k] == b.call_kwargs[k] for k in a.call_kwargs)
+
+
 def verify(root, out=sys.stdout):
     """Re-derive every case from its seed: inputs, weights and configs must be identical and
     the stored expected values within bound of the reference's. A full-config case must hold
@@ -403,7 +420,7 @@ def verify(root, out=sys.stdout):
             if case.derived_from:
                 new = full_config_case(specs.get(case.layer), new, case.config)
             same = (case.config == new.config and case.params == new.params and
-                    case.check == new.check and
+                    case.check == new.check and same_call_kwargs(case, new) and
                     all(np.array_equal(a, b, equal_nan=a.dtype.kind == "f") and
                         a.dtype == b.dtype for a, b in
                         zip(case.inputs + case.weights, new.inputs + new.weights)))

@@ -62,7 +62,8 @@ class LayerSpec:
     inputs:    (config, input_shapes, regime) -> input arrays, when the regime's plain draws
                (regime.values(shape), conformance/regimes.py) won't do.
     valid:     params -> bool, for combinations Keras forbids (strides > 1 with dilation > 1).
-    call_kwargs: params -> keyword arguments of the call (training=...).
+    call_kwargs: (params, input_shapes, rng) -> keyword arguments of the call: training=...,
+               or arrays such as a mask (drawn from rng after the inputs and weights).
     rejects:   configs Keras refuses; edge_cases: (params, input_shapes or None) pairs added to
                the covering set, or (params, input_shapes, keras_specs) for cases only some
                specs accept; divergences: known candidate differences with their evidence.

@@ -92,8 +92,24 @@ def global_max_pooling(x, *, data_format="channels_last", keepdims=False):
 
 
 @takes_config
-def global_average_pooling(x, *, data_format="channels_last", keepdims=False):
+def global_average_pooling(x, mask=None, *, data_format="channels_last", keepdims=False,
+                           spec="keras3"):
     """y[b, c] = mean over every spatial position of x[b, *t, c]; keepdims keeps the spatial
-    axes, of size 1."""
-    return _global(x, np.mean, data_format, keepdims)
+    axes, of size 1.
 
+    With a mask (GlobalAveragePooling1D; (batch, steps), True = keep): the mean of the kept
+    steps, y[b, c] = sum_t m[b, t] ? x[b, t, c] : 0 / sum_t m[b, t]; a row with every step
+    masked is 0 / 0 = NaN. Keras 3 leaves masked steps out (where); Keras 2 multiplies them by
+    0, so there a masked inf or NaN still makes NaN.
+    """
+    if mask is None:
+        return _global(x, np.mean, data_format, keepdims)
+    x = to_channels_last(np.asarray(x, np.float64), data_format)
+    mask = np.asarray(mask)
+    if x.ndim != 3 or mask.shape != x.shape[:2]:
+        raise ValueError(f"a mask of shape {mask.shape} does not fit steps of {x.shape[:2]}")
+    m = mask.astype(np.float64)[:, :, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kept = x * m if spec == "keras2" else np.where(m > 0, x, 0.0)
+        y = np.sum(kept, axis=1, keepdims=keepdims) / np.sum(m, axis=1, keepdims=keepdims)
+    return from_channels_last(y, data_format) if keepdims else y

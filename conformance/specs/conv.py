@@ -308,18 +308,7 @@ def _separable_expect(case):
     return Expected([y], [bound])
 
 
-SEPARABLE_TF_ONEDNN_DEPTHWISE = Divergence(
-    candidates=("tf.keras", "tf_keras", "keras-tensorflow"), when=_onednn_depthwise_unreliable,
-    reason="TensorFlow's oneDNN depthwise convolution on CPU returns wrong values for one input "
-           "channel, depth_multiplier > 1, strides (1, s > 1) and an output one column wide",
-    evidence="tf.nn.depthwise_conv2d, TensorFlow 2.21 with oneDNN: a sweep of 4608 shapes "
-             "(batch 1-2, H 1/3, W 1-5, C 1-2, kernels 1/3 x 1-3, strides 1-2 x 1-3, "
-             "multiplier 1/3, both paddings) found 48 wrong, every one with C = 1, multiplier 3, "
-             "strides (1, 2 or 3), output width 1 (and kernel width > 1, output height > 1); "
-             "SeparableConv2D inherits it from its depthwise step")
-
-
-CONV2D = LayerSpec(
+SEPARABLE_CONV2D = LayerSpec(
     layer="SeparableConv2D",
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2]), "strides": (1, 2, [1, 2]),
              "dilation_rate": (1, 2, [2, 1]), "depth_multiplier": (1, 2, 3),

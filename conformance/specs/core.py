@@ -152,7 +152,7 @@ DROPOUT = LayerSpec(
     layer="Dropout",
     domains={"rate": (0.0, 0.25, 0.5, 0.9), "noise_shape": (None, "shared_over_time"),
              "seed": (None, 1337), "training": (False, True), "regime": ELEMENTWISE},
-    make=_dropout_make, call_kwargs=lambda params: {"training": params["training"]},
+    make=_dropout_make, call_kwargs=lambda params, shapes, rng: {"training": params["training"]},
     expect=_dropout_expect,
     edge_cases=(({"rate": 1.0, "noise_shape": None, "seed": None, "training": False,
                   "regime": "unit"}, [(1, 1, 1)]),

@@ -198,22 +198,49 @@ def _global_make(rank):
 
 
 def _global_average_expect(case):
-    x = case.inputs[0]
+    """A sum of the (unmasked) steps, then one division; a mask multiplies first (exact)."""
+    x, mask = case.inputs[0], case.call_kwargs.get("mask")
     data_format = case.config.get("data_format", "channels_last")
     terms = math.prod(x.shape[2:] if data_format == "channels_first" else x.shape[1:-1])
     with np.errstate(invalid="ignore"):
-        y = reference.global_average_pooling(x, **case.config)
-        magnitude = reference.global_average_pooling(np.abs(x), **case.config)
+        y = reference.global_average_pooling(x, mask, **case.config, spec=case.spec)
+        magnitude = reference.global_average_pooling(np.abs(x), mask, **case.config,
+                                                     spec=case.spec)
     return Expected([y], [tolerance.sum_bound(magnitude, terms, y)])
+
+
+MASKS = (None, "right_padded", "scattered", "a_row_all_masked")
+
+
+def _steps_mask(params, shapes, rng):
+    """call(mask=...) of GlobalAveragePooling1D: (batch, steps) booleans, True = keep.
+    right_padded: each row keeps a prefix (at least one step); scattered: any steps, at least
+    one per row; a_row_all_masked: scattered, and the first row masks every step."""
+    kind = params.get("mask")
+    if kind is None:
+        return {}
+    shape = shapes[0]
+    batch, steps = shape[0], shape[2] if params["data_format"] == "channels_first" else shape[1]
+    if kind == "right_padded":
+        keep = rng.integers(1, steps + 1, size=batch)
+        mask = np.arange(steps)[None, :] < keep[:, None]
+    else:
+        mask = rng.random((batch, steps)) < 0.6
+        mask[np.arange(batch), rng.integers(0, steps, size=batch)] = True
+        if kind == "a_row_all_masked":
+            mask[0] = False
+    return {"mask": mask}
 
 
 def _global(kind, rank):
     average = kind == "Average"
+    masked = average and rank == 1
     return LayerSpec(
         layer=f"Global{kind}Pooling{rank}D",
         domains={"data_format": DATA_FORMATS, "keepdims": (False, True),
+                 **({"mask": MASKS} if masked else {}),
                  "regime": REGIMES if average else ELEMENTWISE},
-        make=_global_make(rank),
+        make=_global_make(rank), call_kwargs=_steps_mask if masked else None,
         expect=_global_average_expect if average else exact_expect(reference.global_max_pooling))
 
 
