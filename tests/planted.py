@@ -350,3 +350,58 @@ class MaxPooling2DReadsChannelsFirstAsLast(Planted):
                 case.config, data_format="channels_last"))]
         except ValueError:
             return [np.zeros((0,))]
+
+
+class Conv2DSamePadsTheExtraRowFirst(Planted):
+    """Conv2D "same" with an odd padding total puts the extra row (column) before the input
+    instead of after it."""
+    layer = "Conv2D"
+
+    def faulty(self, case):
+        config = dict(case.config)
+        if config["padding"] != "same":
+            return self.correct(case)
+        data_format = config.get("data_format", "channels_last")
+        x = reference.layout.to_channels_last(np.asarray(case.inputs[0]), data_format)
+        kernel = as_tuple(config["kernel_size"], 2, "k")
+        strides = as_tuple(config["strides"], 2, "s")
+        dilation = as_tuple(config["dilation_rate"], 2, "d")
+        pads = [pad_amounts(x.shape[1 + a], kernel[a], strides[a], dilation[a], "same")[::-1]
+                for a in range(2)]
+        x = np.pad(x, [(0, 0), *pads, (0, 0)])
+        y = reference.conv(x, *case.weights, **dict(config, padding="valid",
+                                                    data_format="channels_last"))
+        return [reference.layout.from_channels_last(y, data_format)]
+
+
+class Conv2DTransposeShiftedByOnePixel(Planted):
+    """Conv2DTranspose output shifted down by one row (rolled along the first spatial axis)."""
+    layer = "Conv2DTranspose"
+
+    def faulty(self, case):
+        y, = self.correct(case)
+        axis = 2 if case.config.get("data_format") == "channels_first" else 1
+        return [np.roll(y, 1, axis=axis)]
+
+
+class Conv2DTransposeIgnoresOutputPadding(Planted):
+    """Conv2DTranspose computes as if output_padding were None."""
+    layer = "Conv2DTranspose"
+
+    def faulty(self, case):
+        return [reference.conv_transpose(case.inputs[0], *case.weights,
+                                         **dict(case.config, output_padding=None))]
+
+
+class SeparableConv2DGroupsChannels(Planted):
+    """SeparableConv2D orders the depthwise outputs grouped by multiplier (m * C + c) instead
+    of interleaved (c * M + m) before the pointwise step."""
+    layer = "SeparableConv2D"
+
+    def faulty(self, case):
+        depthwise, pointwise, *bias = case.weights
+        channels, multiplier = depthwise.shape[2:]
+        grouped = np.arange(channels * multiplier).reshape(multiplier, channels).T.ravel()
+        # the pointwise row the faulty port applies to depthwise output c * M + m is m * C + c
+        return [reference.separable_conv2d(case.inputs[0], depthwise, pointwise[:, :, grouped],
+                                           *bias, **case.config)]

@@ -345,3 +345,70 @@ def test_channels_first_read_as_channels_last_in_a_2d_pool(tmp_path):
     unit = {i for i in first if next(c for c in keras3_cases("MaxPooling2D") if c.id == i
                                      ).params["regime"] == "unit"}
     assert bad <= first and unit and unit <= bad
+
+
+def _channels(case):
+    x = case.inputs[0]
+    return x.shape[1] if case.config.get("data_format") == "channels_first" else x.shape[-1]
+
+
+def _unit(cases):
+    """The unit-regime cases without a softmax (which can hide a fault: over one unit it is
+    1 whatever its input)."""
+    return {c.id for c in cases if c.params["regime"] == "unit"
+            and c.config.get("activation") != "softmax"}
+
+
+def test_conv2d_same_padding_extra_row_first(tmp_path):
+    """Fails where "same" pads an odd total on some axis, in the unit regime at least."""
+    _, _, matrix = planted(tmp_path, "Conv2DSamePadsTheExtraRowFirst", "--layer", "Conv2D")
+    bad = set(failing_ids(matrix, "Conv2D"))
+
+    def odd_total(case):
+        x = reference.layout.to_channels_last(case.inputs[0], case.config["data_format"])
+        return case.config["padding"] == "same" and any(
+            sum(pad_amounts(x.shape[1 + a], as_tuple(case.config["kernel_size"], 2, "k")[a],
+                            as_tuple(case.config["strides"], 2, "s")[a],
+                            as_tuple(case.config["dilation_rate"], 2, "d")[a], "same")) % 2
+            for a in range(2))
+    predicted = [c for c in keras3_cases("Conv2D") if odd_total(c)]
+    # a constant output (every tap lands in the padding: Conv2D-018, one row under a dilated
+    # kernel) cannot show which side the extra row went to
+    unit = _unit(c for c in predicted if np.ptp(c.expected[0]) > 0)
+    assert bad <= {c.id for c in predicted} and unit and unit <= bad
+
+
+def test_conv2d_transpose_shifted_by_one_pixel(tmp_path):
+    """Fails wherever the output has two rows or more (a roll of one row is the identity)."""
+    _, _, matrix = planted(tmp_path, "Conv2DTransposeShiftedByOnePixel", "--layer",
+                           "Conv2DTranspose")
+    bad = set(failing_ids(matrix, "Conv2DTranspose"))
+    predicted = [c for c in keras3_cases("Conv2DTranspose")
+                 if c.expected[0].shape[2 if c.config["data_format"] == "channels_first"
+                                        else 1] >= 2]
+    unit = _unit(predicted)
+    assert bad <= {c.id for c in predicted} and unit and unit <= bad
+
+
+def test_conv2d_transpose_output_padding_ignored(tmp_path):
+    """Fails exactly where output_padding gives another output size than None would; where
+    the sizes agree, so do the values (the crop follows from the sizes)."""
+    _, _, matrix = planted(tmp_path, "Conv2DTransposeIgnoresOutputPadding", "--layer",
+                           "Conv2DTranspose")
+    bad = set(failing_ids(matrix, "Conv2DTranspose"))
+    predicted = {c.id for c in keras3_cases("Conv2DTranspose")
+                 if c.config["output_padding"] is not None and reference.conv_transpose(
+                     c.inputs[0], *c.weights, **dict(c.config, output_padding=None)
+                 ).shape != c.expected[0].shape}
+    assert predicted and bad == predicted
+
+
+def test_separable_conv2d_channels_grouped_not_interleaved(tmp_path):
+    """Fails where the depthwise step has several channels and a multiplier above 1."""
+    _, _, matrix = planted(tmp_path, "SeparableConv2DGroupsChannels", "--layer",
+                           "SeparableConv2D")
+    bad = set(failing_ids(matrix, "SeparableConv2D"))
+    predicted = [c for c in keras3_cases("SeparableConv2D")
+                 if _channels(c) > 1 and c.config["depth_multiplier"] > 1]
+    unit = _unit(predicted)
+    assert bad <= {c.id for c in predicted} and unit and unit <= bad
