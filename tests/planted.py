@@ -405,3 +405,31 @@ class SeparableConv2DGroupsChannels(Planted):
         # the pointwise row the faulty port applies to depthwise output c * M + m is m * C + c
         return [reference.separable_conv2d(case.inputs[0], depthwise, pointwise[:, :, grouped],
                                            *bias, **case.config)]
+
+
+class GlobalAveragePooling1DIgnoresMask(Planted):
+    """GlobalAveragePooling1D averages every step, masked or not."""
+    layer = "GlobalAveragePooling1D"
+
+    def faulty(self, case):
+        return [reference.global_average_pooling(case.inputs[0], **case.config)]
+
+
+class LocallyConnectedBiasTransposed(Planted):
+    """LocallyConnected1D adds a channels_first bias transposed ((L, F) -> (F, L)) where
+    tf_keras reshapes it."""
+    layer = "LocallyConnected1D"
+
+    def __init__(self):
+        ReferenceCandidate.__init__(self, "keras2")
+        self.name = "planted-LocallyConnectedBiasTransposed"
+
+    def faulty(self, case):
+        config = case.config
+        if config["data_format"] != "channels_first" or not config["use_bias"]:
+            return self.correct(case)
+        kernel, bias = case.weights
+        filters, length = bias.shape[1], bias.shape[0]
+        # the reference reads bias.reshape(F, L); hand it the array whose reshape is bias.T
+        return [reference.locally_connected(case.inputs[0], kernel,
+                                            bias.T.reshape(length, filters), **config)]

@@ -412,3 +412,29 @@ def test_separable_conv2d_channels_grouped_not_interleaved(tmp_path):
                  if _channels(c) > 1 and c.config["depth_multiplier"] > 1]
     unit = _unit(predicted)
     assert bad <= {c.id for c in predicted} and unit and unit <= bad
+
+
+def test_global_average_pooling_1d_ignoring_its_mask(tmp_path):
+    """Fails where the mask drops a step (mean over kept steps != mean over all), unit regime
+    at least."""
+    _, _, matrix = planted(tmp_path, "GlobalAveragePooling1DIgnoresMask", "--layer",
+                           "GlobalAveragePooling1D")
+    bad = set(failing_ids(matrix, "GlobalAveragePooling1D"))
+    predicted = [c for c in keras3_cases("GlobalAveragePooling1D")
+                 if "mask" in c.call_kwargs and not c.call_kwargs["mask"].all()]
+    unit = _unit(predicted)
+    assert bad <= {c.id for c in predicted} and unit and unit <= bad
+
+
+def test_locally_connected_bias_transposed_not_reshaped(tmp_path):
+    """Fails in the channels_first cases with a bias and more than one filter and one output
+    step (where transposing and reshaping differ)."""
+    _, _, matrix = run_suite(tmp_path, "tests.planted:LocallyConnectedBiasTransposed", *GOLDEN,
+                             "--layer", "LocallyConnected1D")
+    bad = set(failing_ids(matrix, "LocallyConnected1D"))
+    cases, _ = fixtures.load_all(fixtures.default_root(), "keras2")
+    predicted = [c for c in cases if c.layer == "LocallyConnected1D" and c.config["use_bias"]
+                 and c.config["data_format"] == "channels_first"
+                 and min(c.weights[-1].shape) > 1]
+    unit = _unit(predicted)
+    assert bad <= {c.id for c in predicted} and unit and unit <= bad
