@@ -236,10 +236,11 @@ def oracle_table(worst):
     rows = {}
     for w in worst:
         rows.setdefault((w["layer"], w["spec"], w["device"]), {})[w["regime"]] = w["ratio"]
-    lines = [f"{'layer':<20}{'spec':<8}{'device':<7}" + "".join(f"{r:>9}" for r in REGIMES)]
+    width = max([24] + [len(w["layer"]) + 2 for w in worst])
+    lines = [f"{'layer':<{width}}{'spec':<8}{'device':<7}" + "".join(f"{r:>9}" for r in REGIMES)]
     for (layer, spec, device), ratios in sorted(rows.items()):
         cells = "".join(f"{ratios[r]:>9.3g}" if r in ratios else f"{'-':>9}" for r in REGIMES)
-        lines.append(f"{layer:<20}{spec:<8}{device:<7}{cells}")
+        lines.append(f"{layer:<{width}}{spec:<8}{device:<7}{cells}")
     return lines
 
 

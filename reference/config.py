@@ -96,8 +96,14 @@ def layer_arguments(function, config):
 
 
 def takes_config(function):
-    """Let a reference layer function take its layer's complete get_config()."""
+    """Let a reference layer function take its layer's complete get_config(). Keyword
+    arguments naming one of its positional parameters (the call's mask, initial_state) pass
+    through as they are; the rest is the config."""
+    positional = {name for name, p in inspect.signature(function).parameters.items()
+                  if p.kind is p.POSITIONAL_OR_KEYWORD}
+
     @functools.wraps(function)
     def wrapper(*arrays, **config):
-        return function(*arrays, **layer_arguments(function, config))
+        call = {k: config.pop(k) for k in list(config) if k in positional}
+        return function(*arrays, **call, **layer_arguments(function, config))
     return wrapper
