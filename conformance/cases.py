@@ -2,6 +2,7 @@
 strategies that yield only valid cases."""
 import hashlib
 import itertools
+import math
 import json
 
 import numpy as np
@@ -74,7 +75,19 @@ def with_expected(spec, case):
     return case
 
 
+EXHAUSTIVE_LIMIT = 300_000     # combinations; above it pairwise() samples (recurrent layers)
+
+
 def pairwise(domains, valid):
+    """A small list of valid parameter combinations covering every value and every pair of
+    values (see pairwise_exhaustive); where the domains hold more than EXHAUSTIVE_LIMIT
+    combinations, pairwise_sampled builds it without enumerating them."""
+    if math.prod(len(v) for v in domains.values()) <= EXHAUSTIVE_LIMIT:
+        return pairwise_exhaustive(domains, valid)
+    return pairwise_sampled(domains, valid)
+
+
+def pairwise_exhaustive(domains, valid):
     """A small list of valid parameter combinations in which every value of every parameter
     and every pair of values of two parameters appears at least once (where some valid
     combination holds that pair). Greedy: each step takes the first combination, in product
@@ -116,6 +129,71 @@ def covering(spec, keras_spec):
     if key not in _COVERING:
         _COVERING[key] = pairwise(spec.domains_for(keras_spec), spec.valid)
     return [dict(params) for params in _COVERING[key]]
+
+
+def _items(index):
+    """The single values (k, a) and pairs (k, a, j, b) one combination of value indices holds."""
+    singles = [(k, a) for k, a in enumerate(index)]
+    pairs = [(k, index[k], j, index[j]) for k, j in itertools.combinations(range(len(index)), 2)]
+    return set(singles) | set(pairs)
+
+
+def pairwise_sampled(domains, valid, candidates=8, tries=400):
+    """pairwise() for domains too large to enumerate. Each step takes the first uncovered value
+    or pair (in a fixed order), builds `candidates` combinations holding it by filling the
+    other parameters one at a time (in a seeded random order) with the value that covers the
+    most uncovered pairs, and keeps the valid one covering most. A value or pair no candidate
+    and no one of `tries` random completions makes valid is taken as unreachable: the only
+    place where this covering can miss a reachable pair. Deterministic (seed 0)."""
+    names = list(domains)
+    values = [list(domains[n]) for n in names]
+    n = len(names)
+    rng = np.random.default_rng(0)
+    uncovered = set().union(
+        {(k, a) for k in range(n) for a in range(len(values[k]))},
+        {(k, a, j, b) for k, j in itertools.combinations(range(n), 2)
+         for a in range(len(values[k])) for b in range(len(values[j]))})
+
+    def params(index):
+        return {name: values[k][a] for k, (name, a) in enumerate(zip(names, index))}
+
+    def fixed_by(item):
+        return {item[0]: item[1]} if len(item) == 2 else {item[0]: item[1], item[2]: item[3]}
+
+    chosen = []
+    while uncovered:
+        target = min(uncovered, key=lambda item: (len(item), item))
+        best, best_score = None, -1
+        for _ in range(candidates):
+            index = [None] * n
+            for k, a in fixed_by(target).items():
+                index[k] = a
+            for k in rng.permutation(n):
+                if index[k] is not None:
+                    continue
+                gains = [sum((min(k, j), a if k < j else index[j], max(k, j),
+                              index[j] if k < j else a) in uncovered
+                             for j in range(n) if index[j] is not None)
+                         for a in range(len(values[k]))]
+                top = max(gains)
+                index[k] = int(rng.choice([a for a, g in enumerate(gains) if g == top]))
+            if valid(params(index)):
+                score = len(_items(index) & uncovered)
+                if score > best_score:
+                    best, best_score = index, score
+        for _ in range(tries if best is None else 0):
+            index = [int(rng.integers(len(v))) for v in values]
+            for k, a in fixed_by(target).items():
+                index[k] = a
+            if valid(params(index)):
+                best = index
+                break
+        if best is None:
+            uncovered.discard(target)              # unreachable
+            continue
+        chosen.append(params(best))
+        uncovered -= _items(best)
+    return chosen
 
 
 def fixture_cases(spec, keras_spec):

@@ -4,7 +4,8 @@ Layout (any language can read it):
     manifest.json            format, tool versions, how seeds are derived, sha256 of each file
     <spec>/<Layer>.json      the cases: id, params, config, call_kwargs and, for every array,
                              the key under which <spec>/<Layer>.npz holds it (an array in
-                             call_kwargs, such as a mask, is written {"array": key})
+                             call_kwargs, such as a mask, is written {"array": key}; a list
+                             of them, such as initial_state, {"arrays": [keys]})
     <spec>/<Layer>.npz       the arrays (inputs, weights, expected, bounds, masks): plain
                              numeric .npy members, loaded with allow_pickle=False
 
@@ -104,9 +105,15 @@ def _case_record(case, arrays):
             keys.append(key)
         return keys
 
-    call_kwargs = {name: {"array": put(f"call_kwargs/{name}", [value])[0]}
-                   if isinstance(value, np.ndarray) else value
-                   for name, value in case.call_kwargs.items()}
+    def call_argument(name, value):
+        if isinstance(value, np.ndarray):
+            return {"array": put(f"call_kwargs/{name}", [value])[0]}
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, np.ndarray) for v in value):
+            return {"arrays": put(f"call_kwargs/{name}", list(value))}
+        return value
+
+    call_kwargs = {name: call_argument(name, value) for name, value in case.call_kwargs.items()}
     record = {"id": case.id, "params": case.params, "config": case.config,
               "call_kwargs": call_kwargs,
               "inputs": put("inputs", case.inputs), "weights": put("weights", case.weights),
@@ -170,6 +177,15 @@ def read_manifest(root):
     return manifest
 
 
+def _call_argument(value, arrays):
+    """A call argument as stored: {"array": key}, {"arrays": [keys]} or a plain value."""
+    if isinstance(value, dict) and set(value) == {"array"}:
+        return arrays[value["array"]]
+    if isinstance(value, dict) and set(value) == {"arrays"}:
+        return [arrays[k] for k in value["arrays"]]
+    return value
+
+
 def _case_from_record(record, keras_spec, layer, arrays):
     def get(keys):
         return [arrays[k] for k in keys]
@@ -179,8 +195,7 @@ def _case_from_record(record, keras_spec, layer, arrays):
     return Case(id=record["id"], layer=layer, spec=keras_spec, params=record["params"],
                 config=record["config"], inputs=get(record["inputs"]),
                 weights=get(record["weights"]),
-                call_kwargs={name: arrays[value["array"]]
-                             if isinstance(value, dict) and set(value) == {"array"} else value
+                call_kwargs={name: _call_argument(value, arrays)
                              for name, value in (record.get("call_kwargs") or {}).items()},
                 expected=[a.astype(np.float64) for a in get(record["expected"])],
                 bounds=[a.astype(np.float64) for a in get(record["bounds"])],
@@ -392,12 +407,15 @@ def _full_config_cases(spec, cases, keras_spec, oracles, rejected, out):
 
 def same_call_kwargs(a, b):
     """Whether two cases call the layer with the same keyword arguments (arrays included)."""
-    if set(a.call_kwargs) != set(b.call_kwargs):
-        return False
-    return all(np.array_equal(np.asarray(a.call_kwargs[k]), np.asarray(b.call_kwargs[k]))
-               and np.asarray(a.call_kwargs[k]).dtype == np.asarray(b.call_kwargs[k]).dtype
-               if isinstance(a.call_kwargs[k], np.ndarray) else
-               a.call_kwargs[k] == b.call_kwargs[k] for k in a.call_kwargs)
+    def same(x, y):
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            return (np.asarray(x).dtype == np.asarray(y).dtype
+                    and np.array_equal(np.asarray(x), np.asarray(y)))
+        if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+            return len(x) == len(y) and all(same(u, v) for u, v in zip(x, y))
+        return x == y
+    return set(a.call_kwargs) == set(b.call_kwargs) and all(
+        same(a.call_kwargs[k], b.call_kwargs[k]) for k in a.call_kwargs)
 
 
 def verify(root, out=sys.stdout):

@@ -115,8 +115,9 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
               suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
     @given(case=case_strategy(spec, keras_spec, regime=regime))
     def matches(case):
-        # a known divergence of TensorFlow's is checked on another oracle (fixtures.py)
-        assume(spec.divergence_for(name, case) is None)
+        # a known divergence of TensorFlow's is checked on another oracle (fixtures.py); a
+        # case the reference has no answer for (a recurrence overflowing float32) says nothing
+        assume(spec.divergence_for(name, case) is None and case.out_of_scope is None)
         vouching, who = oracle, name
         try:
             outputs = oracle.call("run", case)

@@ -16,6 +16,7 @@ from reference.core import (
 from reference.conv import conv, conv_transpose, separable_conv2d
 from reference.local import locally_connected
 from reference.pooling import average_pooling, max_pooling
+from reference.recurrent import gru, lstm, simple_rnn
 from reference.spatial import (
     cropping, global_average_pooling, global_max_pooling, upsampling, zero_padding,
 )
@@ -25,5 +26,5 @@ __all__ = [
     "dense", "dropout", "locally_connected", "global_average_pooling", "global_max_pooling", "upsampling",
     "zero_padding",
     "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",
-    "permute", "repeat_vector", "reshape", "separable_conv2d",
+    "permute", "repeat_vector", "reshape", "separable_conv2d", "gru", "lstm", "simple_rnn",
 ]

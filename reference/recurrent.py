@@ -79,25 +79,28 @@ def gru_step(x, states, kernel, recurrent_kernel, bias, activation, recurrent_ac
     return h, [h]
 
 
-def fold(step, x, states, mask=None, go_backwards=False):
+def fold(step, x, states, mask=None, go_backwards=False, zero_output_for_mask=False):
     """The one RNN loop: apply `step` to x[:, t] for each time step t (from the last when
     go_backwards), carrying the states. Returns (outputs, final states), outputs of shape
     (batch, time, units) in processing order (reversed time order when go_backwards).
 
     mask (batch, time), True = a real step: at a masked step a row keeps its states and
-    repeats its previous output, which is its previous h (states[0]), so the initial state's
-    h before any real step. A row masked everywhere returns its initial state.
+    repeats its previous output; before its first real step that is 0, whatever the initial
+    state (tf.keras, tf_keras and keras-torch; Keras 3 on JAX and NumPy repeat the initial
+    state's h instead). zero_output_for_mask: masked steps output 0. A row masked everywhere
+    outputs 0 and returns its initial states.
     """
     order = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
-    outputs = []
+    outputs, previous = [], None
     for t in order:
         output, new_states = step(x[:, t], states)
         if mask is not None:
             keep = np.asarray(mask)[:, t][:, None]
-            output = np.where(keep, output, states[0])
+            before = 0.0 if zero_output_for_mask or previous is None else previous
+            output = np.where(keep, output, before)
             new_states = [np.where(keep, new, old) for new, old in zip(new_states, states)]
         outputs.append(output)
-        states = new_states
+        states, previous = new_states, output
     return np.stack(outputs, axis=1), states
 
 
@@ -132,6 +135,7 @@ def _check_common(x, units, dropout, recurrent_dropout, kernel, gates):
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, *,
                units, activation="tanh", use_bias=True, return_sequences=False,
                return_state=False, go_backwards=False, stateful=False, unroll=False,
+               zero_output_for_mask=False,
                dropout=0.0, recurrent_dropout=0.0, seed=None, spec="keras3"):
     """SimpleRNN at inference (dropout is identity there): simple_rnn_step folded over time.
     Returns [output] or, with return_state, [output, h]."""
@@ -144,7 +148,7 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=
     def step(x_t, states):
         return simple_rnn_step(x_t, states, kernel, recurrent_kernel, bias, activation, spec)
     outputs, states = fold(step, x, _initial(initial_state, 1, x.shape[0], units), mask,
-                           go_backwards)
+                           go_backwards, zero_output_for_mask)
     return _layer_outputs(outputs, states, return_sequences, return_state)
 
 
@@ -152,7 +156,8 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=
 def lstm(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, *, units,
          activation="tanh", recurrent_activation="sigmoid", use_bias=True,
          unit_forget_bias=True, implementation=2, return_sequences=False, return_state=False,
-         go_backwards=False, stateful=False, unroll=False, time_major=False, dropout=0.0,
+         go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
+         time_major=False, dropout=0.0,
          recurrent_dropout=0.0, seed=None, use_cudnn="auto", spec="keras3"):
     """LSTM at inference: lstm_step folded over time. unit_forget_bias only initialises the
     bias; implementation only changes how the matmuls are grouped. Returns [output] or, with
@@ -170,7 +175,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, 
         return lstm_step(x_t, states, kernel, recurrent_kernel, bias, activation,
                          recurrent_activation, spec)
     outputs, states = fold(step, x, _initial(initial_state, 2, x.shape[0], units), mask,
-                           go_backwards)
+                           go_backwards, zero_output_for_mask)
     if time_major and return_sequences:
         outputs = np.swapaxes(outputs, 0, 1)
     return _layer_outputs(outputs, states, return_sequences, return_state)
@@ -180,7 +185,8 @@ def lstm(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, 
 def gru(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, *, units,
         activation="tanh", recurrent_activation="sigmoid", use_bias=True, reset_after=True,
         implementation=2, return_sequences=False, return_state=False, go_backwards=False,
-        stateful=False, unroll=False, time_major=False, dropout=0.0, recurrent_dropout=0.0,
+        stateful=False, unroll=False, zero_output_for_mask=False, time_major=False,
+        dropout=0.0, recurrent_dropout=0.0,
         seed=None, use_cudnn="auto", spec="keras3"):
     """GRU at inference: gru_step folded over time. Returns [output] or, with return_state,
     [output, h]."""
@@ -201,7 +207,7 @@ def gru(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, *
         return gru_step(x_t, states, kernel, recurrent_kernel, bias, activation,
                         recurrent_activation, reset_after, spec)
     outputs, states = fold(step, x, _initial(initial_state, 1, x.shape[0], units), mask,
-                           go_backwards)
+                           go_backwards, zero_output_for_mask)
     if time_major and return_sequences:
         outputs = np.swapaxes(outputs, 0, 1)
     return _layer_outputs(outputs, states, return_sequences, return_state)

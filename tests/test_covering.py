@@ -1,5 +1,6 @@
 """The pairwise covering set really covers every valid pair, and is stable."""
 import itertools
+import math
 import json
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from conformance import specs
 from conformance.case import KERAS_SPECS
-from conformance.cases import pairwise
+from conformance.cases import EXHAUSTIVE_LIMIT, pairwise, pairwise_sampled
 
 
 def covered(domains, combos):
@@ -31,6 +32,8 @@ def as_indices(domains, combo):
 def test_every_valid_pair_is_covered(layer, keras_spec):
     spec = specs.SPECS[layer]
     domains = spec.domains_for(keras_spec)
+    if math.prod(len(v) for v in domains.values()) > EXHAUSTIVE_LIMIT:
+        pytest.skip("too many combinations to enumerate: test_sampled_covering checks it")
     names = list(domains)
     every = np.array([index for index in itertools.product(*(range(len(v)) for v in
                                                               domains.values()))
@@ -45,3 +48,40 @@ def test_every_valid_pair_is_covered(layer, keras_spec):
 def test_covering_is_deterministic():
     spec = specs.SPECS["Conv1D"]
     assert pairwise(spec.domains, spec.valid) == pairwise(spec.domains, spec.valid)
+
+
+@pytest.mark.parametrize("keras_spec", KERAS_SPECS)
+@pytest.mark.parametrize("layer", [name for name, spec in specs.SPECS.items() if math.prod(
+    len(v) for v in spec.domains.values()) > EXHAUSTIVE_LIMIT])
+def test_sampled_covering(layer, keras_spec):
+    """Where the domains are too large to enumerate, every value and pair the sampled covering
+    leaves out has no valid completion among 2000 random ones (a pair the spec's valid()
+    forbids), and every chosen combination is valid."""
+    spec = specs.SPECS[layer]
+    domains = spec.domains_for(keras_spec)
+    chosen = pairwise(domains, spec.valid)
+    assert all(spec.valid(c) for c in chosen)
+    names = list(domains)
+    got = covered(domains, np.array([as_indices(domains, c) for c in chosen]))
+    rng = np.random.default_rng(1)
+    for k, j in itertools.combinations(range(len(names)), 2):
+        for a, b in itertools.product(range(len(domains[names[k]])),
+                                      range(len(domains[names[j]]))):
+            if (k, a, j, b) in got:
+                continue
+            for _ in range(2000):
+                combo = {n: domains[n][int(rng.integers(len(domains[n])))] for n in names}
+                combo[names[k]], combo[names[j]] = domains[names[k]][a], domains[names[j]][b]
+                assert not spec.valid(combo), (layer, names[k], names[j], combo)
+
+
+def test_sampled_covering_matches_the_exhaustive_one_in_what_it_covers():
+    """On a spec small enough to enumerate, the sampled covering reaches the same values
+    and pairs as the exhaustive one."""
+    spec = specs.SPECS["Conv2D"]
+    domains = spec.domains_for("keras3")
+    sampled = pairwise_sampled(domains, spec.valid)
+    exhaustive = pairwise(domains, spec.valid)
+    assert all(spec.valid(c) for c in sampled)
+    index = lambda combos: np.array([as_indices(domains, c) for c in combos])  # noqa: E731
+    assert covered(domains, index(sampled)) == covered(domains, index(exhaustive))

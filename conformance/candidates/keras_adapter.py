@@ -80,9 +80,22 @@ class KerasCandidate:
             return self.keras.layers.InputLayer.from_config(dict(config)).output
         return self.keras.Input(**config)
 
+    def _tensor(self, value):
+        if hasattr(self.keras, "ops"):
+            return self.keras.ops.convert_to_tensor(value)
+        import tensorflow as tf               # tf_keras
+        return tf.convert_to_tensor(value)
+
     def _call(self, layer, case):
         inputs = case.inputs[0] if len(case.inputs) == 1 else list(case.inputs)
-        return layer(inputs, **case.call_kwargs)
+        kwargs = {}
+        for name, value in case.call_kwargs.items():      # arrays (a mask, initial states)
+            if isinstance(value, np.ndarray):
+                value = self._tensor(value)
+            elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
+                value = [self._tensor(v) for v in value]
+            kwargs[name] = value
+        return layer(inputs, **kwargs)
 
     def _to_numpy(self, value):
         if hasattr(self.keras, "ops"):
@@ -124,6 +137,9 @@ class KerasCandidate:
         else:
             layer = self.build(case)
             shape = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
+        if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)) \
+                or isinstance(shape, list) and shape and hasattr(shape[0], "as_list"):
+            shape = shape[0]                  # several outputs (return_state): the first
         shape = shape.as_list() if hasattr(shape, "as_list") else shape
         return {"shape": [None if d is None else int(d) for d in shape]}
 

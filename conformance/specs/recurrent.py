@@ -1,0 +1,340 @@
+"""Specs of the recurrent layers (SimpleRNN, GRU, LSTM).
+
+Bounds: a recurrence compounds rounding over time, so the bound is carried through the loop
+with the values. `Bounded` holds the exact value of every intermediate and a bound on how far a
+float32 computation of it can be; each cell's step is written again below in Bounded
+arithmetic, mirroring reference/recurrent.py line by line. A step's bound on h is therefore the
+previous bound passed through the step (through |recurrent_kernel| and each activation's
+spread over the interval: its local Lipschitz constant) plus that step's own rounding.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+import reference
+from conformance import tolerance
+from conformance.regimes import REGIMES
+from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.specs._common import through_activation
+from conformance.specs.core import ACTIVATIONS
+from reference.config import OutOfScope
+from reference.core import linear_sum
+
+U = tolerance.U32
+
+
+def _times(magnitude, bound):
+    """magnitude * bound, with 0 * inf taken as 0 (a zero factor carries no error)."""
+    with np.errstate(invalid="ignore"):
+        return np.where((magnitude == 0) | (bound == 0), 0.0, magnitude * bound)
+
+
+@dataclass
+class Bounded:
+    """An exact value v and a bound e on |float32 computation of v - v|, elementwise."""
+    v: np.ndarray
+    e: np.ndarray
+
+    def __add__(self, other):
+        other = _bounded(other)
+        with np.errstate(invalid="ignore"):
+            v = self.v + other.v
+        return Bounded(v, self.e + other.e + U * np.abs(v))
+
+    def __mul__(self, other):
+        other = _bounded(other)
+        with np.errstate(invalid="ignore"):
+            v = self.v * other.v
+        return Bounded(v, _times(np.abs(self.v), other.e) + _times(np.abs(other.v), self.e)
+                       + _times(self.e, other.e) + U * np.abs(v))
+
+    def one_minus(self):
+        v = 1.0 - self.v
+        return Bounded(v, self.e + U * np.abs(v))
+
+    def split(self, count):
+        return [Bounded(v, e) for v, e in zip(np.split(self.v, count, axis=-1),
+                                              np.split(self.e, count, axis=-1))]
+
+
+def _bounded(value):
+    return value if isinstance(value, Bounded) else Bounded(np.asarray(value, np.float64), 0.0)
+
+
+def matmul(a, kernel, bias=None):
+    """a @ kernel (+ bias): a float32 sum of n (+1) products, plus a's own error carried
+    through |kernel|."""
+    kernel = np.asarray(kernel, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = linear_sum(a.v, kernel)
+        magnitude = linear_sum(np.abs(a.v), np.abs(kernel))
+        terms = kernel.shape[0]
+        if bias is not None:
+            v, magnitude, terms = v + bias, magnitude + np.abs(bias), terms + 1
+        carried = np.sum(_times(np.abs(kernel), np.asarray(a.e)[..., :, None] *
+                                np.ones_like(kernel)), axis=-2)
+        return Bounded(v, tolerance.sum_bound(magnitude, terms, v) + carried)
+
+
+def activate(name, a, spec):
+    """f(a), checked against float32's range (exp(100) is finite in float64 only). An
+    activation that returns an infinity (exp, relu, linear of a huge or infinite input) makes
+    the rest of the recurrence order-dependent (inf - inf, 0 * inf): undetermined too."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        y, e = through_activation(name, a.v, a.e, spec)
+    result = Bounded(y, e)
+    if np.any(np.isinf(y)):
+        raise Float32Overflow("outside what float32 determines: an activation inside the "
+                              "recurrence returns an infinity")
+    _check_float32_range(result, "(an activation)")
+    return result
+
+
+# The cells in Bounded arithmetic (reference/recurrent.py has the plain ones) ----------------
+
+def simple_rnn_bounded(x, states, weights, config, spec):
+    kernel, recurrent_kernel, *bias = weights
+    h, = states
+    z = matmul(x, kernel, bias[0] if bias else None) + matmul(h, recurrent_kernel)
+    h = activate(config.get("activation", "tanh"), z, spec)
+    return h, [h]
+
+
+def lstm_bounded(x, states, weights, config, spec):
+    kernel, recurrent_kernel, *bias = weights
+    h, c = states
+    z = matmul(x, kernel, bias[0] if bias else None) + matmul(h, recurrent_kernel)
+    z_i, z_f, z_c, z_o = z.split(4)
+    act, rec = config.get("activation", "tanh"), config.get("recurrent_activation", "sigmoid")
+    c = activate(rec, z_f, spec) * c + activate(rec, z_i, spec) * activate(act, z_c, spec)
+    h = activate(rec, z_o, spec) * activate(act, c, spec)
+    return h, [h, c]
+
+
+def gru_bounded(x, states, weights, config, spec):
+    kernel, recurrent_kernel, *bias = weights
+    h, = states
+    units = h.v.shape[-1]
+    act, rec = config.get("activation", "tanh"), config.get("recurrent_activation", "sigmoid")
+    reset_after = config.get("reset_after", True)
+    input_bias = (bias[0][0] if reset_after else bias[0]) if bias else None
+    x_z, x_r, x_h = matmul(x, kernel, input_bias).split(3)
+    if reset_after:
+        inner = matmul(h, recurrent_kernel, bias[0][1] if bias else None)
+        h_z, h_r, h_h = inner.split(3)
+        z, r = activate(rec, x_z + h_z, spec), activate(rec, x_r + h_r, spec)
+        candidate = activate(act, x_h + r * h_h, spec)
+    else:
+        h_z, h_r = matmul(h, recurrent_kernel[:, :2 * units]).split(2)
+        z, r = activate(rec, x_z + h_z, spec), activate(rec, x_r + h_r, spec)
+        candidate = activate(act, x_h + matmul(r * h, recurrent_kernel[:, 2 * units:]), spec)
+    h = z * h + z.one_minus() * candidate
+    return h, [h]
+
+
+class Float32Overflow(OutOfScope):
+    """A float32 computation of the case may overflow inside the recurrence (a state or output
+    within its bound of 3.4e38 while finite in float64): its result is then undetermined
+    (inf - inf, 0 * inf), and the suite does not judge it."""
+
+
+def _check_float32_range(value, step):
+    with np.errstate(invalid="ignore", over="ignore"):
+        reach = np.abs(value.v) + value.e
+    risky = np.isfinite(value.v) & ~(reach < tolerance.F32_OVERFLOW)
+    if np.any(risky):
+        raise Float32Overflow(f"outside what float32 determines: a state reaches "
+                              f"{float(np.max(np.where(risky, reach, 0))):.3g} at step {step}, "
+                              f"beyond float32's 3.4e38")
+
+
+def fold_bounded(step, x, states, mask, go_backwards, zero_output_for_mask):
+    """reference.recurrent.fold in Bounded arithmetic: a masked step keeps the states and
+    repeats the previous output (0 before the first real step) exactly, bounds included."""
+    order = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
+    outputs, previous = [], None
+    for t in order:
+        output, new_states = step(Bounded(x[:, t], np.zeros_like(x[:, t])), states)
+        if mask is not None:
+            keep = np.asarray(mask)[:, t][:, None]
+            before = (Bounded(0.0, 0.0) if zero_output_for_mask or previous is None
+                      else previous)
+            output = Bounded(np.where(keep, output.v, before.v),
+                             np.where(keep, output.e, before.e))
+            new_states = [Bounded(np.where(keep, n.v, o.v), np.where(keep, n.e, o.e))
+                          for n, o in zip(new_states, states)]
+        for value in [output, *new_states]:
+            _check_float32_range(value, t)
+        outputs.append(output)
+        states, previous = new_states, output
+    stacked = Bounded(np.stack([o.v for o in outputs], axis=1),
+                      np.stack([np.broadcast_to(o.e, o.v.shape) for o in outputs], axis=1))
+    return stacked, states
+
+
+# Cases -------------------------------------------------------------------------------------
+
+GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+STATES = {"SimpleRNN": 1, "GRU": 1, "LSTM": 2}
+STEPS = {"SimpleRNN": (reference.simple_rnn, simple_rnn_bounded),
+         "GRU": (reference.gru, gru_bounded), "LSTM": (reference.lstm, lstm_bounded)}
+MASKS = (None, "right_padded", "scattered", "a_row_all_masked")
+LONG_STEPS = (50, 80)
+SQUASHING = (None, "tanh", "sigmoid", "hard_sigmoid", "softsign")
+
+
+def _rnn_make(params, rng):
+    """(batch, time, features): batch 1-3, time 1-6 (50-80 in the long regime), features 1-4;
+    time_major (Keras 2) swaps the first two axes."""
+    config = {k: v for k, v in params.items()
+              if k not in ("regime", "mask", "initial_state")
+              and not (k == "time_major" and not v)}
+    steps = (int(rng.integers(*LONG_STEPS)) if params["regime"] == "long"
+             else int(rng.integers(1, 7)))
+    batch, features = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+    shape = (steps, batch, features) if params.get("time_major") else (batch, steps, features)
+    return config, [shape]
+
+
+def _rnn_weights(layer):
+    def weights(config, shapes):
+        units, gates = config["units"], GATES[layer]
+        features = shapes[0][-1]
+        bias = []
+        if config.get("use_bias", True):
+            bias = [("bias", (2, gates * units) if layer == "GRU" and config.get(
+                "reset_after", True) else (gates * units,))]
+        return [("kernel", (features, gates * units)),
+                ("recurrent_kernel", (units, gates * units))] + bias
+    return weights
+
+
+def _steps_mask(kind, batch, steps, rng):
+    """(batch, steps) booleans, True = a real step. right_padded: each row a prefix of at
+    least one step; scattered: any steps, the first often masked, at least one real step per
+    row; a_row_all_masked: scattered, with the first row masked everywhere."""
+    if kind == "right_padded":
+        keep = rng.integers(1, steps + 1, size=batch)
+        return np.arange(steps)[None, :] < keep[:, None]
+    mask = rng.random((batch, steps)) < 0.6
+    mask[np.arange(batch), rng.integers(0, steps, size=batch)] = True
+    if kind == "a_row_all_masked":
+        mask[0] = False
+    return mask
+
+
+def _rnn_call_kwargs(layer):
+    def call_kwargs(params, shapes, rng):
+        shape = shapes[0]
+        batch, steps = (shape[1], shape[0]) if params.get("time_major") else shape[:2]
+        kwargs = {}
+        if params.get("mask"):
+            kwargs["mask"] = _steps_mask(params["mask"], batch, steps, rng)
+        if params.get("initial_state"):
+            kwargs["initial_state"] = [
+                rng.standard_normal((batch, params["units"])).astype(np.float32)
+                for _ in range(STATES[layer])]
+        return kwargs
+    return call_kwargs
+
+
+def _rnn_expect(layer):
+    plain, bounded = STEPS[layer]
+
+    def expect(case):
+        x = np.asarray(case.inputs[0], np.float64)
+        config, spec = case.config, case.spec
+        outputs = plain(case.inputs[0], *case.weights, **case.call_kwargs, **config, spec=spec)
+        if config.get("time_major"):
+            x = np.swapaxes(x, 0, 1)
+        units = config["units"]
+        initial = case.call_kwargs.get("initial_state")
+        states = [Bounded(np.asarray(s, np.float64) if initial else np.zeros((x.shape[0], units)),
+                          np.zeros((x.shape[0], units)))
+                  for s in (initial or [None] * STATES[layer])]
+        weights = [np.asarray(w, np.float64) for w in case.weights]
+        with np.errstate(invalid="ignore", over="ignore"):
+            sequence, final = fold_bounded(
+                lambda x_t, s: bounded(x_t, s, weights, config, spec), x, states,
+                case.call_kwargs.get("mask"), config.get("go_backwards", False),
+                config.get("zero_output_for_mask", False))
+        first = sequence.e if config.get("return_sequences") else sequence.e[:, -1]
+        if config.get("time_major") and config.get("return_sequences"):
+            first = np.swapaxes(first, 0, 1)
+        bounds = [first] + ([np.broadcast_to(s.e, s.v.shape) for s in final]
+                            if config.get("return_state") else [])
+        return Expected(outputs, bounds)
+    return expect
+
+
+def _rnn_valid(params):
+    """Long sequences keep to squashing activations (an unbounded one overflows long before
+    step 50 and shows nothing); a time_major input takes no mask (its layout is not the
+    batch-major one Keras documents for masks)."""
+    squashing = (params.get("activation") in SQUASHING
+                 and params.get("recurrent_activation", "sigmoid") in SQUASHING)
+    return ((params["regime"] != "long" or squashing)
+            and not (params.get("time_major") and params.get("mask")))
+
+
+def _leads_with_a_masked_step(case):
+    """A mask, an initial state and the first processed step of some row masked (where
+    Keras 3 on JAX and NumPy repeat the initial h instead of 0), outside unroll."""
+    mask, config = case.call_kwargs.get("mask"), case.config
+    if mask is None or "initial_state" not in case.call_kwargs or config.get("unroll"):
+        return False
+    first = mask[:, -1] if config.get("go_backwards") else mask[:, 0]
+    if config.get("return_sequences"):
+        return bool((~first).any())
+    return bool((~mask.any(axis=1)).any())
+
+
+KERAS3_SCAN_REPEATS_INITIAL_H = Divergence(
+    candidates=("keras-jax", "keras-numpy"), when=_leads_with_a_masked_step,
+    reason="Keras 3 on JAX and NumPy output the initial state's h at masked steps before a "
+           "row's first real step (and for a row masked everywhere); TensorFlow, tf_keras "
+           "and torch output 0 there",
+    evidence="keras/src/backend/jax/rnn.py and numpy/rnn.py (Keras 3.15.1), not unrolled: "
+             "the masked output is states[0]; keras/src/backend/tensorflow/rnn.py starts "
+             "prev_output at zeros (flat_zero_output), as tf_keras does. SimpleRNN(2, "
+             "return_sequences=True) with mask [[False, True, True], [False, False, False]] "
+             "and initial_state 0.5 gives [0, 0] first on tf.keras and keras-torch, "
+             "[0.5, 0.5] on keras-jax and keras-numpy; the all-masked row gives 0 vs 0.5")
+
+
+def _softmax_over_special_values(case):
+    """softmax as the activation, with an inf or NaN among the inputs."""
+    return (case.config.get("activation") == "softmax" and case.inputs
+            and not np.all(np.isfinite(case.inputs[0])))
+
+
+TF_RECURRENT_SOFTMAX = Divergence(
+    candidates=("tf.keras", "tf_keras", "keras-tensorflow"), when=_softmax_over_special_values,
+    reason="TensorFlow's CPU softmax gives [nan, 0, 0] for a row holding NaN or +inf (IEEE: "
+           "all NaN); inside a recurrence the row is the units of a step (a covering "
+           "predicate: softmax with any non-finite input)",
+    evidence="as for Activation('softmax') (README, Known divergences): softmax([nan, 1, 2]) "
+             "is [nan, 0, 0] on tf.keras and tf_keras 2.21 CPU; SimpleRNN(3, "
+             "activation='softmax') in the special regime returns 0 where the reference "
+             "carries NaN")
+
+
+def _rnn(layer, extra):
+    domains = {"units": (1, 3), "activation": ACTIVATIONS, **extra,
+               "use_bias": (True, False), "return_sequences": (False, True),
+               "return_state": (False, True), "go_backwards": (False, True),
+               "mask": MASKS, "initial_state": (False, True), "unroll": (False, True),
+               "dropout": (0.0, 0.5), "recurrent_dropout": (0.0, 0.5), "regime": REGIMES}
+    return LayerSpec(
+        layer=layer, domains=domains, make=_rnn_make, weights=_rnn_weights(layer),
+        call_kwargs=_rnn_call_kwargs(layer), expect=_rnn_expect(layer), valid=_rnn_valid,
+        divergences=(KERAS3_SCAN_REPEATS_INITIAL_H, TF_RECURRENT_SOFTMAX),
+        spec_values=(("time_major", True, ("keras2",)),),
+    )
+
+
+SIMPLE_RNN = _rnn("SimpleRNN", {})
+LSTM = _rnn("LSTM", {"recurrent_activation": ACTIVATIONS, "unit_forget_bias": (True, False),
+                     "implementation": (1, 2), "time_major": (False, True)})
+GRU = _rnn("GRU", {"recurrent_activation": ACTIVATIONS, "reset_after": (True, False),
+                   "implementation": (1, 2), "time_major": (False, True)})
