@@ -135,11 +135,14 @@ def _check_common(x, units, dropout, recurrent_dropout, kernel, gates):
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, *,
                units, activation="tanh", use_bias=True, return_sequences=False,
                return_state=False, go_backwards=False, stateful=False, unroll=False,
-               zero_output_for_mask=False,
+               zero_output_for_mask=False, time_major=False,
                dropout=0.0, recurrent_dropout=0.0, seed=None, spec="keras3"):
     """SimpleRNN at inference (dropout is identity there): simple_rnn_step folded over time.
     Returns [output] or, with return_state, [output, h]."""
     x = np.asarray(x, np.float64)
+    if time_major:
+        x = np.swapaxes(x, 0, 1)
+        mask = None if mask is None else np.swapaxes(np.asarray(mask), 0, 1)
     _check_common(x, units, dropout, recurrent_dropout, np.asarray(kernel), 1)
     kernel, recurrent_kernel = np.asarray(kernel, np.float64), np.asarray(recurrent_kernel,
                                                                           np.float64)
@@ -149,6 +152,8 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=
         return simple_rnn_step(x_t, states, kernel, recurrent_kernel, bias, activation, spec)
     outputs, states = fold(step, x, _initial(initial_state, 1, x.shape[0], units), mask,
                            go_backwards, zero_output_for_mask)
+    if time_major and return_sequences:
+        outputs = np.swapaxes(outputs, 0, 1)
     return _layer_outputs(outputs, states, return_sequences, return_state)
 
 

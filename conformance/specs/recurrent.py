@@ -268,12 +268,13 @@ def _rnn_expect(layer):
 
 
 def _rnn_valid(params):
-    """Long sequences keep to squashing activations (an unbounded one overflows long before
-    step 50 and shows nothing); a time_major input takes no mask (its layout is not the
-    batch-major one Keras documents for masks)."""
+    """Long sequences and large, offset or special inputs keep to squashing activations: an
+    unbounded one (exp, relu, linear, ...) overflows float32 inside the recurrence there, and
+    the float32 result is then undetermined (Float32Overflow). A time_major input takes no
+    mask (its layout is not the batch-major one Keras documents for masks)."""
     squashing = (params.get("activation") in SQUASHING
                  and params.get("recurrent_activation", "sigmoid") in SQUASHING)
-    return ((params["regime"] != "long" or squashing)
+    return ((params["regime"] in ("unit", "tiny", "ties") or squashing)
             and not (params.get("time_major") and params.get("mask")))
 
 
@@ -303,8 +304,9 @@ KERAS3_SCAN_REPEATS_INITIAL_H = Divergence(
 
 
 def _softmax_over_special_values(case):
-    """softmax as the activation, with an inf or NaN among the inputs."""
-    return (case.config.get("activation") == "softmax" and case.inputs
+    """softmax as an activation, with an inf or NaN among the inputs."""
+    return ("softmax" in (case.config.get("activation"), case.config.get("recurrent_activation"))
+            and case.inputs
             and not np.all(np.isfinite(case.inputs[0])))
 
 
@@ -312,11 +314,27 @@ TF_RECURRENT_SOFTMAX = Divergence(
     candidates=("tf.keras", "tf_keras", "keras-tensorflow"), when=_softmax_over_special_values,
     reason="TensorFlow's CPU softmax gives [nan, 0, 0] for a row holding NaN or +inf (IEEE: "
            "all NaN); inside a recurrence the row is the units of a step (a covering "
-           "predicate: softmax with any non-finite input)",
+           "predicate: softmax as either activation, any non-finite input)",
     evidence="as for Activation('softmax') (README, Known divergences): softmax([nan, 1, 2]) "
              "is [nan, 0, 0] on tf.keras and tf_keras 2.21 CPU; SimpleRNN(3, "
              "activation='softmax') in the special regime returns 0 where the reference "
              "carries NaN")
+
+
+def _unrolled_backwards_with_a_mask(case):
+    config = case.config
+    return bool(config.get("unroll") and config.get("go_backwards")
+                and case.call_kwargs.get("mask") is not None)
+
+
+TORCH_UNROLLED_MASK_FLIP = Divergence(
+    candidates=("keras-torch",), when=_unrolled_backwards_with_a_mask,
+    reason="Keras 3 on torch raises AttributeError ('tuple' object has no attribute "
+           "'shape') for unroll=True, go_backwards=True and a mask",
+    evidence="keras/src/backend/torch/rnn.py lines 93-95 (Keras 3.15.1): mask_list = "
+             "torch.unbind(mask) is a tuple, then torch.flip(mask_list, dims=mask_list.shape) "
+             "reads its .shape; SimpleRNN(2, unroll=True, go_backwards=True) on (2, 3, 2) "
+             "with any mask raises; without go_backwards or unroll it runs")
 
 
 def _rnn(layer, extra):
@@ -328,7 +346,8 @@ def _rnn(layer, extra):
     return LayerSpec(
         layer=layer, domains=domains, make=_rnn_make, weights=_rnn_weights(layer),
         call_kwargs=_rnn_call_kwargs(layer), expect=_rnn_expect(layer), valid=_rnn_valid,
-        divergences=(KERAS3_SCAN_REPEATS_INITIAL_H, TF_RECURRENT_SOFTMAX),
+        divergences=(KERAS3_SCAN_REPEATS_INITIAL_H, TF_RECURRENT_SOFTMAX,
+                     TORCH_UNROLLED_MASK_FLIP),
         spec_values=(("time_major", True, ("keras2",)),),
     )
 
