@@ -187,6 +187,7 @@ def test_complete_config_gives_the_same_answer(layer, keras_spec, oracles, data)
         pytest.skip(f"{layer} is not a {keras_spec} layer")
     oracle = oracles(keras_spec, "cpu")
     case = data.draw(case_strategy(spec, keras_spec), label="case")
+    assume(case.out_of_scope is None)          # no answer to compare (float32 overflow)
     full = oracle.call("full_config", case)
     twin = with_expected(spec, dataclasses.replace(case, config=full, expected=None))
     assert twin.out_of_scope is None, f"{layer} {full}: {twin.out_of_scope}"

@@ -14,7 +14,7 @@ import numpy as np
 import reference
 from conformance import tolerance
 from conformance.regimes import REGIMES
-from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.spec import Divergence, Expected, LayerSpec
 from conformance.specs._common import through_activation
 from conformance.specs.core import ACTIVATIONS
 from reference.config import OutOfScope
