@@ -433,3 +433,47 @@ class LocallyConnectedBiasTransposed(Planted):
         # the reference reads bias.reshape(F, L); hand it the array whose reshape is bias.T
         return [reference.locally_connected(case.inputs[0], kernel,
                                             bias.T.reshape(length, filters), **config)]
+
+
+def _swap_blocks(w, units, a, b):
+    """w with its gate column blocks a and b swapped (last axis, blocks of `units`)."""
+    w = np.array(w)
+    first, second = w[..., a * units:(a + 1) * units].copy(), w[..., b * units:(b + 1) * units].copy()
+    w[..., a * units:(a + 1) * units], w[..., b * units:(b + 1) * units] = second, first
+    return w
+
+
+class LSTMGatesICFO(Planted):
+    """LSTM reads its gate blocks in the order i, c, f, o (Keras: i, f, c, o)."""
+    layer = "LSTM"
+
+    def faulty(self, case):
+        units = case.config["units"]
+        weights = [_swap_blocks(w, units, 1, 2) for w in case.weights]
+        return reference.lstm(case.inputs[0], *weights, **case.call_kwargs, **case.config)
+
+
+class GoBackwardsNotReversed(Planted):
+    """SimpleRNN with go_backwards returns its sequence in time order, not processing order."""
+    layer = "SimpleRNN"
+
+    def faulty(self, case):
+        outputs = self.correct(case)
+        if case.config.get("go_backwards") and case.config.get("return_sequences"):
+            outputs[0] = np.flip(outputs[0], axis=1)
+        return outputs
+
+
+class GRUResetBeforeMatmul(Planted):
+    """GRU with reset_after=True applies the reset gate before the recurrent matmul (the
+    reset_after=False formula, both bias rows added)."""
+    layer = "GRU"
+
+    def faulty(self, case):
+        if not case.config.get("reset_after", True):
+            return self.correct(case)
+        kernel, recurrent_kernel, *bias = case.weights
+        config = dict(case.config, reset_after=False)
+        merged = [bias[0][0] + bias[0][1]] if bias else []
+        return reference.gru(case.inputs[0], kernel, recurrent_kernel, *merged,
+                             **case.call_kwargs, **config)
