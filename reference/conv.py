@@ -11,6 +11,19 @@ from reference.padding import as_tuple
 from reference.windows import output_shape, scatters, transposed_output_shape, windows
 
 
+def _window_args(filters, kernel_size, strides, dilation_rate, rank):
+    """filters checked, and kernel_size, strides and dilation_rate as `rank` ints each; Keras
+    refuses strides > 1 together with dilation_rate > 1."""
+    if not isinstance(filters, int) or filters <= 0:
+        raise ValueError(f"`filters` must be a positive int, got {filters!r}")
+    kernel_size = as_tuple(kernel_size, rank, "kernel_size")
+    strides = as_tuple(strides, rank, "strides")
+    dilation_rate = as_tuple(dilation_rate, rank, "dilation_rate")
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError("strides > 1 is not supported together with dilation_rate > 1")
+    return kernel_size, strides, dilation_rate
+
+
 @takes_config
 def conv(x, kernel, bias=None, *, filters, kernel_size, strides=1, padding="valid",
          data_format="channels_last", dilation_rate=1, activation=None, use_bias=True,
@@ -24,15 +37,10 @@ def conv(x, kernel, bias=None, *, filters, kernel_size, strides=1, padding="vali
     """
     x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
     rank = kernel.ndim - 2
-    if not isinstance(filters, int) or filters <= 0:
-        raise ValueError(f"`filters` must be a positive int, got {filters!r}")
-    kernel_size = as_tuple(kernel_size, rank, "kernel_size")
-    strides = as_tuple(strides, rank, "strides")
-    dilation_rate = as_tuple(dilation_rate, rank, "dilation_rate")
+    kernel_size, strides, dilation_rate = _window_args(filters, kernel_size, strides,
+                                                       dilation_rate, rank)
     if padding not in ("valid", "same") and not (padding == "causal" and rank == 1):
         raise ValueError(f"Invalid padding {padding!r} for a {rank}D convolution")
-    if max(strides) > 1 and max(dilation_rate) > 1:
-        raise ValueError("strides > 1 is not supported together with dilation_rate > 1")
     if kernel.shape[:rank] != kernel_size or kernel.shape[-1] != filters:
         raise ValueError(f"kernel shape {kernel.shape} does not match kernel_size "
                          f"{kernel_size} and filters {filters}")
@@ -93,17 +101,12 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, *, filter
     x = np.asarray(x, np.float64)
     depthwise_kernel = np.asarray(depthwise_kernel, np.float64)
     pointwise_kernel = np.asarray(pointwise_kernel, np.float64)
-    if not isinstance(filters, int) or filters <= 0:
-        raise ValueError(f"`filters` must be a positive int, got {filters!r}")
+    kernel_size, strides, dilation_rate = _window_args(filters, kernel_size, strides,
+                                                       dilation_rate, 2)
     if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
         raise ValueError(f"`depth_multiplier` must be a positive int, got {depth_multiplier!r}")
-    kernel_size = as_tuple(kernel_size, 2, "kernel_size")
-    strides = as_tuple(strides, 2, "strides")
-    dilation_rate = as_tuple(dilation_rate, 2, "dilation_rate")
     if padding not in ("valid", "same"):
         raise ValueError(f"Invalid padding {padding!r} for a 2D convolution")
-    if max(strides) > 1 and max(dilation_rate) > 1:
-        raise ValueError("strides > 1 is not supported together with dilation_rate > 1")
     x = to_channels_last(x, data_format)
     channels = x.shape[-1]
     if depthwise_kernel.shape != (*kernel_size, channels, depth_multiplier):
@@ -138,15 +141,10 @@ def conv_transpose(x, kernel, bias=None, *, filters, kernel_size, strides=1, pad
     """
     x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
     rank = kernel.ndim - 2
-    if not isinstance(filters, int) or filters <= 0:
-        raise ValueError(f"`filters` must be a positive int, got {filters!r}")
-    kernel_size = as_tuple(kernel_size, rank, "kernel_size")
-    strides = as_tuple(strides, rank, "strides")
-    dilation_rate = as_tuple(dilation_rate, rank, "dilation_rate")
+    kernel_size, strides, dilation_rate = _window_args(filters, kernel_size, strides,
+                                                       dilation_rate, rank)
     if padding not in ("valid", "same"):
         raise ValueError(f"Invalid padding {padding!r} for a transposed convolution")
-    if max(strides) > 1 and max(dilation_rate) > 1:
-        raise ValueError("strides > 1 is not supported together with dilation_rate > 1")
     if spec == "keras2" and len(set(dilation_rate)) > 1:
         raise ValueError(f"Keras 2 needs one dilation rate on every axis, got {dilation_rate}")
     if output_padding is not None:

@@ -131,6 +131,27 @@ def _check_common(x, units, dropout, recurrent_dropout, kernel, gates):
         raise ValueError(f"kernel shape {kernel.shape}, expected {(x.shape[-1], gates * units)}")
 
 
+def _run(step, x, kernel, recurrent_kernel, bias, mask, initial_state, *, units, gates,
+         state_count, dropout, recurrent_dropout, time_major, go_backwards,
+         zero_output_for_mask, return_sequences, return_state):
+    """What the three layers share: checks, time_major (Keras 2: inputs (time, batch, ...)),
+    the fold of step(x_t, states, kernel, recurrent_kernel, bias) over time, and the outputs."""
+    x = np.asarray(x, np.float64)
+    if time_major:
+        x = np.swapaxes(x, 0, 1)
+        mask = None if mask is None else np.swapaxes(np.asarray(mask), 0, 1)
+    _check_common(x, units, dropout, recurrent_dropout, np.asarray(kernel), gates)
+    kernel = np.asarray(kernel, np.float64)
+    recurrent_kernel = np.asarray(recurrent_kernel, np.float64)
+    bias = None if bias is None else np.asarray(bias, np.float64)
+    outputs, states = fold(lambda x_t, s: step(x_t, s, kernel, recurrent_kernel, bias), x,
+                           _initial(initial_state, state_count, x.shape[0], units), mask,
+                           go_backwards, zero_output_for_mask)
+    if time_major and return_sequences:
+        outputs = np.swapaxes(outputs, 0, 1)
+    return _layer_outputs(outputs, states, return_sequences, return_state)
+
+
 @takes_config
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, *,
                units, activation="tanh", use_bias=True, return_sequences=False,
@@ -139,22 +160,13 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=
                dropout=0.0, recurrent_dropout=0.0, seed=None, spec="keras3"):
     """SimpleRNN at inference (dropout is identity there): simple_rnn_step folded over time.
     Returns [output] or, with return_state, [output, h]."""
-    x = np.asarray(x, np.float64)
-    if time_major:
-        x = np.swapaxes(x, 0, 1)
-        mask = None if mask is None else np.swapaxes(np.asarray(mask), 0, 1)
-    _check_common(x, units, dropout, recurrent_dropout, np.asarray(kernel), 1)
-    kernel, recurrent_kernel = np.asarray(kernel, np.float64), np.asarray(recurrent_kernel,
-                                                                          np.float64)
-    bias = None if bias is None else np.asarray(bias, np.float64)
-
-    def step(x_t, states):
+    def step(x_t, states, kernel, recurrent_kernel, bias):
         return simple_rnn_step(x_t, states, kernel, recurrent_kernel, bias, activation, spec)
-    outputs, states = fold(step, x, _initial(initial_state, 1, x.shape[0], units), mask,
-                           go_backwards, zero_output_for_mask)
-    if time_major and return_sequences:
-        outputs = np.swapaxes(outputs, 0, 1)
-    return _layer_outputs(outputs, states, return_sequences, return_state)
+    return _run(step, x, kernel, recurrent_kernel, bias, mask, initial_state, units=units,
+                gates=1, state_count=1, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                time_major=time_major, go_backwards=go_backwards,
+                zero_output_for_mask=zero_output_for_mask, return_sequences=return_sequences,
+                return_state=return_state)
 
 
 @takes_config
@@ -162,28 +174,19 @@ def lstm(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, 
          activation="tanh", recurrent_activation="sigmoid", use_bias=True,
          unit_forget_bias=True, implementation=2, return_sequences=False, return_state=False,
          go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
-         time_major=False, dropout=0.0,
-         recurrent_dropout=0.0, seed=None, use_cudnn="auto", spec="keras3"):
+         time_major=False, dropout=0.0, recurrent_dropout=0.0, seed=None, use_cudnn="auto",
+         spec="keras3"):
     """LSTM at inference: lstm_step folded over time. unit_forget_bias only initialises the
     bias; implementation only changes how the matmuls are grouped. Returns [output] or, with
     return_state, [output, h, c]."""
-    x = np.asarray(x, np.float64)
-    if time_major:
-        x = np.swapaxes(x, 0, 1)
-        mask = None if mask is None else np.swapaxes(np.asarray(mask), 0, 1)
-    _check_common(x, units, dropout, recurrent_dropout, np.asarray(kernel), 4)
-    kernel, recurrent_kernel = np.asarray(kernel, np.float64), np.asarray(recurrent_kernel,
-                                                                          np.float64)
-    bias = None if bias is None else np.asarray(bias, np.float64)
-
-    def step(x_t, states):
+    def step(x_t, states, kernel, recurrent_kernel, bias):
         return lstm_step(x_t, states, kernel, recurrent_kernel, bias, activation,
                          recurrent_activation, spec)
-    outputs, states = fold(step, x, _initial(initial_state, 2, x.shape[0], units), mask,
-                           go_backwards, zero_output_for_mask)
-    if time_major and return_sequences:
-        outputs = np.swapaxes(outputs, 0, 1)
-    return _layer_outputs(outputs, states, return_sequences, return_state)
+    return _run(step, x, kernel, recurrent_kernel, bias, mask, initial_state, units=units,
+                gates=4, state_count=2, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                time_major=time_major, go_backwards=go_backwards,
+                zero_output_for_mask=zero_output_for_mask, return_sequences=return_sequences,
+                return_state=return_state)
 
 
 @takes_config
@@ -191,28 +194,19 @@ def gru(x, kernel, recurrent_kernel, bias=None, mask=None, initial_state=None, *
         activation="tanh", recurrent_activation="sigmoid", use_bias=True, reset_after=True,
         implementation=2, return_sequences=False, return_state=False, go_backwards=False,
         stateful=False, unroll=False, zero_output_for_mask=False, time_major=False,
-        dropout=0.0, recurrent_dropout=0.0,
-        seed=None, use_cudnn="auto", spec="keras3"):
-    """GRU at inference: gru_step folded over time. Returns [output] or, with return_state,
-    [output, h]."""
-    x = np.asarray(x, np.float64)
-    if time_major:
-        x = np.swapaxes(x, 0, 1)
-        mask = None if mask is None else np.swapaxes(np.asarray(mask), 0, 1)
-    _check_common(x, units, dropout, recurrent_dropout, np.asarray(kernel), 3)
-    kernel, recurrent_kernel = np.asarray(kernel, np.float64), np.asarray(recurrent_kernel,
-                                                                          np.float64)
-    bias = None if bias is None else np.asarray(bias, np.float64)
+        dropout=0.0, recurrent_dropout=0.0, seed=None, use_cudnn="auto", spec="keras3"):
+    """GRU at inference: gru_step folded over time. bias is (2, 3u) with reset_after, else
+    (3u,). Returns [output] or, with return_state, [output, h]."""
     expected_bias = (2, 3 * units) if reset_after else (3 * units,)
-    if bias is not None and bias.shape != expected_bias:
-        raise ValueError(f"bias shape {bias.shape}, expected {expected_bias} "
+    if bias is not None and np.shape(bias) != expected_bias:
+        raise ValueError(f"bias shape {np.shape(bias)}, expected {expected_bias} "
                          f"(reset_after={reset_after})")
 
-    def step(x_t, states):
+    def step(x_t, states, kernel, recurrent_kernel, bias):
         return gru_step(x_t, states, kernel, recurrent_kernel, bias, activation,
                         recurrent_activation, reset_after, spec)
-    outputs, states = fold(step, x, _initial(initial_state, 1, x.shape[0], units), mask,
-                           go_backwards, zero_output_for_mask)
-    if time_major and return_sequences:
-        outputs = np.swapaxes(outputs, 0, 1)
-    return _layer_outputs(outputs, states, return_sequences, return_state)
+    return _run(step, x, kernel, recurrent_kernel, bias, mask, initial_state, units=units,
+                gates=3, state_count=1, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                time_major=time_major, go_backwards=go_backwards,
+                zero_output_for_mask=zero_output_for_mask, return_sequences=return_sequences,
+                return_state=return_state)
