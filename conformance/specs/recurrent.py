@@ -71,8 +71,8 @@ def matmul(a, kernel, bias=None):
         terms = kernel.shape[0]
         if bias is not None:
             v, magnitude, terms = v + bias, magnitude + np.abs(bias), terms + 1
-        carried = np.sum(_times(np.abs(kernel), np.asarray(a.e)[..., :, None] *
-                                np.ones_like(kernel)), axis=-2)
+        error = np.broadcast_to(a.e, np.shape(a.v))
+        carried = np.sum(_times(np.abs(kernel), error[..., :, None]), axis=-2)
         return Bounded(v, tolerance.sum_bound(magnitude, terms, v) + carried)
 
 
