@@ -111,8 +111,7 @@ class KerasCandidate:
         if case.weights:
             layer.set_weights([np.asarray(w) for w in case.weights])
             out = self._call(layer, case)
-        outputs = out if isinstance(out, (list, tuple)) else [out]
-        return [self._to_numpy(o) for o in outputs]
+        return [self._to_numpy(o) for o in _flatten(out)]
 
     def compute_mask(self, case):
         if case.layer == "InputLayer":
@@ -160,6 +159,14 @@ class KerasCandidate:
         except Exception as exc:  # noqa: BLE001 - the oracle reports whatever Keras raised
             return type(exc).__name__, str(exc)[:300]
         return None
+
+
+def _flatten(out):
+    """A layer's outputs as one flat list, in Keras order: a cell's (output, [h, c]) is
+    [output, h, c]."""
+    if isinstance(out, (list, tuple)):
+        return [leaf for item in out for leaf in _flatten(item)]
+    return [out]
 
 
 def _json_default(value):
