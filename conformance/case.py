@@ -36,6 +36,8 @@ class Case:
                                 # the oracle's get_config() expanded
     fallback_reason: str = None  # why the spec's own oracle (tf.keras, tf_keras) did not
                                  # vouch: the error TensorFlow gave, or its known divergence
+    oracle_via: str = None      # where the oracle could not run the layer itself, the call it
+                                # ran instead (the spec's oracle_equivalent) and why
 
     def for_candidate(self):
         """The case without its answers: what a candidate is given."""

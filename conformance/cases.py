@@ -38,12 +38,13 @@ def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
     config, shapes = spec.make(params, rng)
     shapes = [tuple(s) for s in (shapes if input_shapes is None else input_shapes)]
     regime = Regime(params.get("regime", "unit"), rng)
-    if spec.inputs:
-        inputs = spec.inputs(config, shapes, regime)
+    if spec.arrays:
+        inputs, weights = spec.arrays(params, config, shapes, regime)
     else:
-        inputs = [regime.values(s) for s in shapes]
-    weights = [regime.weights(shape, spec.weight_scale)
-               for _, shape in spec.weights(config, shapes)]
+        inputs = (spec.inputs(config, shapes, regime) if spec.inputs
+                  else [regime.values(s) for s in shapes])
+        weights = [regime.weights(shape, spec.weight_scale)
+                   for _, shape in spec.weights(config, shapes)]
     call_kwargs = spec.call_kwargs(params, shapes, rng) if spec.call_kwargs else {}
     case = Case(id=case_id, layer=spec.layer, spec=keras_spec, params=params,
                 config=jsonable(config), inputs=inputs, weights=weights,
@@ -138,7 +139,7 @@ def _items(index):
     return set(singles) | set(pairs)
 
 
-def pairwise_sampled(domains, valid, candidates=8, tries=400):
+def pairwise_sampled(domains, valid, candidates=8, tries=4000):
     """pairwise() for domains too large to enumerate. Each step takes the first uncovered value
     or pair (in a fixed order), builds `candidates` combinations holding it by filling the
     other parameters one at a time (in a seeded random order) with the value that covers the
@@ -227,9 +228,11 @@ def case_strategy(spec, keras_spec, **fixed):
 
 
 def rejected_case(spec, reject, keras_spec):
-    """A case carrying a config Keras refuses: zero inputs of the given shapes and zero weights
-    of whatever shapes the config implies (none if it implies none)."""
-    inputs = [np.zeros(s, np.float32) for s in reject.input_shapes]
+    """A case carrying a config Keras refuses: the Reject's inputs (zeros of its input_shapes
+    unless it gives them) and zero weights of whatever shapes the config implies (none if it
+    implies none)."""
+    inputs = ([np.asarray(x) for x in reject.inputs] if reject.inputs is not None
+              else [np.zeros(s, np.float32) for s in reject.input_shapes])
     try:
         weights = [np.zeros(shape, np.float32)
                    for _, shape in spec.weights(reject.config, list(reject.input_shapes))]

@@ -19,7 +19,9 @@ they run the case and agree with the reference; where TensorFlow refuses the cas
 channels_first convolutions without oneDNN, for one) or the spec lists a known divergence of
 TensorFlow's, the first of FALLBACK_ORACLES that agrees (Keras 3 on JAX, then on torch), and
 the case's "fallback_reason" says why (TensorFlow's own message). A case no oracle vouches for
-is not written.
+is not written. An oracle that cannot run a layer at all (tf_keras's CuDNN layers without a
+GPU) runs the spec's oracle_equivalent instead, the same computation on a layer it can run,
+and the case's "oracle_via" says which and why.
 
 Regenerate with:  python -m conformance.fixtures generate
 Check with:       python -m conformance.fixtures verify
@@ -126,6 +128,8 @@ def _case_record(case, arrays):
               "derived_from": case.derived_from}
     if case.fallback_reason:
         record["fallback_reason"] = case.fallback_reason
+    if case.oracle_via:
+        record["oracle_via"] = case.oracle_via
     return to_json(record)
 
 
@@ -202,7 +206,8 @@ def _case_from_record(record, keras_spec, layer, arrays):
                 expected_mask=None if mask is None else arrays[mask].astype(bool),
                 expected_dtypes=record.get("expected_dtypes"), check=record.get("check"),
                 oracle=record.get("oracle"), derived_from=record.get("derived_from"),
-                fallback_reason=record.get("fallback_reason"))
+                fallback_reason=record.get("fallback_reason"),
+                oracle_via=record.get("oracle_via"))
 
 
 def read_layer(root, keras_spec, layer, manifest):
@@ -262,24 +267,28 @@ class Oracles:
             self.started[name] = self._make(name, env=self.env)
         return self.started[name]
 
-    def outcome(self, name, case):
-        """The outcome of `case` on the oracle `name` (an error outcome if it cannot run)."""
+    def outcome(self, name, case, spec=None):
+        """(the outcome of `case` on the oracle `name`, how it ran): an error outcome if it
+        cannot run; how is None, or the oracle_via of the call it ran instead (oracle_case)."""
         from conformance.candidates.isolation import CandidateError
         from conformance.case import Outcome
         try:
             oracle = self.get(name)
-            got = oracle.call("run", case)
-            mask = oracle.call("compute_mask", case) if case.expected_mask is not None else None
-            return compare_case(case, got, mask)
+            ran, via = oracle_case(oracle, spec, case)
+            got = oracle.call("run", ran)
+            mask = oracle.call("compute_mask", ran) if case.expected_mask is not None else None
+            return compare_case(case, got, mask), via
         except CandidateError as exc:
             text = str(exc)
-            return Outcome("error", f"{exc.kind}: {text if len(text) < 2000 else text[-2000:]}")
+            message = f"{exc.kind}: {text if len(text) < 2000 else text[-2000:]}"
+            return Outcome("error", message), None
 
     def vouch(self, spec, case, keras_spec):
         """(oracle name, None) for the oracle that vouches for `case`, or (None, why not).
-        Where a fallback oracle vouches, case.fallback_reason says why the primary did not."""
+        Where a fallback oracle vouches, case.fallback_reason says why the primary did not;
+        where the oracle ran the spec's oracle_equivalent, case.oracle_via says so."""
         primary = ORACLES[keras_spec]
-        outcome = self.outcome(primary, case)
+        outcome, case.oracle_via = self.outcome(primary, case, spec)
         if outcome.status == "passed":
             return primary, None
         divergence = spec.divergence_for(primary, case)
@@ -295,11 +304,12 @@ class Oracles:
             if spec.divergence_for(fallback, case):
                 tried.append(f"{fallback}: known divergence")
                 continue
-            fallback_outcome = self.outcome(fallback, case)
+            fallback_outcome, case.oracle_via = self.outcome(fallback, case, spec)
             if fallback_outcome.status == "passed":
                 case.fallback_reason = why
                 return fallback, None
             tried.append(f"{fallback}: {fallback_outcome.message[:300]}")
+        case.oracle_via = None
         return None, "no oracle vouches for it: " + "; ".join(tried)
 
     def versions(self):
@@ -312,6 +322,21 @@ class Oracles:
     def close(self):
         for candidate in self.started.values():
             candidate.close()
+
+
+def oracle_case(oracle, spec, case):
+    """(the case `oracle` runs for `case`, how): the case itself and None, or, where the oracle
+    does not support the case (its supports() gives the reason) and the spec has an
+    oracle_equivalent, that equivalent call and "<how>, since <the oracle's reason>". The
+    answer of the equivalent is judged against the case's own expected values."""
+    if spec is None or spec.oracle_equivalent is None \
+            or "supports" not in oracle.start()["methods"]:
+        return case, None
+    verdict = oracle.call("supports", case)
+    if verdict is True:
+        return case, None
+    equivalent, how = spec.oracle_equivalent(case)
+    return equivalent, f"{how}, since {verdict}"
 
 
 def tensorflow_error(traceback_text):
@@ -335,7 +360,7 @@ def full_config_case(spec, case, config):
     of the layer the compact config builds), and its expected values computed from that."""
     full = dataclasses.replace(case, id=case.id.replace(f"{spec.layer}-", f"{spec.layer}-full-"),
                                params={**case.params, "config": "full"}, config=config,
-                               derived_from=case.id, oracle=None)
+                               derived_from=case.id, oracle=None, oracle_via=None)
     return with_expected(spec, full)
 
 

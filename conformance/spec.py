@@ -26,6 +26,8 @@ class Reject:
     reason: str
     keras_specs: tuple = KERAS_SPECS
     call_kwargs: dict = None
+    inputs: tuple = None        # the input arrays, where zeros won't show the refusal (an
+                                # index out of range): input_shapes are then theirs
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class LayerSpec:
     weights:   (config, input_shapes) -> [(name, shape)] in get_weights() order.
     inputs:    (config, input_shapes, regime) -> input arrays, when the regime's plain draws
                (regime.values(shape), conformance/regimes.py) won't do.
+    arrays:    (params, config, input_shapes, regime) -> (inputs, weights), in place of `inputs`
+               and the plain weight draws, where the arrays follow the params (integer indices
+               of a dtype) or the weights must carry the regime (a lookup table of NaN and inf).
     valid:     params -> bool, for combinations Keras forbids (strides > 1 with dilation > 1).
     call_kwargs: (params, input_shapes, rng) -> keyword arguments of the call: training=...,
                or arrays such as a mask (drawn from rng after the inputs and weights).
@@ -70,6 +75,11 @@ class LayerSpec:
     spec_values: (param, value, keras_specs) for a domain value only those Keras specs accept
                (tf_keras refuses Conv2DTranspose's dilation_rate (1, 2)); domains_for() drops it
                from the others.
+    oracle_equivalent: case -> (case, how): the same computation as a call of a layer that an
+               oracle can run, for an oracle that cannot run the case itself (its supports()
+               gives a reason: tf_keras runs CuDNNGRU on a GPU only, and on a CPU it runs
+               GRU(reset_after=True) with the weights mapped instead). `how` names that layer
+               and the mapping; the fixture records it as "oracle_via" (conformance/fixtures.py).
     Every spec's domains hold "regime" (conformance/regimes.py): the input regimes that can
     change its result.
     """
@@ -79,6 +89,7 @@ class LayerSpec:
     expect: Callable
     weights: Callable = no_weights
     inputs: Callable = None
+    arrays: Callable = None
     valid: Callable = always
     call_kwargs: Callable = None
     rejects: tuple = ()
@@ -87,6 +98,7 @@ class LayerSpec:
     keras_specs: tuple = KERAS_SPECS
     weight_scale: float = 0.5
     spec_values: tuple = ()
+    oracle_equivalent: Callable = None
 
     def domains_for(self, keras_spec):
         """The domains, without the values that `keras_spec` refuses (spec_values)."""

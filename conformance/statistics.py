@@ -14,6 +14,28 @@ draw is observed when it covers a finite x of at least 2^-126 in magnitude; all 
 observed elements of one draw must agree (kept or dropped), and the number of dropped
 observed draws must lie within 5 binomial standard deviations, plus 1, of rate * observed
 draws (a false alarm about once in 1.7 million cases). rate 1 drops everything.
+
+recurrent_dropout {"layer", "spec", "config", "weights", "per_gate", "per_step"}: a SimpleRNN,
+GRU or LSTM in training (conformance/specs/recurrent.py says how each Keras draws its masks).
+A row of the batch draws, once per call, a keep bit per input feature and per unit of the
+previous output (per gate and feature or unit where "per_gate"; the input's per time step and
+feature where "per_step"), each dropped with its rate; its output is the layer's with x and h
+multiplied by keep / (1 - rate). The cases are tiny (2 to 8 bits a row), so the check
+enumerates every draw of a row: for each of the 2^bits patterns it computes the outputs and
+their float32 bound (the recurrent bound, Bounded arithmetic; the cases' rate 0.5 makes
+1 / (1 - rate) = 2 exact, so x * mask rounds nothing), and
+1. every row must equal, within bound, its outputs under SOME pattern (a candidate that
+   ignores dropout, or scales the kept values by anything but 1 / (1 - rate), matches none
+   wherever the dropped or mis-scaled value reaches the output); this part never false-alarms
+   on a correct candidate, whose true draw is always among the matching patterns;
+2. the count: over the n = rows x bits bits, the true number of drops D is a sum of n
+   independent Bernoulli(rate) bits, mean m = sum of the rates. Per row, the matching
+   patterns' drop counts give D a range [lo, hi] that holds the true D; the check fails when
+   hi < m - t or lo > m + t, t = sqrt(n ln(2 / 1e-6) / 2). By Hoeffding's inequality
+   P(|D - m| >= t) <= 2 exp(-2 t^2 / n) = 1e-6: a correct candidate fails a case at most once
+   in a million, whichever bits its outputs leave unidentified. A candidate that keeps
+   every bit (scaled right: it matches the all-kept draw) has D in [0, few] and fails where
+   m - t > few: the cases hold n >= 128 bits at rate 0.5 (m - t >= 33).
 """
 import math
 
@@ -32,7 +54,7 @@ def draws_shape(x, noise_shape):
 
 def check(spec, inputs, outputs):
     """The outcome of the statistical check `spec` on a candidate's outputs."""
-    kinds = {"dropout": dropout}
+    kinds = {"dropout": dropout, "recurrent_dropout": recurrent_dropout}
     if spec.get("kind") not in kinds:
         return Outcome("failed", f"unknown statistical check {spec.get('kind')!r}")
     return kinds[spec["kind"]](inputs, outputs, **{k: v for k, v in spec.items() if k != "kind"})
@@ -78,7 +100,7 @@ def dropout(inputs, outputs, rate, noise_shape=None):
 
 def sample(spec, inputs, rng):
     """A correct random draw for the check `spec`: what the reference candidate returns."""
-    return {"dropout": sample_dropout}[spec["kind"]](
+    return {"dropout": sample_dropout, "recurrent_dropout": sample_recurrent_dropout}[spec["kind"]](
         inputs, rng=rng, **{k: v for k, v in spec.items() if k != "kind"})
 
 
@@ -91,3 +113,84 @@ def sample_dropout(inputs, rate, noise_shape, rng):
     with np.errstate(invalid="ignore"):
         return [reference.dropout(x, rate=rate, noise_shape=noise_shape, training=True,
                                   keep=keep)]
+
+
+FALSE_ALARM = 1e-6          # the recurrent_dropout count's false-alarm probability per case
+
+
+def _patterns(bits):
+    """Every boolean pattern of `bits` keep bits, (2^bits, bits)."""
+    return (np.arange(2 ** bits)[:, None] >> np.arange(bits)[None, :] & 1).astype(bool)
+
+
+def recurrent_dropout(inputs, outputs, **check):
+    return judge_recurrent_dropout(every_draw(check, inputs), outputs)
+
+
+def every_draw(check, inputs):
+    """(rates of the bits, every pattern of a row's bits, and for each pattern the layer's
+    outputs as Bounded, all rows drawing that pattern)."""
+    from conformance.specs import recurrent
+    x = np.asarray(inputs[0], np.float64)
+    rates = recurrent.dropout_bits(check, x.shape)
+    patterns = _patterns(rates.size)
+    expected = []
+    for bits in patterns:
+        x_under, weights = recurrent.under_dropout(check, check["weights"], x, bits)
+        expected.append(recurrent.bounded_call(check["layer"], x_under, weights,
+                                               check["config"], check["spec"])[0])
+    return rates, patterns, expected
+
+
+def judge_recurrent_dropout(draws, outputs):
+    """The recurrent_dropout check of `outputs` against every_draw's patterns."""
+    rates, patterns, expected = draws
+    got = [np.asarray(g, np.float64) for g in outputs]
+    if len(got) != len(expected[0]) or any(g.shape != e.v.shape
+                                           for g, e in zip(got, expected[0])):
+        return Outcome("failed", f"expected {len(expected[0])} outputs of shapes "
+                                 f"{[e.v.shape for e in expected[0]]}, got "
+                                 f"{[g.shape for g in got]}")
+    rows = got[0].shape[0]
+    ratio = np.zeros((len(patterns), rows))
+    for k, outputs_k in enumerate(expected):
+        for g, e in zip(got, outputs_k):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                error = np.abs(g - e.v)
+                r = np.where(error == 0, 0.0, error / e.e)
+            r = np.where(np.isnan(r), np.inf, r).reshape(rows, -1).max(axis=1)
+            ratio[k] = np.maximum(ratio[k], r)
+    fits = ratio <= 1
+    lost = np.flatnonzero(~fits.any(axis=0))
+    if lost.size:
+        row = int(lost[0])
+        best = int(np.argmin(ratio[:, row]))
+        return Outcome("failed", f"row {row} matches no dropout draw: its nearest, keep bits "
+                                 f"{patterns[best].astype(int).tolist()}, is off by "
+                                 f"{ratio[best, row]:.3g} times the bound ({lost.size} of "
+                                 f"{rows} rows match none)", float(ratio[best, row]))
+    drops = np.sum(~patterns, axis=1)
+    low = int(sum(drops[fits[:, r]].min() for r in range(rows)))
+    high = int(sum(drops[fits[:, r]].max() for r in range(rows)))
+    n, mean = rows * rates.size, rows * float(rates.sum())
+    t = math.sqrt(n * math.log(2 / FALSE_ALARM) / 2)
+    if high < mean - t or low > mean + t:
+        return Outcome("failed", f"between {low} and {high} of {n} dropout bits dropped; the "
+                                 f"rates expect {mean:.1f} +- {t:.1f} (Hoeffding, false alarm "
+                                 f"<= {FALSE_ALARM:g})")
+    return Outcome("passed", "", 0.0)
+
+
+def sample_recurrent_dropout(inputs, rng, **check):
+    """A correct draw: each row keeps each bit with probability 1 - rate, and computes the
+    reference under it (specs.recurrent.under_dropout)."""
+    from conformance.specs import recurrent
+    x = np.asarray(inputs[0], np.float64)
+    rates = recurrent.dropout_bits(check, x.shape)
+    keep = rng.random((x.shape[0], rates.size)) >= rates
+    plain, _ = recurrent.STEPS[check["layer"]]
+    rows = []
+    for r in range(x.shape[0]):
+        x_row, weights = recurrent.under_dropout(check, check["weights"], x[r:r + 1], keep[r])
+        rows.append(plain(x_row, *weights, **check["config"], spec=check["spec"]))
+    return [np.concatenate(parts, axis=0) for parts in zip(*rows)]

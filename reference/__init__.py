@@ -14,17 +14,29 @@ from reference.core import (
     masking_mask, permute, repeat_vector, reshape,
 )
 from reference.conv import conv, conv_transpose, separable_conv2d
+from reference.embedding import embedding, embedding_mask
+from reference.cudnn import cudnn_gru, cudnn_lstm
+from reference.conv_lstm import conv_lstm2d
 from reference.local import locally_connected
 from reference.pooling import average_pooling, max_pooling
 from reference.recurrent import gru, lstm, simple_rnn
+from reference.sequential import sequential
+from reference.recurrent import gru_cell, lstm_cell, rnn, simple_rnn_cell, stacked_rnn_cells
 from reference.spatial import (
     cropping, global_average_pooling, global_max_pooling, upsampling, zero_padding,
 )
+from reference.wrappers import (
+    bidirectional, bidirectional_mask, time_distributed, time_distributed_mask,
+)
 
 __all__ = [
-    "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "conv_transpose", "cropping",
+    "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "conv_lstm2d", "conv_transpose", "cropping",
     "dense", "dropout", "locally_connected", "global_average_pooling", "global_max_pooling", "upsampling",
     "zero_padding",
     "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",
     "permute", "repeat_vector", "reshape", "separable_conv2d", "gru", "lstm", "simple_rnn",
+    "cudnn_gru", "cudnn_lstm",
+    "embedding", "embedding_mask", "sequential",
+    "gru_cell", "lstm_cell", "rnn", "simple_rnn_cell", "stacked_rnn_cells",
+    "bidirectional", "bidirectional_mask", "time_distributed", "time_distributed_mask",
 ]

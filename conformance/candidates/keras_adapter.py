@@ -1,12 +1,18 @@
 """Running a case on a real Keras: Keras 3 on any backend (tf.keras of TensorFlow 2.16+ is
 Keras 3 on TensorFlow) or tf_keras (Keras 2). Imported only inside a candidate's process."""
+import dataclasses
 import importlib
 import json
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
 from conformance.lambdas import resolve_lambda_config
+
+# tf_keras's CuDNN layers: in its v1 API only (tf.compat.v1.keras.layers), and run on a GPU
+# only (cuDNN's CudnnRNNV3 op has no CPU kernel: NotFoundError "Could not find device").
+CUDNN_LAYERS = ("CuDNNGRU", "CuDNNLSTM")
 
 
 class KerasCandidate:
@@ -71,7 +77,23 @@ class KerasCandidate:
             return self.keras.layers.Lambda(**resolve_lambda_config(config))
         if case.layer == "InputLayer":
             return None
+        if case.layer == "Sequential":    # a model of layers, masks handed from one to the next
+            return self.keras.Sequential.from_config(config)
+        if case.layer in CUDNN_LAYERS and self.module == "tf_keras":
+            v1 = importlib.import_module("tf_keras.api._v1.keras.layers")
+            return getattr(v1, case.layer).from_config(config)
         return getattr(self.keras.layers, case.layer).from_config(config)
+
+    def supports(self, case):
+        """True, or why this Keras cannot run the case: tf_keras runs its CuDNN layers on a
+        GPU only; Keras 3 has none."""
+        if case.layer in CUDNN_LAYERS:
+            if self.module != "tf_keras":
+                return f"{case.layer} is a Keras 2 layer (tf_keras); Keras 3 dropped it"
+            if self.device != "gpu":
+                return (f"tf_keras runs {case.layer} on a GPU only (cuDNN's CudnnRNNV3 op "
+                        f"has no CPU kernel) and TensorFlow sees no GPU here")
+        return True
 
     def _input(self, config):
         """The symbolic input of an Input config: compact (keras.Input's arguments) or the
@@ -94,6 +116,8 @@ class KerasCandidate:
                 value = self._tensor(value)
             elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
                 value = [self._tensor(v) for v in value]
+                if name in ("states", "initial_state"):
+                    value = _per_cell(layer, value)
             kwargs[name] = value
         return layer(inputs, **kwargs)
 
@@ -107,6 +131,15 @@ class KerasCandidate:
             inp = self._input(case.config)
             return [self._to_numpy(self.keras.Model(inp, inp)(case.inputs[0]))]
         layer = self.build(case)
+        if case.config.get("stateful"):
+            # one call per input, the states carried between calls; the building call above
+            # moves the states, so they are reset once the weights are set
+            calls = [dataclasses.replace(case, inputs=[x]) for x in case.inputs]
+            self._call(layer, calls[0])
+            layer.set_weights([np.asarray(w) for w in case.weights])
+            layer.reset_states()
+            return [self._to_numpy(o) for call in calls
+                    for o in _flatten(self._call(layer, call))]
         out = self._call(layer, case)
         if case.weights:
             layer.set_weights([np.asarray(w) for w in case.weights])
@@ -123,7 +156,10 @@ class KerasCandidate:
         else:                   # tf_keras: a model hands its layers TensorFlow tensors
             import tensorflow as tf
             inputs = tf.convert_to_tensor(inputs)
-        mask = layer.compute_mask(inputs, None)
+        given = case.call_kwargs.get("mask")      # a mask handed to the call (the wrappers)
+        mask = layer.compute_mask(inputs, None if given is None else self._tensor(given))
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None      # several outputs: the first output's mask
         return None if mask is None else self._to_numpy(mask)
 
     # Used by the oracle tests only ------------------------------------------------------------
@@ -135,6 +171,9 @@ class KerasCandidate:
             shape = self._input(case.config).shape
         else:
             layer = self.build(case)
+            if hasattr(layer, "state_size") and not hasattr(layer, "return_sequences"):
+                # a cell (one step) declares its output_size, not compute_output_shape
+                return {"shape": [int(shapes[0][0]), int(layer.output_size)]}
             shape = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
         if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)) \
                 or isinstance(shape, list) and shape and hasattr(shape[0], "as_list"):
@@ -161,6 +200,21 @@ class KerasCandidate:
         return None
 
 
+def _per_cell(layer, states):
+    """A case's states of a stack of cells (StackedRNNCells, or an RNN of one) are each cell's
+    states in turn, flat; Keras takes them nested per cell: [h1, [h2, c2], h3]."""
+    cells = getattr(layer, "cells", None) or getattr(getattr(layer, "cell", None), "cells", None)
+    if not cells:
+        return states
+    nested = []
+    for cell in cells:
+        size = cell.state_size
+        count = len(size) if isinstance(size, (list, tuple)) else 1
+        nested.append(states[:count] if isinstance(size, (list, tuple)) else states[0])
+        states = states[count:]
+    return nested
+
+
 def _flatten(out):
     """A layer's outputs as one flat list, in Keras order: a cell's (output, [h, c]) is
     [output, h, c]."""
@@ -174,4 +228,6 @@ def _json_default(value):
         return value.item()
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, Mapping):       # tf_keras's tracked _DictWrapper (a backward_layer)
+        return dict(value)
     raise TypeError(f"a layer config holds {type(value).__name__} {value!r}, which JSON cannot")

@@ -104,11 +104,15 @@ def lstm_bounded(x, states, weights, config, spec):
     kernel, recurrent_kernel, *bias = weights
     h, c = states
     z = matmul(x, kernel, bias[0] if bias else None) + matmul(h, recurrent_kernel)
-    z_i, z_f, z_c, z_o = z.split(4)
+    h, c = lstm_gates_bounded(*z.split(4), c, config, spec)
+    return h, [h, c]
+
+
+def lstm_gates_bounded(z_i, z_f, z_c, z_o, c, config, spec):
+    """reference.recurrent.lstm_gates in Bounded arithmetic (LSTM and ConvLSTM2D)."""
     act, rec = config.get("activation", "tanh"), config.get("recurrent_activation", "sigmoid")
     c = activate(rec, z_f, spec) * c + activate(rec, z_i, spec) * activate(act, z_c, spec)
-    h = activate(rec, z_o, spec) * activate(act, c, spec)
-    return h, [h, c]
+    return activate(rec, z_o, spec) * activate(act, c, spec), c
 
 
 def gru_bounded(x, states, weights, config, spec):
@@ -156,7 +160,7 @@ def fold_bounded(step, x, states, mask, go_backwards, zero_output_for_mask):
     for t in order:
         output, new_states = step(Bounded(x[:, t], np.zeros_like(x[:, t])), states)
         if mask is not None:
-            keep = np.asarray(mask)[:, t][:, None]
+            keep = np.asarray(mask)[:, t].reshape(-1, *(1,) * (output.v.ndim - 1))
             before = (Bounded(0.0, 0.0) if zero_output_for_mask or previous is None
                       else previous)
             output = Bounded(np.where(keep, output.v, before.v),
@@ -185,15 +189,16 @@ SQUASHING = (None, "tanh", "sigmoid", "hard_sigmoid", "softsign")
 
 def _rnn_make(params, rng):
     """(batch, time, features): batch 1-3, time 1-6 (50-80 in the long regime), features 1-4;
-    time_major (Keras 2) swaps the first two axes."""
+    time_major (Keras 2) swaps the first two axes. A stateful layer gets two inputs of that
+    shape: the inputs of two consecutive calls (_stateful_cases)."""
     config = {k: v for k, v in params.items()
-              if k not in ("regime", "mask", "initial_state")
+              if k not in ("regime", "mask", "initial_state", "training")
               and not (k == "time_major" and not v)}
     steps = (int(rng.integers(*LONG_STEPS)) if params["regime"] == "long"
              else int(rng.integers(1, 7)))
     batch, features = int(rng.integers(1, 4)), int(rng.integers(1, 5))
     shape = (steps, batch, features) if params.get("time_major") else (batch, steps, features)
-    return config, [shape]
+    return config, [shape] * (2 if params.get("stateful") else 1)
 
 
 def _rnn_weights(layer):
@@ -227,7 +232,7 @@ def _rnn_call_kwargs(layer):
     def call_kwargs(params, shapes, rng):
         shape = shapes[0]
         batch, steps = (shape[1], shape[0]) if params.get("time_major") else shape[:2]
-        kwargs = {}
+        kwargs = {"training": True} if params.get("training") else {}
         if params.get("mask"):
             kwargs["mask"] = _steps_mask(params["mask"], batch, steps, rng)
         if params.get("initial_state"):
@@ -238,33 +243,142 @@ def _rnn_call_kwargs(layer):
     return call_kwargs
 
 
+def bounded_call(layer, x, weights, config, spec, mask=None, states=None):
+    """One call of the layer in Bounded arithmetic: (the outputs as [Bounded], the final
+    states as [Bounded]). x as the case holds it (time_major swapped here); states: the
+    initial states as Bounded (zeros, exact, by default)."""
+    _, bounded = STEPS[layer]
+    x = np.asarray(x, np.float64)
+    if config.get("time_major"):
+        x = np.swapaxes(x, 0, 1)
+    if states is None:
+        zeros = np.zeros((x.shape[0], config["units"]))
+        states = [Bounded(zeros, zeros) for _ in range(STATES[layer])]
+    weights = [np.asarray(w, np.float64) for w in weights]
+    with np.errstate(invalid="ignore", over="ignore"):
+        sequence, final = fold_bounded(
+            lambda x_t, s: bounded(x_t, s, weights, config, spec), x, states, mask,
+            config.get("go_backwards", False), config.get("zero_output_for_mask", False))
+    if config.get("return_sequences"):
+        first = sequence
+        if config.get("time_major"):
+            first = Bounded(np.swapaxes(first.v, 0, 1), np.swapaxes(first.e, 0, 1))
+    else:
+        first = Bounded(sequence.v[:, -1], sequence.e[:, -1])
+    final = [Bounded(s.v, np.broadcast_to(s.e, s.v.shape)) for s in final]
+    return [first, *final] if config.get("return_state") else [first], final
+
+
 def _rnn_expect(layer):
-    plain, bounded = STEPS[layer]
+    plain, _ = STEPS[layer]
 
     def expect(case):
-        x = np.asarray(case.inputs[0], np.float64)
-        config, spec = case.config, case.spec
-        outputs = plain(case.inputs[0], *case.weights, **case.call_kwargs, **config, spec=spec)
-        if config.get("time_major"):
-            x = np.swapaxes(x, 0, 1)
-        units = config["units"]
-        initial = case.call_kwargs.get("initial_state")
-        states = [Bounded(np.asarray(s, np.float64) if initial else np.zeros((x.shape[0], units)),
-                          np.zeros((x.shape[0], units)))
-                  for s in (initial or [None] * STATES[layer])]
-        weights = [np.asarray(w, np.float64) for w in case.weights]
-        with np.errstate(invalid="ignore", over="ignore"):
-            sequence, final = fold_bounded(
-                lambda x_t, s: bounded(x_t, s, weights, config, spec), x, states,
-                case.call_kwargs.get("mask"), config.get("go_backwards", False),
-                config.get("zero_output_for_mask", False))
-        first = sequence.e if config.get("return_sequences") else sequence.e[:, -1]
-        if config.get("time_major") and config.get("return_sequences"):
-            first = np.swapaxes(first, 0, 1)
-        bounds = [first] + ([np.broadcast_to(s.e, s.v.shape) for s in final]
-                            if config.get("return_state") else [])
+        config, spec, kwargs = case.config, case.spec, dict(case.call_kwargs)
+        training = kwargs.pop("training", False)
+        if training and _dropout_rates(config):
+            return Expected([], [], check=dropout_check(layer, case))
+        if config.get("stateful"):
+            outputs = reference.recurrent.stateful_calls(plain, case.inputs, *case.weights,
+                                                         **kwargs, **config, spec=spec)
+        else:
+            outputs = plain(case.inputs[0], *case.weights, **kwargs, **config, spec=spec)
+        initial = kwargs.get("initial_state")
+        states = None if initial is None else [
+            Bounded(np.asarray(s, np.float64), np.zeros(np.shape(s))) for s in initial]
+        bounds = []
+        for x in case.inputs if config.get("stateful") else case.inputs[:1]:
+            returned, states = bounded_call(layer, x, case.weights, config, spec,
+                                            kwargs.get("mask"), states)
+            bounds += [b.e for b in returned]
         return Expected(outputs, bounds)
     return expect
+
+
+# Dropout in training ------------------------------------------------------------------------
+#
+# The output is random, so a training case carries a check (conformance/statistics.py,
+# "recurrent_dropout") instead of values. How each Keras draws its masks, per call (the same
+# masks at every time step, but for tf_keras's fused path below): an input mask over the
+# features (batch, n) and a recurrent mask over the units (batch, u), each 0 or 1 / (1 - rate).
+# - SimpleRNN: one of each (keras/src/layers/rnn/simple_rnn.py, tf_keras simple_rnn.py).
+# - LSTM, GRU in Keras 3: recurrent_dropout > 0 forces implementation 1, which draws one mask
+#   per gate (dropout_mask_count 4 or 3, lstm.py/gru.py __init__); implementation 2 draws one
+#   input mask for all gates. (implementation=1 with dropout > 0 and recurrent_dropout = 0
+#   raises in training on every backend: the cuDNN-path code broadcasts the list of 4 masks,
+#   lstm.py inner_loop; no case holds it.)
+# - LSTM, GRU in tf_keras: recurrent_dropout > 0 forces implementation 1 (one mask per gate);
+#   otherwise, where the fused kernel may run (tanh, sigmoid, a bias, not unrolled, and
+#   reset_after for GRU: _could_use_gpu_kernel), the layer multiplies its whole input by
+#   dropout_mask[0], drawn over the input's shape (batch, time, n): one draw per time step,
+#   for all gates (tf_keras lstm.py line 650, gru.py line 823); elsewhere the cell: one mask
+#   per gate with implementation 1, one with implementation 2, shared by the time steps.
+
+def _dropout_rates(config):
+    """(input rate, recurrent rate) where some dropout applies (0 < rate < 1), else ()."""
+    rates = (config.get("dropout", 0.0), config.get("recurrent_dropout", 0.0))
+    return rates if any(0 < r < 1 for r in rates) else ()
+
+
+def _fused_keras2(layer, config, keras_spec):
+    """tf_keras's LSTM or GRU taking its fused path (_could_use_gpu_kernel)."""
+    return (keras_spec == "keras2" and layer != "SimpleRNN"
+            and config.get("activation", "tanh") == "tanh"
+            and config.get("recurrent_activation", "sigmoid") == "sigmoid"
+            and config.get("recurrent_dropout", 0.0) == 0
+            and config.get("use_bias", True) and not config.get("unroll")
+            and (layer == "LSTM" or config.get("reset_after", True)))
+
+
+def dropout_check(layer, case):
+    """The statistical check of a training case: what the check needs, JSON only.
+    per_gate: one mask per gate; per_step: the input mask drawn per time step."""
+    if set(case.call_kwargs) - {"training"} or case.config.get("time_major"):
+        raise OutOfScope("a training case with a mask, initial states or time_major: the "
+                         "dropout check takes the plain batch-major call only")
+    config, spec = case.config, case.spec
+    fused = _fused_keras2(layer, config, spec)
+    per_gate = layer != "SimpleRNN" and (config.get("recurrent_dropout", 0.0) > 0 or (
+        not fused and config.get("implementation", 2) == 1))
+    return {"kind": "recurrent_dropout", "layer": layer, "spec": spec, "config": config,
+            "weights": [np.asarray(w).tolist() for w in case.weights],
+            "per_gate": per_gate, "per_step": fused}
+
+
+def dropout_bits(check, x_shape):
+    """The rate of each bit of one row's draw: the input mask's (gates or 1, n) bits, or
+    (time, n) drawn per time step, then the recurrent mask's (gates or 1, u), for the masks
+    that apply."""
+    config, copies = check["config"], GATES[check["layer"]] if check["per_gate"] else 1
+    rate, recurrent_rate = config.get("dropout", 0.0), config.get("recurrent_dropout", 0.0)
+    inputs = (x_shape[1] if check["per_step"] else copies) * x_shape[-1]
+    return np.array([rate] * (inputs if 0 < rate < 1 else 0)
+                    + [recurrent_rate] * (copies * config["units"]
+                                          if 0 < recurrent_rate < 1 else 0))
+
+
+def under_dropout(check, weights, x, bits):
+    """(x, weights) computing, without dropout, the layer on rows x (batch, time, n) that
+    all drew `bits` (dropout_bits order): a mask per time step multiplies x itself, a mask
+    shared by the steps scales the kernels' rows (reference.recurrent.dropout_weights)."""
+    config, layer = check["config"], check["layer"]
+    gates, copies = GATES[layer], GATES[layer] if check["per_gate"] else 1
+    rate, recurrent_rate = config.get("dropout", 0.0), config.get("recurrent_dropout", 0.0)
+    x, bits = np.asarray(x, np.float64), np.asarray(bits, bool)
+    input_keep = np.ones((gates, x.shape[-1]), bool)
+    if 0 < rate < 1:
+        size = (x.shape[1] if check["per_step"] else copies) * x.shape[-1]
+        part, bits = bits[:size], bits[size:]
+        if check["per_step"]:
+            x = x * part.reshape(x.shape[1:]) / (1 - rate)
+        else:
+            input_keep = np.broadcast_to(part.reshape(copies, -1), input_keep.shape)
+    recurrent_keep = np.ones((gates, config["units"]), bool)
+    if 0 < recurrent_rate < 1:
+        recurrent_keep = np.broadcast_to(bits.reshape(copies, -1), recurrent_keep.shape)
+    kernel, recurrent_kernel = reference.recurrent.dropout_weights(
+        weights[0], weights[1], input_keep, recurrent_keep, gates=gates,
+        dropout=0.0 if check["per_step"] else rate, recurrent_dropout=recurrent_rate)
+    return x, [kernel, recurrent_kernel, *weights[2:]]
 
 
 def _rnn_valid(params):
@@ -279,10 +393,12 @@ def _rnn_valid(params):
 
 
 def _leads_with_a_masked_step(case):
-    """A mask, an initial state and the first processed step of some row masked (where
-    Keras 3 on JAX and NumPy repeat the initial h instead of 0), outside unroll."""
+    """A mask, an initial state (or a stateful layer's second call, which starts from the
+    first call's states) and the first processed step of some row masked (where Keras 3 on
+    JAX and NumPy repeat the initial h instead of 0), outside unroll."""
     mask, config = case.call_kwargs.get("mask"), case.config
-    if mask is None or "initial_state" not in case.call_kwargs or config.get("unroll"):
+    initial = "initial_state" in case.call_kwargs or config.get("stateful")
+    if mask is None or not initial or config.get("unroll"):
         return False
     first = mask[:, -1] if config.get("go_backwards") else mask[:, 0]
     if config.get("return_sequences"):
@@ -337,6 +453,30 @@ TORCH_UNROLLED_MASK_FLIP = Divergence(
              "with any mask raises; without go_backwards or unroll it runs")
 
 
+# Edge cases: two consecutive calls of a stateful layer, and dropout in training -------------
+
+def _stateful_cases(layer):
+    """Stateful: two calls (the case's two inputs), after reset_states(); the outputs are the
+    first call's, then the second's. Plain, and with a mask, go_backwards and the states."""
+    plain = {"units": 2, "stateful": True, "return_sequences": True, "regime": "unit"}
+    masked = {"units": 2, "stateful": True, "return_state": True, "go_backwards": True,
+              "mask": "scattered", "regime": "unit"}
+    return ((plain, [(2, 3, 2)] * 2), (masked, [(3, 4, 2)] * 2))
+
+
+def _training_cases(layer):
+    """Dropout in training, tiny per row (the check enumerates every draw of a row: 2 to 8
+    bits) and many rows (128 to 144 draws per case, for the count). Rate 0.5: the mask's
+    1 / (1 - rate) = 2 is exact in float32, so x * mask @ K rounds as x @ (mask * K) does."""
+    common = {"return_sequences": True, "regime": "unit", "training": True}
+    both = {**common, "units": 1, "dropout": 0.5, "recurrent_dropout": 0.5}
+    inputs_only = {**common, "units": 2, "dropout": 0.5}
+    if layer == "SimpleRNN":
+        return ((both, [(64, 4, 1)]), ({**inputs_only, "units": 1}, [(64, 4, 2)]))
+    rows = {"LSTM": 16, "GRU": 24}[layer]          # 4 or 3 gates x 2 bits per row
+    return ((both, [(rows, 4, 1)]), ({**inputs_only, "implementation": 2}, [(64, 4, 2)]))
+
+
 def _rnn(layer, extra):
     domains = {"units": (1, 3), "activation": ACTIVATIONS, **extra,
                "use_bias": (True, False), "return_sequences": (False, True),
@@ -349,6 +489,7 @@ def _rnn(layer, extra):
         divergences=(KERAS3_SCAN_REPEATS_INITIAL_H, TF_RECURRENT_SOFTMAX,
                      TORCH_UNROLLED_MASK_FLIP),
         spec_values=(("time_major", True, ("keras2",)),),
+        edge_cases=_stateful_cases(layer) + _training_cases(layer),
     )
 
 
