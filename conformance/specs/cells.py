@@ -280,8 +280,13 @@ def _rnn_valid_cells(params):
     """Outside the unit, tiny and ties regimes, bounded activations only (an unbounded one
     overflows float32 inside the recurrence: Float32Overflow); a time_major input takes no
     mask (as _rnn_valid); a single cell only with the parameters its kind takes (at their
-    default otherwise)."""
+    default otherwise). Unrolled, backwards, zero_output_for_mask with a mask: no engine
+    computes it as Keras's own loop does (TensorFlow mirrors the zeros, JAX and NumPy ignore
+    zero_output_for_mask, torch raises: the divergences below), so no oracle can vouch."""
     kind = params["cell"]
+    if (params["unroll"] and params["go_backwards"] and params["zero_output_for_mask"]
+            and params["mask"]):
+        return False
     return ((params["regime"] in ("unit", "tiny", "ties")
              or _activations(params) <= set(BOUNDED_ACTIVATIONS))
             and _rnn_valid(params) and (kind == "stacked" or all(
