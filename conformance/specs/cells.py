@@ -405,7 +405,7 @@ TF_KERAS_UNROLLED_ZEROS_RAISE = Divergence(
              "stacked last output (1, batch, units); tf.where(_expand_mask(mask, outputs, "
              "fixed_dim=2), ...) broadcasts it to (time, batch, units), and set_shape then "
              "raises \"Tensor's shape (2, 3, 1) is not compatible with supplied shape (1, 3, 1)\" "
-             "(fixture case keras2/RNN-011: LSTMCell, 2 steps, batch 3); Keras 3 never reads "
+             "(LSTMCell, 2 steps, batch 3); Keras 3 never reads "
              "those outputs, and keras-torch runs the case")
 
 
@@ -462,9 +462,10 @@ JAX_STACK_PREVIOUS_OUTPUT = Divergence(
              "output_tm1 = states[0], replaced by states[-1][0] only when states[0] is nested "
              "(Keras's own zero initial state nests each cell's states in a list, so without "
              "an initial state the cases pass); jnp.where(is_masked, output_tm1, output_t) "
-             "then broadcasts. Fixture RNN-084 (a stack ending in a 1-unit cell, every step "
-             "real): output shape (1, 2), expected (1, 1); RNN-058 (right-padded mask): 1.0 "
-             "where tf.keras, keras-torch and the reference give -0.094")
+             "then broadcasts. Seen on the fixtures while writing the spec: a stack ending in a "
+             "1-unit cell, every step real, came back with output shape (1, 2) where (1, 1) "
+             "is expected; a right-padded mask gave 1.0 where tf.keras, keras-torch and the "
+             "reference give -0.094")
 
 
 def _cell(kind, **config):
