@@ -434,8 +434,8 @@ def same_call_kwargs(a, b):
     """Whether two cases call the layer with the same keyword arguments (arrays included)."""
     def same(x, y):
         if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-            return (np.asarray(x).dtype == np.asarray(y).dtype
-                    and np.array_equal(np.asarray(x), np.asarray(y)))
+            x, y = np.asarray(x), np.asarray(y)
+            return x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
         if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
             return len(x) == len(y) and all(same(u, v) for u, v in zip(x, y))
         return x == y
