@@ -49,6 +49,11 @@ ORACLES = {"keras3": "tf.keras", "keras2": "tf_keras"}
 FALLBACK_ORACLES = ("keras-jax", "keras-torch")
 TF_RUNTIME_ERROR = "tensorflow.python.framework.errors_impl."   # an op's error, not Keras's
 FULL_CONFIG_CASES = 3     # per layer and spec: cases whose config is a real get_config()
+# TensorFlow as an oracle runs with oneDNN on, whatever the CPU: TF 2.21 turns it off by default
+# on CPUs without AVX-512, and then refuses channels_first convolutions and runs some "valid"
+# windows longer than their input that its oneDNN kernels refuse. With this, the oracle's
+# answers (and the configs it rejects) do not depend on the machine; candidates run as is.
+ORACLE_ENV = {"TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
 def to_json(value):
@@ -260,7 +265,8 @@ class Oracles:
 
     def __init__(self, env=None):
         from conformance.candidates.isolation import IsolatedCandidate
-        self._make, self.started, self.env = IsolatedCandidate, {}, env
+        self._make, self.started = IsolatedCandidate, {}
+        self.env = ORACLE_ENV if env is None else env
 
     def get(self, name):
         if name not in self.started:

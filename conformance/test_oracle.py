@@ -15,7 +15,7 @@ from conformance.case import KERAS_SPECS
 from conformance.cases import case_strategy, rejected_case, with_expected
 from conformance.compare import compare_case
 from conformance.fixtures import (
-    FALLBACK_ORACLES, ORACLES, TF_RUNTIME_ERROR, oracle_case, tensorflow_error,
+    FALLBACK_ORACLES, ORACLE_ENV, ORACLES, TF_RUNTIME_ERROR, oracle_case, tensorflow_error,
 )
 from conformance.regimes import REGIMES
 
@@ -36,7 +36,7 @@ def oracles():
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed: the oracle tests need it")
         if (keras_spec, device) not in started:
-            env = {"CUDA_VISIBLE_DEVICES": "-1"} if device == "cpu" else {}
+            env = {**ORACLE_ENV, **({"CUDA_VISIBLE_DEVICES": "-1"} if device == "cpu" else {})}
             name = ORACLES.get(keras_spec, keras_spec)
             oracle = IsolatedCandidate(name, env=env)
             oracle.start()
