@@ -188,7 +188,8 @@ def _page(title, body):
 def _legend():
     items = "".join(f'<span>{badge(s)} {MEANING[s]}</span>' for s in ORDER)
     return (f'<p class="legend">{items}<br>ratio = |got − expected| / bound, of the worst '
-            'element; above 1 fails.</p>')
+            'element; above 1 fails. A pair grid gives, for each pair of parameter values, the '
+            'cases per status and the worst ratio; · means no case has that pair.</p>')
 
 
 # Candidate page ------------------------------------------------------------------------------
@@ -265,8 +266,13 @@ def _layer_section(name, entry, overview):
     present = [s for s in ORDER if any(cell_counts(c).get(s) for c in cells)]
     if params:
         out.append('<h3>By parameter value</h3>' + _value_table(cells, params, present))
-    if len(params) > 1:
-        grids = [_pair_grid(cells, a, b) for a, b in itertools.combinations(params, 2)]
+    pairs = list(itertools.combinations(params, 2))
+    if pairs and all(c["status"] in ("passed", "skipped") for c in cells):
+        # nothing to locate: thousands of green grids would be most of the page
+        out.append(f'<p>By pair of parameter values: every cell passed or was skipped '
+                   f'({len(pairs)} grids not drawn; matrix.json holds every cell).</p>')
+    elif pairs:
+        grids = [_pair_grid(cells, a, b) for a, b in pairs]
         plural = "s" * (len(grids) > 1)
         out.append(f'<details class="pairs"{" open" if failing else ""}><summary>'
                    f'<b>By pair of parameter values</b> ({len(grids)} grid{plural})</summary>'
@@ -318,13 +324,15 @@ def _pair_grid(cells, a, b):
         tds = []
         for cv in cols_v:
             agg = aggregate(_with(cells, {a: rv, b: cv}))
+            # terse markup: a report holds thousands of these (the legend explains them)
             if not agg["cells"]:
-                tds.append('<td class="none" title="no cells">·</td>')
+                tds.append('<td class="none">·</td>')
                 continue
             counts = agg["counts"]
             text = " ".join(f"{SYMBOL[s]}{e(counts[s])}" for s in SEVERITY if counts.get(s))
-            tip = f'{agg["status"]}: {sum(counts.values())} cases in {agg["cells"]} cells'
-            tds.append(f'<td class="{_cls(agg["status"])}" title="{e(tip)}">{text}'
+            tip = "" if agg["status"] == "passed" else \
+                f' title="{e(agg["status"])}: {agg["cells"]} cells"'
+            tds.append(f'<td class="{_cls(agg["status"])}"{tip}>{text}'
                        f'<small>{fmt_ratio(agg["worst"])}</small></td>')
         rows.append(f'<tr><th class="mono">{e(fmt_value(rv))}</th>{"".join(tds)}</tr>')
     return f'<table class="grid">{head}{"".join(rows)}</table>'
