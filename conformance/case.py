@@ -29,6 +29,10 @@ class Case:
     expected_dtypes: list = None
     check: dict = None          # a statistical check (conformance/statistics.py) in place of
                                 # expected values, for random outputs (Dropout in training)
+    observed: dict = None       # what the layer leaves after the call, judged where the
+                                # candidate has observe(): name -> (expected, bounds), as in
+                                # Expected.observed ("weights" after the call, "losses")
+    seed: int = None            # the seed its shapes, inputs and weights were drawn from
     out_of_scope: str = None    # why the reference has no answer: the config asks for
                                 # something the suite does not implement (reference/config.py)
     oracle: str = None          # the Keras that vouched for the case (conformance/fixtures.py)
@@ -42,7 +46,7 @@ class Case:
     def for_candidate(self):
         """The case without its answers: what a candidate is given."""
         return replace(self, expected=None, bounds=None, expected_mask=None,
-                       expected_dtypes=None, check=None, out_of_scope=None)
+                       expected_dtypes=None, check=None, observed=None, out_of_scope=None)
 
 
 @dataclass

@@ -121,14 +121,43 @@ def _compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
     return Outcome("passed", "", ratio, worst)
 
 
-def compare_case(case, got, got_mask=None, check_mask=True):
+def compare_case(case, got, got_mask=None, check_mask=True, observed=None):
     """compare() against everything the case says the layer must give; a case outside the
-    suite's scope has no answer to compare with and is skipped with the reason."""
+    suite's scope has no answer to compare with and is skipped with the reason. Where the case
+    holds `observed` values (the weights after a training call, the losses a layer adds),
+    `observed` is what the candidate's observe() returned (None: it has no observe()): each
+    is judged as an output is; where outputs pass and some observed value is missing, the case
+    is skipped with the reason, never failed."""
     if case.out_of_scope:
         return Outcome("skipped", case.out_of_scope)
-    return compare(case.expected, case.bounds, got, expected_mask=case.expected_mask,
-                   got_mask=got_mask, expected_dtypes=case.expected_dtypes,
-                   check_mask=check_mask, check=case.check, inputs=case.inputs)
+    outcome = compare(case.expected, case.bounds, got, expected_mask=case.expected_mask,
+                      got_mask=got_mask, expected_dtypes=case.expected_dtypes,
+                      check_mask=check_mask, check=case.check, inputs=case.inputs)
+    if outcome.status != "passed" or not case.observed:
+        return outcome
+    missing = []
+    for name, (values, bounds) in case.observed.items():
+        if not isinstance(observed, dict) or name not in observed:
+            missing.append(name)
+            continue
+        seen = compare(values, bounds, observed[name])
+        if seen.status != "passed":
+            return Outcome("failed", f"after the call, {name}: {seen.message}",
+                           seen.error_ratio, seen.worst)
+        if (seen.error_ratio or 0.0) > (outcome.error_ratio or 0.0):
+            outcome = Outcome("passed", "", seen.error_ratio, seen.worst)
+    if missing:
+        what = OBSERVED_WHAT.get(tuple(missing), " and ".join(missing))
+        why = ("candidate has no observe()" if observed is None
+               else "its observe() gives no " + ", no ".join(f'"{m}"' for m in missing))
+        return Outcome("skipped", f"outputs match; {what} not checked: {why}",
+                       outcome.error_ratio, outcome.worst)
+    return outcome
+
+
+# What each observed value is, for the reason a case is skipped without it.
+OBSERVED_WHAT = {("weights",): "moving statistics (the weights after the call)",
+                 ("losses",): "the losses the layer adds"}
 
 
 def _mask_problem(expected, got):

@@ -5,10 +5,14 @@ unchanged on NumPy arrays and on TensorFlow, JAX and PyTorch tensors.
 A candidate resolves a Lambda config with `resolve_lambda_config`, which also reads the
 functions of a complete Keras config: Keras 3 writes {"class_name": "function", "config":
 "affine", ...}; tf_keras writes the function's marshalled bytecode with "function_type":
-"lambda" and its module. A function that is not in this catalogue is outside the scope.
+"lambda" and its module. A function that is not in this catalogue is outside the scope. A mask
+given as a tensor is a name of MASK_TENSORS (or the value Keras 3 writes), resolved to a
+boolean NumPy array.
 """
 import base64
 import marshal
+
+import numpy as np
 
 from reference.config import OutOfScope
 
@@ -48,6 +52,11 @@ def first_feature_positive(inputs, mask=None):
 
 MASK_FUNCTIONS = {"first_feature_positive": first_feature_positive}
 
+# mask given as a tensor: Lambda's compute_mask returns a mask that is not callable as it is,
+# whatever the input (keras/src/layers/core/lambda_layer.py, compute_mask; tf_keras the same).
+# A case names one; its inputs are (2, 3, features), so it masks steps of the input's shape.
+MASK_TENSORS = {"steps_2x3": ((True, False, True), (False, False, True))}
+
 
 def _function_name(value, kind):
     """The catalogue name of a function as a config stores it, or None when it is none."""
@@ -60,6 +69,17 @@ def _function_name(value, kind):
             return marshal.loads(base64.decodebytes(value[0].encode("ascii"))).co_name
         except (ValueError, EOFError, TypeError, AttributeError):
             return None
+    return None
+
+
+def _mask_tensor(value):
+    """The boolean array of a mask given as a tensor: a catalogue name, or the value Keras 3's
+    get_config() writes ({"class_name": "__tensor__" or "__numpy__", "config": {"value",
+    "dtype"}}: data, not code, so any value is read). None when `value` is neither."""
+    if isinstance(value, str) and value in MASK_TENSORS:
+        return np.array(MASK_TENSORS[value], bool)
+    if isinstance(value, dict) and value.get("class_name") in ("__tensor__", "__numpy__"):
+        return np.array(value["config"]["value"], value["config"].get("dtype", "bool"))
     return None
 
 
@@ -86,5 +106,9 @@ def resolve_lambda_config(config):
     _resolve(config, "output_shape", SHAPE_FUNCTIONS)
     if isinstance(config.get("output_shape"), list):
         config["output_shape"] = tuple(config["output_shape"])
-    _resolve(config, "mask", MASK_FUNCTIONS)
+    tensor = _mask_tensor(config.get("mask"))
+    if tensor is not None:
+        config["mask"] = tensor
+    else:
+        _resolve(config, "mask", MASK_FUNCTIONS)
     return config

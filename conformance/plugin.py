@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from conformance import fixtures, gate, specs
+from conformance import fixtures, gate, oracles, specs
 from conformance.candidates import BUILTINS, CandidateLoadError, load
 from conformance.candidates.isolation import IsolatedCandidate
 from conformance.html_report import load_matrix, write_candidate_report
@@ -88,13 +88,13 @@ class Session:
         self.fixtures_dir = Path(root)
         self._cases = None
         oracle = config.getoption("oracle")
-        self.oracle = oracle if oracle is not None else self.target in fixtures.ORACLES.values()
+        self.oracle = oracle if oracle is not None else self.target in oracles.ORACLES.values()
 
     def cases(self):
         if self._cases is None:
-            cases, problems = fixtures.load_all(self.fixtures_dir, self.spec)
-            wanted = set(self.config.getoption("cases"))
             layers = set(self.config.getoption("layers"))
+            cases, problems = fixtures.load_all(self.fixtures_dir, self.spec, layers)
+            wanted = set(self.config.getoption("cases"))
             cases = [c for c in cases if (not wanted or c.id in wanted) and
                      (not layers or c.layer in layers)]
             self._cases = cases + problems

@@ -21,7 +21,7 @@ from conformance import specs
 from conformance.case import Case
 from conformance.cases import with_expected
 from conformance.compare import compare_case
-from conformance.fixtures import ORACLES
+from conformance.oracles import ORACLES
 from conformance.regimes import Regime
 
 
@@ -40,13 +40,13 @@ def check_layer(keras, keras_spec, layer, rng):
     spec = specs.SPECS[name]
     config = json.loads(json.dumps(layer.get_config(), default=lambda v: list(v)
                                    if isinstance(v, tuple) else str(v)))
-    if name == "InputLayer":
-        shape = [2 if d is None else d for d in layer.output.shape]
-    else:
-        shape = [2 if d is None else d for d in layer.input.shape]
-    x = Regime("unit", rng).values(tuple(shape))
+    tensors = layer.output if name == "InputLayer" else layer.input
+    tensors = tensors if isinstance(tensors, (list, tuple)) else [tensors]  # a merge: several
+    xs = [Regime("unit", rng).values(tuple(2 if d is None else d for d in t.shape))
+          for t in tensors]
+    x = xs[0] if len(xs) == 1 else xs
     case = Case(id=layer.name, layer=name, spec=keras_spec, params={}, config=config,
-                inputs=[x], weights=[np.asarray(w) for w in layer.get_weights()])
+                inputs=xs, weights=[np.asarray(w) for w in layer.get_weights()])
     try:
         case = with_expected(spec, case)
     except Exception as exc:  # noqa: BLE001 - what this tool exists to find

@@ -14,6 +14,8 @@ class Expected:
     mask: object = None
     dtypes: list = None
     check: dict = None          # random outputs: a statistical check instead of values
+    observed: dict = None       # what a candidate's observe() must see after the call:
+                                # {"weights": (arrays, bounds), "losses": (values, bounds)}
 
 
 @dataclass(frozen=True)

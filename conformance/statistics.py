@@ -52,9 +52,16 @@ def draws_shape(x, noise_shape):
             for a in range(x.ndim)]
 
 
+def _kinds():
+    """kind -> (check, sampler); the random regularisation layers' are in statistics_noise."""
+    from conformance.statistics_noise import KINDS
+    return {"dropout": (dropout, sample_dropout),
+            "recurrent_dropout": (recurrent_dropout, sample_recurrent_dropout), **KINDS}
+
+
 def check(spec, inputs, outputs):
     """The outcome of the statistical check `spec` on a candidate's outputs."""
-    kinds = {"dropout": dropout, "recurrent_dropout": recurrent_dropout}
+    kinds = {kind: pair[0] for kind, pair in _kinds().items()}
     if spec.get("kind") not in kinds:
         return Outcome("failed", f"unknown statistical check {spec.get('kind')!r}")
     return kinds[spec["kind"]](inputs, outputs, **{k: v for k, v in spec.items() if k != "kind"})
@@ -78,19 +85,10 @@ def dropout(inputs, outputs, rate, noise_shape=None):
         index = tuple(int(i) for i in np.argwhere(~allowed)[0])
         return Outcome("failed", f"output {index} is {y[index]:.9g}: neither 0 nor x / (1 - rate) "
                                  f"= {scaled[index]:.9g}")
-    shape = draws_shape(x, noise_shape)
-    draw = np.broadcast_to(np.arange(math.prod(shape)).reshape(shape), x.shape)[known]
-    kept = (y != 0)[known]
-    observed = np.bincount(draw, minlength=math.prod(shape))
-    kept_count = np.bincount(draw, weights=kept, minlength=math.prod(shape))
-    mixed = np.flatnonzero((kept_count > 0) & (kept_count < observed))
-    if mixed.size:
-        where = tuple(int(i) for i in np.unravel_index(mixed[0], shape))
-        return Outcome("failed", f"the elements of one random draw (noise-shape index {where}) "
-                                 f"are partly kept and partly dropped; noise_shape {noise_shape} "
-                                 f"shares one draw along its axes of size 1")
-    draws = int(np.count_nonzero(observed))
-    dropped = int(np.count_nonzero((observed > 0) & (kept_count == 0)))
+    failed, draws, dropped = shared_draws(x.shape, draws_shape(x, noise_shape), known, y != 0,
+                                          noise_shape)
+    if failed:
+        return failed
     spread = 5 * math.sqrt(draws * rate * (1 - rate)) + 1
     if abs(dropped - rate * draws) > spread:
         return Outcome("failed", f"{dropped} of {draws} observed draws dropped; rate {rate} "
@@ -98,10 +96,28 @@ def dropout(inputs, outputs, rate, noise_shape=None):
     return Outcome("passed", "", 0.0)
 
 
+def shared_draws(x_shape, shape, observed, kept, noise_shape):
+    """(a failed Outcome or None, observed draws, dropped draws) of one random draw per element
+    of `shape` broadcast to x_shape: the `observed` elements' `kept` flags of one draw must
+    agree."""
+    draw = np.broadcast_to(np.arange(math.prod(shape)).reshape(shape), x_shape)[observed]
+    kept = np.asarray(kept)[observed]
+    seen = np.bincount(draw, minlength=math.prod(shape))
+    kept_count = np.bincount(draw, weights=kept, minlength=math.prod(shape))
+    mixed = np.flatnonzero((kept_count > 0) & (kept_count < seen))
+    if mixed.size:
+        where = tuple(int(i) for i in np.unravel_index(mixed[0], shape))
+        return (Outcome("failed", f"the elements of one random draw (noise-shape index {where}) "
+                                  f"are partly kept and partly dropped; noise_shape {noise_shape} "
+                                  f"shares one draw along its axes of size 1"), 0, 0)
+    return (None, int(np.count_nonzero(seen)),
+            int(np.count_nonzero((seen > 0) & (kept_count == 0))))
+
+
 def sample(spec, inputs, rng):
     """A correct random draw for the check `spec`: what the reference candidate returns."""
-    return {"dropout": sample_dropout, "recurrent_dropout": sample_recurrent_dropout}[spec["kind"]](
-        inputs, rng=rng, **{k: v for k, v in spec.items() if k != "kind"})
+    return _kinds()[spec["kind"]][1](inputs, rng=rng,
+                                      **{k: v for k, v in spec.items() if k != "kind"})
 
 
 def sample_dropout(inputs, rate, noise_shape, rng):

@@ -14,8 +14,8 @@ from conformance.candidates.isolation import CandidateError, IsolatedCandidate
 from conformance.case import KERAS_SPECS
 from conformance.cases import case_strategy, rejected_case, with_expected
 from conformance.compare import compare_case
-from conformance.fixtures import (
-    FALLBACK_ORACLES, ORACLE_ENV, ORACLES, TF_RUNTIME_ERROR, oracle_case, tensorflow_error,
+from conformance.oracles import (
+    ORACLE_ENV, ORACLES, TF_RUNTIME_ERROR, fallbacks, oracle_case, tensorflow_error,
 )
 from conformance.regimes import REGIMES
 
@@ -63,10 +63,7 @@ def run_on_a_fallback(oracles, device, spec, case, why):
     """(oracle, the case it ran, how, outputs) from the first of FALLBACK_ORACLES that runs
     `case` (and has no known divergence there); the case it ran and how: oracle_case."""
     tried = [why]
-    for name in FALLBACK_ORACLES:
-        if spec.divergence_for(name, case):
-            tried.append(f"{name}: known divergence")
-            continue
+    for name in fallbacks(spec, case, tried):
         oracle = oracles(name, device)
         try:
             ran, via = oracle_case(oracle, spec, case)
@@ -126,9 +123,11 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
         # overflowing float32) says nothing
         ran_spec = spec if via is None else specs.SPECS.get(ran.layer, spec)
         assume(ran_spec.divergence_for(name, ran) is None and case.out_of_scope is None)
-        vouching, who = oracle, name
+        vouching, who, observed = oracle, name, None
         try:
-            outputs = oracle.call("run", ran)
+            # the weights and losses the layer leaves after the call, where the case holds them
+            observed = oracle.call("observe", ran) if case.observed else None
+            outputs = observed["outputs"] if observed else oracle.call("run", ran)
         except CandidateError as exc:
             if exc.kind != "raised" or TF_RUNTIME_ERROR not in str(exc):
                 raise
@@ -146,7 +145,7 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
                                                            f"{name}: {error}")
             who = vouching.target
         mask = vouching.call("compute_mask", ran) if case.expected_mask is not None else None
-        outcome = compare_case(case, outputs, mask)
+        outcome = compare_case(case, outputs, mask, observed=observed)
         who += f" ({via})" if via else ""
         where = f"{who} on {device}, {layer} {case.params} config {case.config}"
         assert outcome.status == "passed", f"{where}: {outcome.message}"
@@ -253,7 +252,7 @@ def test_configs_tensorflow_refuses_fall_back_to_keras_on_jax():
     (the table of the spatial issue). Such a case is vouched for by Keras 3 on JAX, and the
     fixture records TensorFlow's own message; with oneDNN (the x86 default) TensorFlow runs it."""
     from conformance.cases import fixture_cases
-    from conformance.fixtures import Oracles
+    from conformance.oracles import Oracles
     if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("jax") is None:
         pytest.skip("needs TensorFlow and JAX")
     spec = specs.get("Conv2D")

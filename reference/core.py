@@ -128,7 +128,8 @@ def lambda_layer(x, *, function, output_shape=None, mask=None, arguments=None):
 
 
 def lambda_mask(x, *, mask=None, input_mask=None):
-    """The mask a Lambda layer emits: mask(x, input_mask) when mask is callable, else mask."""
+    """The mask a Lambda layer emits: mask(x, input_mask) when mask is callable, else mask
+    itself, whatever x (a mask given as a tensor)."""
     return mask(np.asarray(x, np.float64), input_mask) if callable(mask) else mask
 
 
@@ -159,11 +160,14 @@ def masking_mask(x, *, mask_value=0.0, spec="keras3"):
 
 @takes_config
 def input_layer(x, *, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None,
-                batch_input_shape=None):
-    """y = x: an Input passes its data through unchanged, as dtype.
+                batch_input_shape=None, spec="keras3"):
+    """y = x: an Input passes its data through unchanged, cast to dtype (float32 by default).
 
     shape excludes the batch axis; batch_shape (tf_keras's config: batch_input_shape)
-    includes it; not both. A None entry in either accepts any size along that axis.
+    includes it; not both. The data's axes after the batch axis must fit it (a None entry
+    accepts any size). The batch axis is not checked: both Kerases call a model with any batch
+    (its input_spec holds None there), although batch_size fixes the declared static shape.
+    name is descriptive; Keras 3 refuses one holding "/", tf_keras takes it.
     """
     x = np.asarray(x)
     if batch_shape is not None and batch_input_shape is not None:
@@ -172,11 +176,13 @@ def input_layer(x, *, shape=None, batch_size=None, dtype=None, name=None, batch_
         batch_shape = batch_input_shape
     if shape is not None and batch_shape is not None:
         raise ValueError("Pass `shape` or `batch_shape` to an Input, not both")
+    if spec == "keras3" and name is not None and (not isinstance(name, str) or "/" in name):
+        raise ValueError(f"Keras 3 takes a name without '/', got {name!r}")
     dtype = dtype_name(dtype)
     if shape is not None:
         batch_shape = (batch_size, *shape)
     if batch_shape is not None:
         if len(batch_shape) != x.ndim or any(
-                d is not None and d != n for d, n in zip(batch_shape, x.shape)):
+                d is not None and d != n for d, n in zip(batch_shape[1:], x.shape[1:])):
             raise ValueError(f"data of shape {x.shape} does not fit batch_shape {tuple(batch_shape)}")
     return x.astype("float32" if dtype is None else dtype).astype(np.float64)

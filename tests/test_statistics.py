@@ -175,3 +175,149 @@ def test_recurrent_dropout_check_is_json():
     import json
     case = _training_case("LSTM", 0)
     assert json.loads(json.dumps(case.check)) == case.check
+
+
+# gaussian_noise, gaussian_dropout, alpha_dropout (conformance/statistics_noise.py) ------------
+
+from conformance import statistics_noise  # noqa: E402
+from reference.noise import ALPHA_P, alpha_dropout_affine  # noqa: E402
+
+BIG = np.random.default_rng(1).standard_normal((4, 64, 16)).astype(np.float32)   # 4096
+
+
+def _offset(x):
+    return (x + np.float32(3e3)).astype(np.float32)
+
+
+def _special(x):
+    x = x.copy()
+    x[0, 0, :3] = [np.nan, np.inf, -np.inf]
+    x[1, ::7, 5] = np.nan
+    return x
+
+
+NOISE_CHECKS = [{"kind": "gaussian_noise", "stddev": s} for s in (0.1, 0.5, 1.0, 2.0, -1.0)] + \
+    [{"kind": "gaussian_dropout", "rate": r} for r in (0.25, 0.5, 0.9)] + \
+    [{"kind": "alpha_dropout", "rate": r, "noise_shape": n} for r in (0.25, 0.5, 0.9)
+     for n in (None, [4, 1, 16], [None, 1, 16])]
+
+
+@pytest.mark.parametrize("spec", NOISE_CHECKS, ids=lambda s: "-".join(map(str, s.values())))
+@pytest.mark.parametrize("inputs", [lambda x: x, _offset, _special], ids=["unit", "offset",
+                                                                          "special"])
+def test_noise_correct_draws_pass(spec, inputs):
+    """The reference's draws, rounded to float32, pass (three seeds each)."""
+    x = inputs(BIG)
+    for seed in range(3):
+        y = statistics.sample(spec, [x], np.random.default_rng(seed))[0].astype(np.float32)
+        outcome = statistics.check(spec, [x], [y])
+        assert outcome.status == "passed", outcome.message
+
+
+def _normal(shape=BIG.shape, seed=2):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+@pytest.mark.parametrize("stddev", [0.1, 0.5, 2.0])
+def test_gaussian_noise_faults_fail(stddev):
+    """Noise ignored, the variance used as the std, noise of mean stddev: each fails."""
+    spec = {"kind": "gaussian_noise", "stddev": stddev}
+    x = BIG[:, :8]                                       # 512 draws, as the cases hold
+    for y, why in ((x, "std"), (x + stddev ** 2 * _normal(x.shape), "std"),
+                   (x + stddev * (1 + _normal(x.shape)), "mean")):
+        outcome = statistics.check(spec, [x], [y.astype(np.float32)])
+        assert outcome.status == "failed" and f"the {why} of" in outcome.message, outcome.message
+
+
+def test_gaussian_noise_keeps_special_values():
+    spec = {"kind": "gaussian_noise", "stddev": 0.5}
+    x = _special(BIG)
+    y = statistics.sample(spec, [x], np.random.default_rng(0))[0]
+    y[0, 0, 1] = 3.0                                     # inf + noise is inf
+    assert "where it is not finite" in statistics.check(spec, [x], [y]).message
+    y = statistics.sample(spec, [x], np.random.default_rng(0))[0]
+    y[2, 2, 2] = np.nan
+    assert statistics.check(spec, [x], [y]).status == "failed"
+
+
+@pytest.mark.parametrize("rate, size", [(0.25, 4096), (0.5, 1024), (0.9, 512)])
+def test_gaussian_dropout_with_std_sqrt_rate_fails(rate, size):
+    """The planted fault: multiplicative noise of std sqrt(rate) for sqrt(rate / (1 - rate)),
+    at the cases' sizes (specs/noise.py); the bound on missing it is tiny there."""
+    x = BIG.reshape(-1)[:size].reshape(4, -1, 16)
+    y = x * (1 + np.sqrt(rate) * _normal(x.shape))
+    outcome = statistics.check({"kind": "gaussian_dropout", "rate": rate}, [x],
+                               [y.astype(np.float32)])
+    assert outcome.status == "failed" and "the std of" in outcome.message, outcome.message
+    assert statistics_noise.miss_probability(size, 1 - rate) < 1e-12
+
+
+def test_gaussian_dropout_noise_ignored_fails():
+    outcome = statistics.check({"kind": "gaussian_dropout", "rate": 0.5}, [BIG], [BIG])
+    assert outcome.status == "failed" and "the std of" in outcome.message
+
+
+def _alpha(x, keep, a_b=None):
+    a, b = alpha_dropout_affine(0.5) if a_b is None else a_b
+    return (a * np.where(keep, x, ALPHA_P) + b).astype(np.float32)
+
+
+def test_alpha_dropout_faults_fail():
+    """Without the affine correction, with the noise ignored, with noise_shape ignored, and at
+    the wrong rate: each fails."""
+    spec = {"kind": "alpha_dropout", "rate": 0.5, "noise_shape": [4, 1, 16]}
+    shared = np.broadcast_to(np.random.default_rng(3).random((4, 1, 16)) >= 0.5, BIG.shape)
+    assert statistics.check(spec, [BIG], [_alpha(BIG, shared)]).status == "passed"
+    outcome = statistics.check(spec, [BIG], [_alpha(BIG, shared, (1.0, 0.0))])
+    assert outcome.status == "failed" and "expected a * x + b" in outcome.message
+    assert "expected a * x + b" in statistics.check(spec, [BIG], [BIG]).message
+    per_element = np.random.default_rng(3).random(BIG.shape) >= 0.5
+    outcome = statistics.check(spec, [BIG], [_alpha(BIG, per_element)])
+    assert "partly kept and partly dropped" in outcome.message
+    spec = dict(spec, noise_shape=None)
+    outcome = statistics.check(spec, [BIG], [_alpha(BIG, per_element | (BIG > 0))])
+    assert outcome.status == "failed" and "observed draws dropped" in outcome.message
+
+
+def test_alpha_dropout_special_inputs():
+    """A dropped inf or NaN may come back NaN (x * 0 + ALPHA_P) or a * ALPHA_P + b (a select);
+    a kept inf stays inf; a finite input never gives NaN."""
+    spec = {"kind": "alpha_dropout", "rate": 0.5, "noise_shape": None}
+    x = BIG.copy()
+    x[0, 0, :4] = [np.inf, -np.inf, np.nan, np.inf]
+    keep = np.random.default_rng(5).random(BIG.shape) >= 0.5
+    keep[0, 0, :4] = [False, True, False, True]
+    y = _alpha(x, keep)
+    y[0, 0, 0] = np.nan
+    assert statistics.check(spec, [x], [y]).status == "passed"
+    y[0, 0, 3] = 5.0
+    assert statistics.check(spec, [x], [y]).status == "failed"
+    y = _alpha(x, keep)
+    y[1, 1, 1] = np.nan
+    assert statistics.check(spec, [x], [y]).status == "failed"
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.25, 0.5, 0.9])
+def test_alpha_dropout_keeps_mean_0_and_variance_1(rate):
+    """Exactly: E[y] = a (1 - r) 0 + a r ALPHA_P + b = 0 and Var[y] = a^2 (1 - r)(1 + r ALPHA_P^2)
+    = 1 for x of mean 0 and variance 1; and on 10^6 SELU-normal draws."""
+    a, b = alpha_dropout_affine(rate)
+    assert abs(a * rate * ALPHA_P + b) < 1e-15
+    assert abs(a * a * ((1 - rate) + rate * ALPHA_P ** 2 - (rate * ALPHA_P) ** 2) - 1) < 1e-14
+    rng = np.random.default_rng(0)
+    y = _alpha(rng.standard_normal(10 ** 6), rng.random(10 ** 6) >= rate, (a, b))
+    assert abs(y.mean()) < 0.006 and abs(y.var() - 1) < 0.012
+
+
+def test_tail_bounds():
+    """The normal quantile, Chernoff's chi-square band and the exact binomial band, against
+    scipy where it is installed (each bound must hold the tail it promises)."""
+    stats = pytest.importorskip("scipy.stats")
+    assert abs(2 * stats.norm.sf(statistics_noise.normal_quantile(1e-6)) - 1e-6) < 1e-12
+    for n in (100, 512, 4096):
+        lo, hi = statistics_noise.chi2_band(n, 1e-6 / 3)
+        assert stats.chi2.cdf(lo * n, n) <= 1e-6 / 3 and stats.chi2.sf(hi * n, n) <= 1e-6 / 3
+    for n, p in ((64, 0.5), (1000, 0.25), (500, 0.9)):
+        k_low, k_high = statistics_noise.binomial_band(n, p, p, 5e-7)
+        assert stats.binom.cdf(k_low - 1, n, p) <= 5e-7 < stats.binom.cdf(k_low, n, p)
+        assert stats.binom.sf(k_high, n, p) <= 5e-7 < stats.binom.sf(k_high - 1, n, p)

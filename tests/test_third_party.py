@@ -33,7 +33,8 @@ def write_adapter(tmp_path):
 def test_a_candidate_from_outside_the_repo(tmp_path):
     outside = write_adapter(tmp_path)
     code, output, matrix = run_suite(tmp_path, "mypkg.adapter:MyCandidate", "-n", "2",
-                                     "--no-oracle", cwd=outside)
+                                     "--no-oracle", "--layer", "Lambda", "--layer", "Dense",
+                                     "--layer", "Conv1D", "--layer", "LSTM", cwd=outside)
     assert code == 0, output[-2000:]
     assert matrix["candidate"]["name"] == "my-engine"
     lambdas = [c for c in fixtures.load_all(fixtures.default_root(), "keras3")[0]
@@ -59,7 +60,11 @@ def test_an_unloadable_candidate_has_its_own_exit_code(tmp_path):
 
 
 def test_serial_and_xdist_runs_write_the_same_matrix(tmp_path):
-    _, _, serial = run_suite(tmp_path / "serial", "reference", "-n", "0")
-    _, _, spread = run_suite(tmp_path / "spread", "reference", "-n", "2")
+    # layers of every kind of answer: one output, masks, several outputs, observed weights,
+    # a statistical check, a functional form
+    layers = [a for layer in ("Dense", "Masking", "LSTM", "BatchNormalization", "Dropout", "add")
+              for a in ("--layer", layer)]
+    _, _, serial = run_suite(tmp_path / "serial", "reference", "-n", "0", *layers)
+    _, _, spread = run_suite(tmp_path / "spread", "reference", "-n", "2", *layers)
     assert serial == spread
     assert serial["summary"]["passed"] > 200

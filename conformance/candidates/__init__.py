@@ -7,6 +7,14 @@ A candidate is any object with
 and optionally
     supports(case) -> True | str     a string is the reason the case is skipped
     compute_mask(case) -> array|None the mask the layer emits (Masking, Lambda, Embedding...)
+    observe(case) -> dict            runs the case as run() does and returns {"outputs": what
+                                     run() returns, "weights": the layer's get_weights() after
+                                     the call(s), "losses": [float, ...] the losses it added}.
+                                     Used, in place of run(), for cases that check more than
+                                     the outputs (BatchNormalization's moving statistics after
+                                     a training call, ActivityRegularization's loss); without
+                                     it (or without a key) such a case whose outputs pass is
+                                     skipped with the reason, never failed.
     device, versions                 shown in the report
 
 `case` has id, layer (Keras class name), config (constructor arguments under get_config()

@@ -149,8 +149,8 @@ def _info(candidate):
 
 def _raw_info(candidate):
     info = {"name": candidate.name, "spec": candidate.spec,
-            "methods": [m for m in ("run", "supports", "compute_mask", "output_shape",
-                                    "rejection", "full_config")
+            "methods": [m for m in ("run", "supports", "compute_mask", "observe",
+                                    "output_shape", "rejection", "full_config")
                         if callable(getattr(candidate, m, None))]}
     for key in ("device", "versions"):
         try:

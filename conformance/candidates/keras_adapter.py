@@ -8,11 +8,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from conformance import custom_layer
 from conformance.lambdas import resolve_lambda_config
 
 # tf_keras's CuDNN layers: in its v1 API only (tf.compat.v1.keras.layers), and run on a GPU
 # only (cuDNN's CudnnRNNV3 op has no CPU kernel: NotFoundError "Could not find device").
 CUDNN_LAYERS = ("CuDNNGRU", "CuDNNLSTM")
+# The merge layers' functional forms, keras.layers.add(inputs, **config); a merge layer's call
+# takes no mask: the inputs' masks (a case's call argument "mask") reach its compute_mask only.
+MERGE_FUNCTIONS = ("add", "subtract", "multiply", "average", "maximum", "concatenate", "dot")
 
 
 class KerasCandidate:
@@ -74,7 +78,12 @@ class KerasCandidate:
         get_config() (from_config reads both)."""
         config = dict(case.config)
         if case.layer == "Lambda":
-            return self.keras.layers.Lambda(**resolve_lambda_config(config))
+            config = resolve_lambda_config(config)
+            if isinstance(config.get("mask"), np.ndarray):     # a mask given as a tensor
+                config["mask"] = self._tensor(config["mask"])
+            return self.keras.layers.Lambda(**config)
+        if case.layer == "MyLayer":         # the seeds' custom layer, as the seed writes it
+            return custom_layer.my_layer_class(self.keras).from_config(config)
         if case.layer == "InputLayer":
             return None
         if case.layer == "Sequential":    # a model of layers, masks handed from one to the next
@@ -82,6 +91,8 @@ class KerasCandidate:
         if case.layer in CUDNN_LAYERS and self.module == "tf_keras":
             v1 = importlib.import_module("tf_keras.api._v1.keras.layers")
             return getattr(v1, case.layer).from_config(config)
+        if case.layer in MERGE_FUNCTIONS:       # its layer: shape, config and mask
+            return getattr(self.keras.layers, case.layer.capitalize()).from_config(config)
         return getattr(self.keras.layers, case.layer).from_config(config)
 
     def supports(self, case):
@@ -110,8 +121,12 @@ class KerasCandidate:
 
     def _call(self, layer, case):
         inputs = case.inputs[0] if len(case.inputs) == 1 else list(case.inputs)
+        if case.layer in MERGE_FUNCTIONS:
+            return getattr(self.keras.layers, case.layer)(inputs, **case.config)
         kwargs = {}
         for name, value in case.call_kwargs.items():      # arrays (a mask, initial states)
+            if name == "mask" and case.layer.lower() in MERGE_FUNCTIONS:
+                continue
             if isinstance(value, np.ndarray):
                 value = self._tensor(value)
             elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
@@ -127,9 +142,23 @@ class KerasCandidate:
         return np.asarray(value)
 
     def run(self, case):
+        return self._run(case)[1]
+
+    def observe(self, case):
+        """run(case), and what the call leaves in the layer: its get_weights() after the
+        call (BatchNormalization's moving statistics after a training call) and its losses
+        (an activity regularizer's), as floats."""
+        layer, outputs = self._run(case)
+        if layer is None:
+            return {"outputs": outputs, "weights": [], "losses": []}
+        return {"outputs": outputs, "weights": [np.asarray(w) for w in layer.get_weights()],
+                "losses": [float(self._to_numpy(loss)) for loss in layer.losses]}
+
+    def _run(self, case):
+        """(the layer, its outputs as NumPy arrays) for the case."""
         if case.layer == "InputLayer":
             inp = self._input(case.config)
-            return [self._to_numpy(self.keras.Model(inp, inp)(case.inputs[0]))]
+            return None, [self._to_numpy(self.keras.Model(inp, inp)(case.inputs[0]))]
         layer = self.build(case)
         if case.config.get("stateful"):
             # one call per input, the states carried between calls; the building call above
@@ -138,18 +167,27 @@ class KerasCandidate:
             self._call(layer, calls[0])
             layer.set_weights([np.asarray(w) for w in case.weights])
             layer.reset_states()
-            return [self._to_numpy(o) for call in calls
-                    for o in _flatten(self._call(layer, call))]
+            return layer, [self._to_numpy(o) for call in calls
+                           for o in _flatten(self._call(layer, call))]
         out = self._call(layer, case)
         if case.weights:
-            layer.set_weights([np.asarray(w) for w in case.weights])
+            weights = [np.asarray(w) for w in case.weights]
+            if case.layer == "MyLayer":     # its kernel must be its one trainable weight
+                custom_layer.set_trainable_weights(layer, weights)
+            else:
+                layer.set_weights(weights)
             out = self._call(layer, case)
-        return [self._to_numpy(o) for o in _flatten(out)]
+        return layer, [self._to_numpy(o) for o in _flatten(out)]
 
     def compute_mask(self, case):
         if case.layer == "InputLayer":
             return None
         layer = self.build(case)
+        if case.layer.lower() in MERGE_FUNCTIONS:     # a list of inputs, one mask each
+            masks = case.call_kwargs.get("mask")
+            mask = layer.compute_mask([self._tensor(x) for x in case.inputs],
+                                      masks and [self._tensor(m) for m in masks])
+            return None if mask is None else self._to_numpy(mask)
         inputs = case.inputs[0] if len(case.inputs) == 1 else list(case.inputs)
         if hasattr(self.keras, "ops"):
             inputs = self.keras.ops.convert_to_tensor(inputs)

@@ -27,5 +27,12 @@ class ReferenceCandidate:
         dtypes = expected.dtypes or [None] * len(expected.outputs)
         return [np.asarray(y, dtype) for y, dtype in zip(expected.outputs, dtypes)]
 
+    def observe(self, case):
+        """run(case), and the reference's values of what the layer leaves after the call
+        (the weights, the losses: the spec's Expected.observed)."""
+        observed = specs.get(case.layer).expect(case).observed or {}
+        return {"outputs": self.run(case),
+                **{name: [np.asarray(v) for v in values] for name, (values, _) in observed.items()}}
+
     def compute_mask(self, case):
         return specs.get(case.layer).expect(case).mask

@@ -6,7 +6,8 @@ convolution bounded like a matmul (bounded_conv): a float32 sum of kh*kw*C produ
 bias) per output element, its magnitude the convolution of |x| with |kernel|, plus the error
 the input already carries passed through |kernel| (the convolution of that error with
 |kernel|). Shapes stay small (rows, cols <= 5, time <= 4, filters <= 3); the long regime
-makes the input convolution's sums long (1024 to 4096 products) with many input channels.
+makes the input convolution's sums long (1024 to 2048 products, one time step) with many
+input channels.
 """
 import dataclasses
 import math
@@ -107,16 +108,18 @@ SIDE = 5                 # rows and cols up to this (or the window's span, for "
 def _make(params, rng):
     """(batch, time, rows, cols, channels) (channels_first: channels before rows): time 1-4,
     rows and cols up to 5 (from the window's span for "valid", from 1 for "same"), batch
-    1-3, channels 1-3; the long regime: batch 1, rows and cols the span or one more, and
-    1024 to 4096 products per input-convolution sum (channels = that / (kh * kw))."""
+    1-3, channels 1-3; the long regime: one step, batch 1, rows and cols the span or one more,
+    and 1024 to 2048 products per input-convolution sum (channels = that / (kh * kw))."""
     config = {k: v for k, v in params.items() if k not in ("regime", "mask", "initial_state")}
     kernel = as_tuple(params["kernel_size"], 2, "kernel_size")
     reach = [span(k, d) for k, d in zip(kernel, as_tuple(params["dilation_rate"], 2,
                                                          "dilation_rate"))]
     steps = int(rng.integers(TIME[0], TIME[1] + 1))
     if params["regime"] == "long":
-        terms = int(rng.integers(LONG_TERMS[0], LONG_TERMS[1] + 1))
-        batch, channels = 1, -(-terms // math.prod(kernel))
+        # the lower half of the long range and one time step: each of its products has a
+        # weight of its own (4 filters' worth), and the fixtures must stay small
+        terms = int(rng.integers(LONG_TERMS[0], 2 * LONG_TERMS[0] + 1))
+        steps, batch, channels = 1, 1, -(-terms // math.prod(kernel))
         spatial = [r + int(rng.integers(0, 2)) for r in reach]
     else:
         batch, channels = int(rng.integers(1, 4)), int(rng.integers(1, 4))

@@ -1,21 +1,19 @@
 """Specs of the core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute,
-RepeatVector, Lambda, Masking and Input."""
+RepeatVector and Masking (Lambda and Input: lambda_input.py)."""
 import itertools
 import math
-import os
 
 import numpy as np
 
 import reference
-from conformance import lambdas, tolerance
+from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
-from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.spec import Expected, LayerSpec, Reject
 from conformance.specs._common import (
     daz_mask_divergence, exact_expect, linear_part, linear_then_activation, tf_softmax_divergence,
     through_activation,
 )
 from reference.activations import NAMES
-from reference.config import dtype_name
 
 ACTIVATIONS = (None, *NAMES)
 # Layers that only move data: a regime can change their result only by special values or
@@ -225,54 +223,6 @@ REPEAT_VECTOR = LayerSpec(
 )
 
 
-# Lambda ---------------------------------------------------------------------------------------
-
-def _lambda_make(params, rng):
-    shape = (_batch(rng), *_dims(rng, int(rng.integers(1, 3)) - 1), int(rng.integers(2, 5)))
-    function = params["function"]
-    out_shape = lambdas.SHAPE_FUNCTIONS[lambdas.SHAPE_OF[function]](shape)[1:]
-    output_shape = {None: None, "tuple": list(out_shape),
-                    "callable": lambdas.SHAPE_OF[function]}[params["output_shape"]]
-    arguments = {None: None, "scale": {"scale": 0.5}}[params["arguments"]]
-    return {"function": function, "output_shape": output_shape, "mask": params["mask"],
-            "arguments": arguments}, [shape]
-
-
-def _lambda_expect(case):
-    x, = case.inputs
-    config = lambdas.resolve_lambda_config(case.config)
-    function = config["function"]
-    arguments = config.get("arguments") or {}
-    y = reference.lambda_layer(x, **config)
-    # Each catalogue function is at most two roundings (a product, then a sum or product);
-    # the function of |x| with |arguments| bounds every intermediate.
-    with np.errstate(over="ignore", invalid="ignore"):
-        magnitude = function(np.abs(np.asarray(x, np.float64)),
-                             **{k: abs(v) for k, v in arguments.items()})
-    mask = reference.core.lambda_mask(x, mask=config.get("mask"))
-    # Keras runs the function as written on float32 tensors: where an intermediate overflows
-    # (x * x beyond 3.4e38 in x * x * 0.5), the float32 answer is that infinity, although the
-    # exact result is finite. IEEE float32 arithmetic on the same expression locates those
-    # elements; everywhere else the float64 value stands.
-    with np.errstate(over="ignore", invalid="ignore"):
-        as_written = np.asarray(function(np.asarray(x, np.float32), **{
-            k: np.float32(v) for k, v in arguments.items()}), np.float64)
-    y = np.where(np.isinf(as_written) & np.isfinite(y), as_written, y)
-    return Expected([y], [tolerance.evaluation_bound(magnitude, 2)], mask=mask)
-
-
-LAMBDA = LayerSpec(
-    layer="Lambda",
-    domains={"function": tuple(lambdas.FUNCTIONS), "output_shape": (None, "tuple", "callable"),
-             "mask": (None, "first_feature_positive"), "arguments": (None, "scale"),
-             "regime": ELEMENTWISE},
-    make=_lambda_make, expect=_lambda_expect,
-    divergences=(daz_mask_divergence(lambda case, x: reference.core.lambda_mask(
-        x, mask=lambdas.resolve_lambda_config(case.config).get("mask"))),),
-    inputs=lambda config, shapes, regime: [regime.values(s, huge=True) for s in shapes],
-)
-
-
 # Masking --------------------------------------------------------------------------------------
 
 def _masking_inputs(config, shapes, regime):
@@ -303,48 +253,4 @@ MASKING = LayerSpec(
     expect=lambda case: Expected(
         [reference.masking(case.inputs[0], **case.config, spec=case.spec)], [tolerance.exact()],
         mask=reference.masking_mask(case.inputs[0], **case.config, spec=case.spec)),
-)
-
-
-# Input ----------------------------------------------------------------------------------------
-
-def _input_make(params, rng):
-    """shape + batch_size, or the same as one batch_shape (batch axis included)."""
-    shape = _dims(rng, params["rank"])
-    data_shape = (_batch(rng) if params["batch_size"] is None else params["batch_size"], *shape)
-    if params["form"] == "batch_shape":
-        config = {"batch_shape": [params["batch_size"], *shape]}
-    else:
-        config = {"shape": list(shape), "batch_size": params["batch_size"]}
-    return {**config, "dtype": params["dtype"], "name": params["name"]}, [data_shape]
-
-
-def _input_inputs(config, shapes, regime):
-    if config["dtype"] == "int32":
-        return [regime.rng.integers(-100, 100, size=shapes[0]).astype(np.int32)]
-    return [regime.values(shapes[0]).astype(config["dtype"])]
-
-
-JAX_WITHOUT_X64 = Divergence(
-    candidates=("keras-jax",),
-    when=lambda case: case.params["dtype"] == "float64"
-    and os.environ.get("JAX_ENABLE_X64", "0").lower() in ("0", "false", ""),
-    reason="JAX truncates float64 to float32 unless jax_enable_x64 is set (JAX_ENABLE_X64=1)",
-    evidence="https://docs.jax.dev/en/latest/default_dtypes.html; keras-team/keras#18482 "
-             "(float64 is kept on every backend except JAX); jax-ml/jax#1333. With "
-             "JAX_ENABLE_X64=1 the keras-jax Input returns float64")
-
-INPUT = LayerSpec(
-    divergences=(JAX_WITHOUT_X64,),
-    layer="InputLayer",
-    domains={"form": ("shape", "batch_shape"), "rank": (1, 2, 3), "batch_size": (None, 2),
-             "dtype": ("float32", "float64", "int32"), "name": (None, "features"),
-             "regime": DATA_MOVEMENT_REGIMES},
-    valid=lambda p: p["dtype"] != "int32" or p["regime"] == "unit",
-    make=_input_make, inputs=_input_inputs,
-    rejects=(Reject({"shape": [3], "batch_shape": [None, 3], "dtype": "float32"}, ((2, 3),),
-                    "shape and batch_shape together"),),
-    expect=lambda case: Expected([reference.input_layer(case.inputs[0], **case.config)],
-                                 [tolerance.exact()],
-                                 dtypes=[dtype_name(case.config.get("dtype")) or "float32"]),
 )

@@ -84,8 +84,8 @@ def activate(name, a, spec):
         y, e = through_activation(name, a.v, a.e, spec)
     result = Bounded(y, e)
     if np.any(np.isinf(y)):
-        raise Float32Overflow("outside what float32 determines: an activation inside the "
-                              "recurrence returns an infinity")
+        raise Float32Overflow(f"{tolerance.UNDETERMINED}: an activation inside the "
+                              f"recurrence returns an infinity")
     _check_float32_range(result, "(an activation)")
     return result
 
@@ -147,7 +147,7 @@ def _check_float32_range(value, step):
         reach = np.abs(value.v) + value.e
     risky = np.isfinite(value.v) & ~(reach < tolerance.F32_OVERFLOW)
     if np.any(risky):
-        raise Float32Overflow(f"outside what float32 determines: a state reaches "
+        raise Float32Overflow(f"{tolerance.UNDETERMINED}: a state reaches "
                               f"{float(np.max(np.where(risky, reach, 0))):.3g} at step {step}, "
                               f"beyond float32's 3.4e38")
 

@@ -1,0 +1,127 @@
+"""The oracles: the Keras runs that vouch for the reference. tf.keras for the keras3 spec and
+tf_keras for keras2; where TensorFlow cannot run a case (it raises) or the spec lists a known
+divergence of TensorFlow's, the first of FALLBACK_ORACLES that agrees. Used by
+`python -m conformance.fixtures generate` (each written case records its oracle) and by the
+oracle tests (conformance/test_oracle.py)."""
+import re
+
+from conformance.compare import compare_case
+
+ORACLES = {"keras3": "tf.keras", "keras2": "tf_keras"}
+FALLBACK_ORACLES = ("keras-jax", "keras-torch")
+TF_RUNTIME_ERROR = "tensorflow.python.framework.errors_impl."   # an op's error, not Keras's
+# TensorFlow as an oracle runs with oneDNN on, whatever the CPU: TF 2.21 turns it off by default
+# on CPUs without AVX-512, and then refuses channels_first convolutions and runs some "valid"
+# windows longer than their input that its oneDNN kernels refuse. With this, the oracle's
+# answers (and the configs it rejects) do not depend on the machine; candidates run as is.
+ORACLE_ENV = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+
+
+def fallbacks(spec, case, tried):
+    """The FALLBACK_ORACLES to try for `case`, in order; one with a known divergence there is
+    passed over, and noted in `tried`."""
+    for name in FALLBACK_ORACLES:
+        if spec.divergence_for(name, case):
+            tried.append(f"{name}: known divergence")
+        else:
+            yield name
+
+
+class Oracles:
+    """The Keras runs that vouch for fixture cases, each in its own process, started on first
+    use. A fallback oracle that cannot be loaded (not installed) vouches for nothing."""
+
+    def __init__(self, env=None):
+        from conformance.candidates.isolation import IsolatedCandidate
+        self._make, self.started = IsolatedCandidate, {}
+        self.env = ORACLE_ENV if env is None else env
+
+    def get(self, name):
+        if name not in self.started:
+            self.started[name] = self._make(name, env=self.env)
+        return self.started[name]
+
+    def outcome(self, name, case, spec=None):
+        """(the outcome of `case` on the oracle `name`, how it ran): an error outcome if it
+        cannot run; how is None, or the oracle_via of the call it ran instead (oracle_case)."""
+        from conformance.candidates.isolation import CandidateError
+        from conformance.case import Outcome
+        try:
+            oracle = self.get(name)
+            ran, via = oracle_case(oracle, spec, case)
+            observed = oracle.call("observe", ran) if case.observed else None
+            got = observed["outputs"] if observed else oracle.call("run", ran)
+            mask = oracle.call("compute_mask", ran) if case.expected_mask is not None else None
+            return compare_case(case, got, mask, observed=observed), via
+        except CandidateError as exc:
+            text = str(exc)
+            message = f"{exc.kind}: {text if len(text) < 2000 else text[-2000:]}"
+            return Outcome("error", message), None
+
+    def vouch(self, spec, case, keras_spec):
+        """(oracle name, None) for the oracle that vouches for `case`, or (None, why not).
+        Where a fallback oracle vouches, case.fallback_reason says why the primary did not;
+        where the oracle ran the spec's oracle_equivalent, case.oracle_via says so."""
+        primary = ORACLES[keras_spec]
+        outcome, case.oracle_via = self.outcome(primary, case, spec)
+        if outcome.status == "passed":
+            return primary, None
+        divergence = spec.divergence_for(primary, case)
+        if divergence is not None:
+            why = f"{primary}: known divergence ({divergence.reason})"
+        elif outcome.message.startswith("raised:") and TF_RUNTIME_ERROR in outcome.message:
+            # TensorFlow's kernels refuse the case (Keras accepted the config)
+            why = f"{primary} cannot run it: {tensorflow_error(outcome.message)}"
+        else:
+            return None, f"{primary} disagrees: {outcome.message}"
+        tried = [why]
+        for fallback in fallbacks(spec, case, tried):
+            fallback_outcome, case.oracle_via = self.outcome(fallback, case, spec)
+            if fallback_outcome.status == "passed":
+                case.fallback_reason = why
+                return fallback, None
+            tried.append(f"{fallback}: {fallback_outcome.message[:300]}")
+        case.oracle_via = None
+        return None, "no oracle vouches for it: " + "; ".join(tried)
+
+    def versions(self):
+        versions = {}
+        for candidate in self.started.values():
+            if candidate.info:
+                versions.update(candidate.info.get("versions") or {})
+        return versions
+
+    def close(self):
+        for candidate in self.started.values():
+            candidate.close()
+
+
+def oracle_case(oracle, spec, case):
+    """(the case `oracle` runs for `case`, how): the case itself and None, or, where the oracle
+    does not support the case (its supports() gives the reason) and the spec has an
+    oracle_equivalent, that equivalent call and "<how>, since <the oracle's reason>". The
+    answer of the equivalent is judged against the case's own expected values."""
+    if spec is None or spec.oracle_equivalent is None \
+            or "supports" not in oracle.start()["methods"]:
+        return case, None
+    verdict = oracle.call("supports", case)
+    if verdict is True:
+        return case, None
+    equivalent, how = spec.oracle_equivalent(case)
+    return equivalent, f"{how}, since {verdict}"
+
+
+def tensorflow_error(traceback_text):
+    """The error a traceback ends with, as 'UnimplementedError: <TensorFlow's message>': the
+    exception's class and the lines after it up to Keras's 'Arguments received' note, without
+    terminal colours and TensorFlow's {{function_node ...}} prefix."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", traceback_text)
+    found = list(re.finditer(r"^([\w.]+(?:Error|Exception)): (.*)$", text, re.M))
+    if not found:
+        return text.strip().splitlines()[-1][:300] if text.strip() else text
+    last = found[-1]
+    rest = re.split(r"(?:Call a|A)rguments received", text[last.end():])[0]
+    message = " ".join([last.group(2)] + [l.strip() for l in rest.splitlines() if l.strip()])
+    message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
+    message = re.sub(r"layer '[^']*' \(type", "layer (type", message)   # the instance's name
+    return f"{last.group(1).rsplit('.', 1)[-1]}: {message}"[:400]
