@@ -5,10 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conformance import fixtures
 from conformance.report import safe_name
 from conformance.schema import validate
 
 ROOT = Path(__file__).resolve().parent.parent
+# the fixture set the planted-fault tests run on and predict from: the shipped one, or a set
+# regenerated but not yet committed (KC_FIXTURES_DIR)
+FIXTURES = Path(os.environ.get("KC_FIXTURES_DIR") or fixtures.default_root())
 
 
 def run_suite(tmp_path, candidate, *args, cwd=None, env=None):
@@ -47,3 +51,25 @@ def layers_with(matrix, statuses):
 
 def matrix_dir(tmp_path, name):
     return Path(tmp_path) / "reports" / safe_name(name)
+
+
+def run_golden(tmp_path, candidate, *layers):
+    """The matrix of a run of `candidate` on the golden cases of `layers` (FIXTURES)."""
+    args = [a for layer in layers for a in ("--layer", layer)]
+    _, output, matrix = run_suite(tmp_path, candidate, "-k", "test_golden_case", "--no-oracle",
+                                  "--fixtures-dir", str(FIXTURES), *args)
+    assert matrix is not None, output[-3000:]
+    return matrix
+
+
+def fixture_cases(layer, keras_spec="keras3"):
+    """The golden cases of `layer` in FIXTURES, those the reference answers."""
+    cases, problems = fixtures.load_all(FIXTURES, keras_spec, {layer})
+    assert cases and not problems, f"no {layer} fixtures in {FIXTURES}: {problems[:1]}"
+    return [c for c in cases if not c.out_of_scope]
+
+
+def ids_with(matrix, layer, statuses=("failed",)):
+    """The ids of `layer`'s cases whose status is one of `statuses`."""
+    return {r["id"] for c in cells(matrix, layer) for r in c["case_results"]
+            if r["status"] in statuses}

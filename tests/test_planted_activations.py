@@ -4,43 +4,27 @@ the other spec's default slope is caught nowhere, since both Kerases default to 
 
 KC_FIXTURES_DIR names the fixture set to run them on (default: the shipped one), for a set
 regenerated but not yet committed."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conformance import fixtures
 from conformance.compare import error_ratio
 from reference.advanced_activations import LEAKY_RELU_DEFAULT
 from tests.planted_activations import (
     KERAS_ACTIVATIONS_LEAKY_RELU_DEFAULT, LEAKY_SLOPE_KEYS, elu_alpha_ignored,
     leaky_relu_default, prelu_alpha_squeezed,
 )
-from tests.suite_runner import cells, layers_with, run_suite
+from tests.suite_runner import cells, fixture_cases, ids_with, layers_with, run_golden
 
-FIXTURES = Path(os.environ.get("KC_FIXTURES_DIR") or fixtures.default_root())
 CAUGHT = ("failed", "error")
 
 
 def planted(tmp_path, name, *layers):
-    code, output, matrix = run_suite(
-        tmp_path, f"tests.planted_activations:{name}", "-k", "test_golden_case", "--no-oracle",
-        "--fixtures-dir", str(FIXTURES), *[a for layer in layers for a in ("--layer", layer)])
-    assert matrix is not None, output[-3000:]
-    return matrix
-
-
-def keras3_cases(layer):
-    cases, problems = fixtures.load_all(FIXTURES, "keras3")
-    cases = [c for c in cases if c.layer == layer]
-    assert cases and not problems, f"no {layer} fixtures in {FIXTURES}: {problems[:1]}"
-    return cases
+    return run_golden(tmp_path, f"tests.planted_activations:{name}", *layers)
 
 
 def caught_ids(matrix, layer):
-    return {r["id"] for c in cells(matrix, layer) for r in c["case_results"]
-            if r["status"] in CAUGHT}
+    return ids_with(matrix, layer, CAUGHT)
 
 
 def visible(case, got):
@@ -89,7 +73,7 @@ def test_prelu_alpha_on_the_wrong_axis(faults):
     output beyond its bound (or cannot broadcast); never where the unshared axes are the
     trailing ones (shared_axes [1], [1, 2] on rank 4, ...), and in every unit-regime case where
     it lands some other alpha on a negative input."""
-    cases = keras3_cases("PReLU")
+    cases = fixture_cases("PReLU")
     predicted = {c.id for c in cases
                  if visible(c, answer(prelu_alpha_squeezed, c.inputs[0], c.weights[0]))}
     assert predicted and caught_ids(faults, "PReLU") == predicted
@@ -103,7 +87,7 @@ def test_elu_alpha_ignored(faults):
     """Caught exactly where alpha * expm1(x) and expm1(x) differ beyond the bound: never with
     alpha 1 (or omitted), in every unit-regime case with another alpha (a negative input is
     always drawn there)."""
-    cases = keras3_cases("ELU")
+    cases = fixture_cases("ELU")
     predicted = {c.id for c in cases if visible(c, elu_alpha_ignored(c.inputs[0]))}
     assert predicted and caught_ids(faults, "ELU") == predicted
     alpha_one = {c.id for c in cases if float(c.config.get("alpha", 1.0)) == 1.0}
@@ -116,7 +100,7 @@ def test_leaky_relu_with_the_activation_functions_default(faults):
     """An omitted slope read as keras.activations.leaky_relu's 0.2: caught exactly in the cases
     whose config omits the slope and where 0.2 x and 0.3 x differ beyond the bound."""
     assert KERAS_ACTIVATIONS_LEAKY_RELU_DEFAULT != LEAKY_RELU_DEFAULT
-    cases = keras3_cases("LeakyReLU")
+    cases = fixture_cases("LeakyReLU")
     predicted = {c.id for c in cases if omits_slope(c) and visible(
         c, leaky_relu_default(c.inputs[0], c.config, KERAS_ACTIVATIONS_LEAKY_RELU_DEFAULT))}
     assert predicted and caught_ids(faults, "LeakyReLU") == predicted
@@ -131,5 +115,5 @@ def test_leaky_relu_with_the_other_specs_default(tmp_path):
     matrix = planted(tmp_path, "LeakyReLUOtherSpecDefault", "LeakyReLU")
     assert layers_with(matrix, (*CAUGHT, "xpassed")) == []
     results = [r for c in cells(matrix, "LeakyReLU") for r in c["case_results"]]
-    defaults = {c.id for c in keras3_cases("LeakyReLU") if omits_slope(c)}
+    defaults = {c.id for c in fixture_cases("LeakyReLU") if omits_slope(c)}
     assert defaults and {r["id"] for r in results if r["status"] == "passed"} >= defaults

@@ -4,38 +4,18 @@ data, and nowhere else.
 
 KC_FIXTURES_DIR names the fixture set to run them on (default: the shipped one), for a set
 regenerated but not yet committed."""
-import os
-from pathlib import Path
 
 import numpy as np
 
-from conformance import fixtures
 from conformance.tolerance import TINY32
 from reference.sequential import sequential_calls
-from tests.suite_runner import cells, layers_with, run_suite
+from tests.suite_runner import cells, fixture_cases, ids_with, layers_with, run_golden
 
-FIXTURES = Path(os.environ.get("KC_FIXTURES_DIR") or fixtures.default_root())
-LAYERS = ("--layer", "Embedding", "--layer", "Sequential")
+LAYERS = ("Embedding", "Sequential")
 
 
 def planted(tmp_path, name):
-    code, output, matrix = run_suite(tmp_path, f"tests.planted_embedding:{name}", "-k",
-                                     "test_golden_case", "--no-oracle", "--fixtures-dir",
-                                     str(FIXTURES), *LAYERS)
-    assert matrix is not None, output[-3000:]
-    return matrix
-
-
-def keras3_cases(layer):
-    cases, problems = fixtures.load_all(FIXTURES, "keras3")
-    cases = [c for c in cases if c.layer == layer]
-    assert cases and not problems, f"no {layer} fixtures in {FIXTURES}: {problems[:1]}"
-    return cases
-
-
-def failing_ids(matrix, layer):
-    return {r["id"] for c in cells(matrix, layer) for r in c["case_results"]
-            if r["status"] == "failed"}
+    return run_golden(tmp_path, f"tests.planted_embedding:{name}", *LAYERS)
 
 
 def differs(a, b):
@@ -57,8 +37,8 @@ def test_embedding_mask_inverted(tmp_path):
     """Every mask_zero case fails (the inverted mask differs everywhere); no other."""
     matrix = planted(tmp_path, "EmbeddingMaskInverted")
     assert layers_with(matrix, ("failed", "error", "xpassed")) == ["Embedding"]
-    predicted = {c.id for c in keras3_cases("Embedding") if c.config["mask_zero"]}
-    assert predicted and failing_ids(matrix, "Embedding") == predicted
+    predicted = {c.id for c in fixture_cases("Embedding") if c.config["mask_zero"]}
+    assert predicted and ids_with(matrix, "Embedding") == predicted
     messages = [r["message"] for c in cells(matrix, "Embedding") for r in c["case_results"]
                 if r["status"] == "failed"]
     assert all("emitted mask differs" in m for m in messages)
@@ -68,10 +48,10 @@ def test_embedding_index_read_from_one(tmp_path):
     """Fails exactly where some row i - 1 differs from row i (never with a one-row table)."""
     matrix = planted(tmp_path, "EmbeddingIndexFromOne")
     assert layers_with(matrix, ("failed", "error", "xpassed")) == ["Embedding"]
-    cases = keras3_cases("Embedding")
+    cases = fixture_cases("Embedding")
     predicted = {c.id for c in cases
                  if rows_read_instead(c, np.asarray(c.inputs[0], np.int64) - 1)}
-    assert predicted and failing_ids(matrix, "Embedding") == predicted
+    assert predicted and ids_with(matrix, "Embedding") == predicted
     assert not predicted & {c.id for c in cases if c.config["input_dim"] == 1}
 
 
@@ -80,10 +60,10 @@ def test_embedding_indices_carried_in_float16(tmp_path):
     row differs from the one it rounds to: the large-table edge case."""
     matrix = planted(tmp_path, "EmbeddingIndicesInFloat16")
     assert layers_with(matrix, ("failed", "error", "xpassed")) == ["Embedding"]
-    predicted = {c.id for c in keras3_cases("Embedding")
+    predicted = {c.id for c in fixture_cases("Embedding")
                  if rows_read_instead(c, np.asarray(c.inputs[0]).astype(np.float16)
                                       .astype(np.int64))}
-    assert predicted and failing_ids(matrix, "Embedding") == predicted
+    assert predicted and ids_with(matrix, "Embedding") == predicted
 
 
 def test_sequential_dropping_the_mask(tmp_path):
@@ -91,8 +71,8 @@ def test_sequential_dropping_the_mask(tmp_path):
     NaN or infinity elsewhere in the special regime can hide it)."""
     matrix = planted(tmp_path, "SequentialDropsTheMask")
     assert layers_with(matrix, ("failed", "error", "xpassed")) == ["Sequential"]
-    bad = failing_ids(matrix, "Sequential")
-    masked = [c for c in keras3_cases("Sequential") if not first_layer_mask(c).all()]
+    bad = ids_with(matrix, "Sequential")
+    masked = [c for c in fixture_cases("Sequential") if not first_layer_mask(c).all()]
     unit = {c.id for c in masked if c.params["regime"] == "unit"}
     assert bad <= {c.id for c in masked} and unit and unit <= bad
 

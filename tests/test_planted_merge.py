@@ -4,34 +4,19 @@ its bound), in every unit-regime cell it can reach, and never in the layer's fun
 (keras.layers.dot, average, subtract), which the fault does not touch.
 
 KC_FIXTURES_DIR names the fixture set to run them on (default: the shipped one)."""
-import os
-from pathlib import Path
 
 import numpy as np
 
 import reference
-from conformance import fixtures
 from conformance.tolerance import TINY32
-from tests.suite_runner import cells, layers_with, run_suite
+from tests.suite_runner import cells, fixture_cases, layers_with, run_golden
 from tests.test_planted import caught_where_it_shows
 
-FIXTURES = Path(os.environ.get("KC_FIXTURES_DIR") or fixtures.default_root())
-
-
 def planted(tmp_path, name, layer):
-    code, output, matrix = run_suite(tmp_path, f"tests.planted_merge:{name}", "-k",
-                                     "test_golden_case", "--no-oracle", "--fixtures-dir",
-                                     str(FIXTURES), "--layer", layer, "--layer", layer.lower())
-    assert matrix is not None, output[-3000:]
-    assert layers_with(matrix, ("failed", "error", "xpassed")) == [layer], output[-3000:]
+    """The layer's golden cases and its functional form's, which must stay clean."""
+    matrix = run_golden(tmp_path, f"tests.planted_merge:{name}", layer, layer.lower())
+    assert layers_with(matrix, ("failed", "error", "xpassed")) == [layer]
     return matrix
-
-
-def keras3_cases(layer):
-    cases, problems = fixtures.load_all(FIXTURES, "keras3")
-    cases = [c for c in cases if c.layer == layer]
-    assert cases and not problems, f"no {layer} fixtures in {FIXTURES}: {problems[:1]}"
-    return cases
 
 
 def shows(case, got):
@@ -50,7 +35,7 @@ def shows(case, got):
 def check(matrix, layer, fault, where):
     """The failing cases are exactly those where the fault shows; the failing cells lie among
     the cells `where(params)` names, and take every unit-regime one of them."""
-    cases = keras3_cases(layer)
+    cases = fixture_cases(layer)
     predicted = {c.id for c in cases if shows(c, fault(c))}
     failing = {r["id"] for c in cells(matrix, layer) for r in c["case_results"]
                if r["status"] == "failed"}

@@ -4,38 +4,19 @@ layer and one neighbour (each run narrowed with --layer).
 
 KC_FIXTURES_DIR names the fixture set to run them on (default: the shipped one), for a set
 regenerated but not yet committed."""
-import os
-from pathlib import Path
 
 import numpy as np
 
-from conformance import fixtures, statistics_noise
+from conformance import statistics_noise
 from conformance.tolerance import U32
 from reference.noise import ALPHA_P, alpha_dropout_affine
-from tests.suite_runner import cells, layers_with, run_suite
+from tests.suite_runner import cells, fixture_cases, ids_with, layers_with, run_golden
 
-FIXTURES = Path(os.environ.get("KC_FIXTURES_DIR") or fixtures.default_root())
-LAYERS = ("--layer", "GaussianDropout", "--layer", "AlphaDropout")
+LAYERS = ("GaussianDropout", "AlphaDropout")
 
 
 def planted(tmp_path, name):
-    code, output, matrix = run_suite(tmp_path, f"tests.planted_noise:{name}", "-k",
-                                     "test_golden_case", "--no-oracle", "--fixtures-dir",
-                                     str(FIXTURES), *LAYERS)
-    assert matrix is not None, output[-3000:]
-    return matrix
-
-
-def keras3_cases(layer):
-    cases, problems = fixtures.load_all(FIXTURES, "keras3")
-    cases = [c for c in cases if c.layer == layer]
-    assert cases and not problems, f"no {layer} fixtures in {FIXTURES}: {problems[:1]}"
-    return cases
-
-
-def failing_ids(matrix, layer):
-    return {r["id"] for c in cells(matrix, layer) for r in c["case_results"]
-            if r["status"] == "failed"}
+    return run_golden(tmp_path, f"tests.planted_noise:{name}", *LAYERS)
 
 
 def test_gaussian_dropout_with_std_sqrt_rate(tmp_path):
@@ -44,7 +25,7 @@ def test_gaussian_dropout_with_std_sqrt_rate(tmp_path):
     matrix = planted(tmp_path, "GaussianDropoutStdSqrtRate")
     assert layers_with(matrix, ("failed", "error", "xpassed")) == ["GaussianDropout"]
     predicted = set()
-    for case in keras3_cases("GaussianDropout"):
+    for case in fixture_cases("GaussianDropout"):
         if case.check is None:
             continue
         x = np.asarray(case.inputs[0], np.float64)
@@ -52,7 +33,7 @@ def test_gaussian_dropout_with_std_sqrt_rate(tmp_path):
         rate = case.check["rate"]
         assert statistics_noise.miss_probability(informative, 1 - rate) < 1e-6, case.id
         predicted.add(case.id)
-    assert predicted and failing_ids(matrix, "GaussianDropout") == predicted
+    assert predicted and ids_with(matrix, "GaussianDropout") == predicted
     messages = [r["message"] for c in cells(matrix, "GaussianDropout")
                 for r in c["case_results"] if r["status"] == "failed"]
     assert all("the std of" in m for m in messages), messages
@@ -64,7 +45,7 @@ def test_alpha_dropout_without_affine_correction(tmp_path):
     matrix = planted(tmp_path, "AlphaDropoutWithoutAffineCorrection")
     assert layers_with(matrix, ("failed", "error", "xpassed")) == ["AlphaDropout"]
     predicted = set()
-    for case in keras3_cases("AlphaDropout"):
+    for case in fixture_cases("AlphaDropout"):
         if case.check is None:
             continue
         x = np.asarray(case.inputs[0], np.float64)
@@ -73,4 +54,4 @@ def test_alpha_dropout_without_affine_correction(tmp_path):
         with np.errstate(invalid="ignore"):
             if np.any(np.isfinite(x) & (np.abs(x - (a * x + b)) > bound)):
                 predicted.add(case.id)
-    assert predicted and failing_ids(matrix, "AlphaDropout") == predicted
+    assert predicted and ids_with(matrix, "AlphaDropout") == predicted

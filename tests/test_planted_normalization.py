@@ -4,35 +4,26 @@ fault can act (inference, training, the moving statistics); a candidate without 
 the cases that observe weights or losses skipped with the reason once its outputs match.
 
 KC_FIXTURES_DIR names the fixture set to run them on (default: the shipped one)."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conformance import fixtures
 from conformance.compare import compare
 from reference.normalization import batch_statistics, feature_axis
 from tests.planted_normalization import faulty_batch_normalization
-from tests.suite_runner import cells, layers_with, run_suite
+from tests.suite_runner import cells, fixture_cases, layers_with, run_golden
 
-FIXTURES = Path(os.environ.get("KC_FIXTURES_DIR") or fixtures.default_root())
-LAYERS = ("--layer", "BatchNormalization", "--layer", "ActivityRegularization")
+LAYERS = ("BatchNormalization", "ActivityRegularization")
 
 
 def run(tmp_path, candidate):
-    _, output, matrix = run_suite(tmp_path, candidate, "-k", "test_golden_case", "--no-oracle",
-                                  "--fixtures-dir", str(FIXTURES), *LAYERS)
-    assert matrix is not None, output[-3000:]
+    matrix = run_golden(tmp_path, candidate, *LAYERS)
     return {r["id"]: r for layer in ("BatchNormalization", "ActivityRegularization")
             for c in cells(matrix, layer) for r in c["case_results"]}, matrix
 
 
 def bn_cases():
-    cases, problems = fixtures.load_all(FIXTURES, "keras3")
-    cases = [c for c in cases if c.layer == "BatchNormalization"]
-    assert cases and not problems, f"no BatchNormalization fixtures in {FIXTURES}: {problems[:1]}"
-    return cases
+    return fixture_cases("BatchNormalization")
 
 
 def training(case):

@@ -2,33 +2,25 @@
 cases say it shows: never outside the predicted cases, and in every predicted case of the
 plain unit regime. The predictions read the fixture cases (KC_FIXTURES_DIR, the shipped
 fixtures by default), so they hold whatever cases the fixtures hold."""
-import os
-from pathlib import Path
-
 import numpy as np
 
 from conformance import fixtures
-from tests.suite_runner import layers_with, run_suite
+from tests.suite_runner import FIXTURES, layers_with, run_golden
 
-ROOT = Path(os.environ.get("KC_FIXTURES_DIR") or fixtures.default_root())
 RECURRENT = ("SimpleRNN", "GRU", "LSTM")
 
 
 def planted(tmp_path, name, *layers):
-    args = [a for layer in layers for a in ("--layer", layer)]
-    _, output, matrix = run_suite(tmp_path, f"tests.planted_recurrent:{name}", "-k",
-                                  "test_golden_case", "--no-oracle", "--fixtures-dir",
-                                  str(ROOT), *args)
-    assert matrix is not None, output[-3000:]
-    assert set(layers_with(matrix, ("failed", "error", "xpassed"))) <= set(layers), output[-3000:]
+    matrix = run_golden(tmp_path, f"tests.planted_recurrent:{name}", *layers)
+    assert set(layers_with(matrix, ("failed", "error", "xpassed"))) <= set(layers)
     return {r["id"]: r["status"] for layer in layers for c in matrix["layers"][layer]["cells"]
             for r in c["case_results"]}
 
 
 def cases(layer):
-    loaded, problems = fixtures.load_all(ROOT, "keras3")
-    assert not problems, problems
-    return [c for c in loaded if c.layer == layer]
+    loaded, problems = fixtures.load_all(FIXTURES, "keras3", {layer})
+    assert loaded and not problems, problems
+    return loaded
 
 
 def failed(statuses):

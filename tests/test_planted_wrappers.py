@@ -3,34 +3,24 @@ shows: never outside the predicted cases, and in every predicted case where noth
 it. The predictions read the fixture cases (KC_FIXTURES_DIR, the shipped fixtures by
 default)."""
 import dataclasses
-import os
-from pathlib import Path
 
 import numpy as np
 
-from conformance import fixtures, tolerance
-from tests.suite_runner import layers_with, run_suite
+from conformance import tolerance
+from tests.suite_runner import fixture_cases, layers_with, run_golden
 
-ROOT = Path(os.environ.get("KC_FIXTURES_DIR") or fixtures.default_root())
 WRAPPERS = ("TimeDistributed", "Bidirectional")
 
 
 def planted(tmp_path, name):
-    args = [a for layer in WRAPPERS for a in ("--layer", layer)]
-    _, output, matrix = run_suite(tmp_path, f"tests.planted_wrappers:{name}", "-k",
-                                  "test_golden_case", "--no-oracle", "--fixtures-dir",
-                                  str(ROOT), *args)
-    assert matrix is not None, output[-3000:]
+    matrix = run_golden(tmp_path, f"tests.planted_wrappers:{name}", *WRAPPERS)
     statuses = {r["id"]: r["status"] for layer in WRAPPERS
                 for c in matrix["layers"][layer]["cells"] for r in c["case_results"]}
-    assert "error" not in statuses.values(), output[-3000:]
+    assert "error" not in statuses.values()
     return matrix, {i for i, s in statuses.items() if s == "failed"}
 
 
-def cases(layer):
-    loaded, problems = fixtures.load_all(ROOT, "keras3")
-    assert not problems, problems
-    return [c for c in loaded if c.layer == layer and not c.out_of_scope]
+cases = fixture_cases
 
 
 def plain_unit(case):
