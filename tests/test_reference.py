@@ -95,3 +95,50 @@ def test_hard_sigmoid_differs_between_keras2_and_keras3():
 def test_invalid_configs_raise_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_batch_normalization_over_two_axes_by_hand():
+    """tf_keras's axis [1, 2] on a (2, 2, 2) input: the statistics over the batch alone, per
+    (i, j); the weights (1, 2, 2), the input's shape with 1 on the axis not listed."""
+    x = np.array([[[0.0, 2.0], [4.0, 6.0]], [[2.0, 4.0], [0.0, 10.0]]])
+    mean, variance = np.array([[1.0, 3.0], [2.0, 8.0]]), np.array([[1.0, 1.0], [4.0, 4.0]])
+    weights = [np.zeros((1, 2, 2)), np.ones((1, 2, 2))]           # moving mean and variance
+    y, after = reference.batch_normalization(x, *weights, axis=[1, 2], momentum=0.5,
+                                             epsilon=0.0, center=False, scale=False,
+                                             training=True, spec="keras2")
+    assert y.tolist() == [[[-1, -1], [1, -1]], [[1, 1], [-1, 1]]]
+    assert after[0].tolist() == [(mean / 2).tolist()]
+    assert after[1].tolist() == [(0.5 + variance / 2).tolist()]
+    reordered = reference.batch_normalization(x, *weights, axis=[-1, 1], momentum=0.5,
+                                              epsilon=0.0, center=False, scale=False,
+                                              training=True, spec="keras2")
+    assert np.array_equal(reordered[0], y)
+
+
+def test_batch_normalization_list_of_one_axis_is_that_axis_in_tf_keras():
+    """[-1] is -1 (tf_keras writes a built layer's axis as a list), fused on rank 4: the
+    unbiased variance in the moving average."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 2, 4))
+    weights = [np.ones(4), np.zeros(4), np.zeros(4), np.ones(4)]
+    one, listed = (reference.batch_normalization(x, *weights, axis=axis, momentum=0.0,
+                                                 training=True, spec="keras2")
+                   for axis in (-1, [-1]))
+    assert np.array_equal(one[0], listed[0]) and np.allclose(
+        listed[1][-1], np.var(x, axis=(0, 1, 2), ddof=1))
+
+
+@pytest.mark.parametrize("axis, shape, weight, spec, fused", [
+    ([1, 3], (2, 3, 4, 5), (1, 3, 1, 5), "keras3", None),  # Keras 3: int(axis), TypeError
+    ([-1], (2, 3, 4), (4,), "keras3", None),               # ... for a list of one axis too
+    ([1, -3], (2, 3, 4, 5), (3,), "keras2", None),         # "Duplicate axis: (1, 1)"
+    ([1, 3], (2, 3, 4), (1, 3, 4), "keras2", None),        # out of range
+    ([], (2, 3, 4), (1, 1, 1), "keras2", None),            # IndexError in __init__
+    ([-4], (2, 3, 4, 5), (2,), "keras2", None),            # fused: "Unsupported axis"
+    ([1, 3], (2, 3, 4, 5), (1, 3, 1, 5), "keras2", True),  # fused=True takes one axis
+])
+def test_batch_normalization_refuses_the_list_axes_keras_refuses(axis, shape, weight, spec,
+                                                                 fused):
+    weights = [np.ones(weight)] * 4
+    with pytest.raises(ValueError, match="axis"):
+        reference.batch_normalization(np.zeros(shape), *weights, axis=axis, fused=fused,
+                                      spec=spec)

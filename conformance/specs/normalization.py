@@ -7,7 +7,8 @@ import reference
 from conformance import tolerance
 from conformance.regimes import LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
-from reference.normalization import batch_statistics, feature_axis, fused_path, split_weights
+from reference.normalization import (batch_statistics, broadcast_shape, feature_axes, fused_path,
+                                     split_weights, weight_shape)
 
 U = tolerance.U32
 TINY = tolerance.TINY32
@@ -22,22 +23,31 @@ def _long(rng):
 
 # BatchNormalization ---------------------------------------------------------------------------
 
+# tf_keras only (Keras 3 refuses a list axis): a list of one axis (fused on rank 4), two axes
+# (the statistics over the batch and the axes between), the list's order reversed, and every
+# feature axis (the statistics over the batch alone)
+LIST_AXES = ([-1], [1, 3], [-1, 1], [1, 2, 3])
+
+
 def _bn_valid(params):
     rank, axis = params["rank"], params["axis"]
-    in_range = -rank < axis < rank and axis % rank != 0         # a feature axis, not the batch
-    # long: a training call (the only reduction), one long axis beside the feature axis, and
-    # few of them (fixture size): axis -1 or 1
-    return in_range and (params["regime"] != "long" or params["training"] and rank >= 3
-                         and axis in (-1, 1))
+    listed = axis if isinstance(axis, list) else [axis]
+    axes = {a % rank for a in listed}
+    # feature axes, not the batch, each listed once
+    in_range = all(-rank < a < rank for a in listed) and 0 not in axes and len(axes) == len(listed)
+    # long: a training call (the only reduction), one long axis beside the feature axes, and
+    # few of them (fixture size): axis -1 or 1, or a list leaving a feature axis free
+    return in_range and (params["regime"] != "long" or params["training"] and rank > len(axes) + 1
+                         and axis in (-1, 1, *LIST_AXES))
 
 
 def _bn_make(params, rng):
-    """Small shapes; in the long regime batch 1, one channel and one long axis reduced
-    (1024-1536 terms)."""
-    rank, axis = params["rank"], params["axis"] % params["rank"]
+    """Small shapes; in the long regime batch 1, one element on each listed axis and one long
+    axis reduced (1024-1536 terms)."""
+    rank, axes = params["rank"], feature_axes(params["axis"], params["rank"])
     if params["regime"] == "long":
         shape = [1] * rank
-        shape[next(i for i in range(1, rank) if i != axis)] = _long(rng)
+        shape[next(i for i in range(1, rank) if i not in axes)] = _long(rng)
     else:
         # a training call over one element per channel has variance 0 (an edge case)
         batch = int(rng.integers(2 if params["training"] else 1, 4))
@@ -52,45 +62,45 @@ def _bn_arrays(params, config, shapes, regime):
     plus N(0, 1) in the offset regime (so x - moving_mean cancels); moving_variance
     log-uniform in [1e-6, 1e4] (tiny and large variances), finite in every regime."""
     x = regime.values(shapes[0])
-    axis = feature_axis(config["axis"], len(shapes[0]))
-    channels, rng = shapes[0][axis], regime.rng
-    moving_mean = rng.standard_normal(channels)
+    axes = feature_axes(config["axis"], len(shapes[0]))
+    shape, rng = weight_shape(axes, shapes[0]), regime.rng
+    moving_mean = rng.standard_normal(shape)
     if params["regime"] == "offset":
-        moving_mean += batch_statistics(np.asarray(x, np.float64), axis)[0]
-    weights = ([rng.standard_normal(channels)] * config["scale"]
-               + [rng.standard_normal(channels)] * config["center"]
-               + [moving_mean, 10.0 ** rng.uniform(-6, 4, channels)])
+        moving_mean += batch_statistics(np.asarray(x, np.float64), axes)[0].reshape(shape)
+    weights = ([rng.standard_normal(shape)] * config["scale"]
+               + [rng.standard_normal(shape)] * config["center"]
+               + [moving_mean, 10.0 ** rng.uniform(-6, 4, shape)])
     return [x], [np.asarray(w, np.float32) for w in weights]
 
 
-def _statistics_bound(x, axis):
-    """(mean, variance, n, bound on a float32 mean, bound on a float32 variance), per channel.
+def _statistics_bound(x, axes):
+    """(mean, variance, n, bound on a float32 mean, bound on a float32 variance), per channel
+    (the listed axes kept, the others of length 1), n the product of the axes not listed.
 
     mean = sum(x) / n: the sum bound over n terms, then the division (u). variance = sum of
     the n squared deviations from the computed mean, / n (two passes, as tf.nn.moments and
     jnp.var compute it). A mean off by e shifts the sum of squares by n e^2 only (the
     deviations from the exact mean add up to 0); each deviation rounds (u) and its square
     (u), the sum of n positive terms takes the sum bound, and the division u."""
-    mean, variance, n = batch_statistics(x, axis)
-    axes = tuple(i for i in range(x.ndim) if i != axis)
+    mean, variance, n = batch_statistics(x, axes)
+    reduced = tuple(i for i in range(x.ndim) if i not in axes)
     with np.errstate(invalid="ignore", over="ignore"):
-        e_mean = (tolerance.sum_bound(np.sum(np.abs(x), axis=axes), n, mean * n) / n
-                  + U * np.abs(mean))
+        magnitudes = np.sum(np.abs(x), axis=reduced, keepdims=True)
+        e_mean = tolerance.sum_bound(magnitudes, n, mean * n) / n + U * np.abs(mean)
         squares = variance * n + n * e_mean ** 2
         e_var = ((n * e_mean ** 2 + 4 * U * squares + tolerance.sum_bound(squares, n, squares))
                  / n + U * variance)
     return mean, variance, n, e_mean, e_var
 
 
-def _normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y, shape):
+def _normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y):
     """Bound on a float32 (x - mean) / sqrt(variance + epsilon) * gamma + beta, computed as
     (x - mean) * inv + beta (torch) or x * inv + (beta - mean * inv) (TensorFlow, JAX, NumPy)
     with inv = gamma / sqrt(variance + epsilon), where mean and variance carry e_mean and
     e_var (0 at inference: the moving statistics are float32 weights). The second form
     cancels where x is far from 0 and near the mean (the offset regime): its products round
-    to u * (|x| + |mean|) * |inv|, which the bound carries."""
-    r = [np.reshape(a, shape) for a in (mean, variance, e_mean, e_var, gamma, beta)]
-    mean, variance, e_mean, e_var, gamma, beta = r
+    to u * (|x| + |mean|) * |inv|, which the bound carries. The statistics and weights come
+    shaped to broadcast against x (broadcast_shape)."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         denominator = variance + epsilon
         inv = np.abs(gamma) / np.sqrt(denominator)
@@ -121,26 +131,27 @@ def _bn_expect(case):
     training = bool(case.call_kwargs.get("training"))
     y, after = reference.batch_normalization(x, *case.weights, **config, training=training,
                                              spec=case.spec)
-    axis = feature_axis(config.get("axis", -1), x.ndim)
+    axes = feature_axes(config.get("axis", -1), x.ndim)
     center, scale = config.get("center", True), config.get("scale", True)
     momentum, epsilon = config.get("momentum", 0.99), config.get("epsilon", 1e-3)
-    gamma, beta, moving_mean, moving_variance = split_weights(case.weights, center, scale,
-                                                              x.shape[axis])
-    shape = [1] * x.ndim
-    shape[axis] = -1
+    shape, view = weight_shape(axes, x.shape), broadcast_shape(axes, x.shape)
+    gamma, beta, moving_mean, moving_variance = (
+        w.reshape(view) for w in split_weights(case.weights, center, scale, shape))
     if not (training and config.get("trainable", True)):
         bound = _normalized_bound(x, moving_mean, moving_variance, 0.0, 0.0, gamma, beta,
-                                  epsilon, y, shape)
+                                  epsilon, y)
         observed = None if not training else {
             "weights": (after, [tolerance.exact()] * len(after))}
         return Expected([y], [bound], observed=observed)
-    mean, variance, n, e_mean, e_var = _statistics_bound(x, axis)
-    bound = _normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y, shape)
-    bessel = n / max(n - 1, 1) if fused_path(axis, x.ndim, config.get("fused"), case.spec) else 1
+    mean, variance, n, e_mean, e_var = _statistics_bound(x, axes)
+    bound = _normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y)
+    fused = fused_path(config.get("axis", -1), x.ndim, config.get("fused"), case.spec)
+    bessel = n / max(n - 1, 1) if fused else 1
     folded, e_folded = variance * bessel, e_var * bessel + U * variance * bessel
     bounds = [tolerance.exact()] * (len(after) - 2) + [
-        _moving_bound(moving_mean, mean, e_mean, momentum, after[-2]),
-        _moving_bound(moving_variance, folded, e_folded, momentum, after[-1])]
+        _moving_bound(moving_mean, mean, e_mean, momentum, after[-2].reshape(view)).reshape(shape),
+        _moving_bound(moving_variance, folded, e_folded, momentum,
+                      after[-1].reshape(view)).reshape(shape)]
     return Expected([y], [bound], observed={"weights": (after, bounds)})
 
 
@@ -153,7 +164,7 @@ def _one_pass_variance(case):
         return False
     x = np.asarray(case.inputs[0], np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        mean, variance, _ = batch_statistics(x, feature_axis(case.config.get("axis", -1), x.ndim))
+        mean, variance, _ = batch_statistics(x, feature_axes(case.config.get("axis", -1), x.ndim))
         return bool(np.any(mean ** 2 > 10 * variance))
 
 
@@ -169,16 +180,21 @@ BN_ONE_PASS_VARIANCE = Divergence(
              "68 times the moving variance's bound with momentum 0; an offset channel (mean "
              "-472, two values) fails by 2500 times its bound")
 
+def _bn_weights(config, shapes):
+    """gamma, beta, moving_mean, moving_variance: (C,) for one axis, x's shape with 1 on every
+    axis not listed for several (tf_keras)."""
+    shape = weight_shape(feature_axes(config.get("axis", -1), len(shapes[0])), shapes[0])
+    return [(name, shape) for name in ["gamma"] * config.get("scale", True)
+            + ["beta"] * config.get("center", True) + ["moving_mean", "moving_variance"]]
+
+
 BATCH_NORMALIZATION = LayerSpec(
     layer="BatchNormalization",
-    domains={"axis": (-1, 1, 2, 3, -2, -3), "rank": (2, 3, 4), "center": (True, False),
-             "scale": (True, False), "epsilon": (1e-3, 1e-5, 0.1),
+    domains={"axis": (-1, 1, 2, 3, -2, -3, *LIST_AXES), "rank": (2, 3, 4),
+             "center": (True, False), "scale": (True, False), "epsilon": (1e-3, 1e-5, 0.1),
              "momentum": (0.99, 0.9, 0.5, 0.0), "training": (False, True), "regime": REGIMES},
-    valid=_bn_valid, make=_bn_make, arrays=_bn_arrays, expect=_bn_expect,
-    weights=lambda config, shapes: [
-        (name, (shapes[0][feature_axis(config.get("axis", -1), len(shapes[0]))],))
-        for name in ["gamma"] * config.get("scale", True) + ["beta"] * config.get("center", True)
-        + ["moving_mean", "moving_variance"]],
+    spec_values=tuple(("axis", axis, ("keras2",)) for axis in LIST_AXES),
+    valid=_bn_valid, make=_bn_make, arrays=_bn_arrays, expect=_bn_expect, weights=_bn_weights,
     call_kwargs=lambda params, shapes, rng: {"training": params["training"]},
     divergences=(BN_ONE_PASS_VARIANCE,),
     edge_cases=(
@@ -193,10 +209,36 @@ BATCH_NORMALIZATION = LayerSpec(
         # one element per channel: variance 0, y = beta; Bessel's n - 1 is 0
         ({"axis": -1, "rank": 4, "center": True, "scale": True, "epsilon": 1e-3,
           "momentum": 0.5, "training": True, "regime": "unit"}, [(1, 1, 1, 3)]),
+        # tf_keras's list axes in training: two axes (n = 2 * 2, the weights (1, 3, 1, 3)); a
+        # list of one axis, fused (the unbiased variance); the reversed list of every feature
+        # axis (the statistics over the batch alone); every element its own channel (n = 1)
+        ({"axis": [1, 3], "rank": 4, "center": True, "scale": True, "epsilon": 1e-3,
+          "momentum": 0.5, "training": True, "regime": "unit"}, [(2, 3, 2, 3)], ("keras2",)),
+        ({"axis": [-1], "rank": 4, "center": True, "scale": True, "epsilon": 1e-3,
+          "momentum": 0.5, "training": True, "regime": "unit"}, [(2, 3, 2, 3)], ("keras2",)),
+        ({"axis": [-1, 1], "rank": 3, "center": True, "scale": False, "epsilon": 1e-3,
+          "momentum": 0.9, "training": True, "regime": "unit"}, [(3, 2, 4)], ("keras2",)),
+        ({"axis": [1, 2, 3], "rank": 4, "center": True, "scale": True, "epsilon": 1e-3,
+          "momentum": 0.5, "training": True, "regime": "unit"}, [(1, 2, 2, 3)], ("keras2",)),
     ),
     rejects=(Reject({"axis": 3}, ((2, 3, 4),), "axis out of range for the input's rank"),
              Reject({"axis": -4}, ((2, 3, 4, 5),), "tf_keras's fused kernel refuses axis -4 "
-                    "on a rank-4 input", ("keras2",))),
+                    "on a rank-4 input", ("keras2",)),
+             # Keras 3 refuses every list axis (int(axis) in __init__: TypeError)
+             Reject({"axis": [1, 3]}, ((2, 3, 4, 5),), "Keras 3 takes an int axis",
+                    ("keras3",)),
+             Reject({"axis": [-1]}, ((2, 3, 4),), "Keras 3 takes an int axis, even for a list "
+                    "of one", ("keras3",)),
+             Reject({"axis": [1, -3]}, ((2, 3, 4, 5),), "an axis listed twice (-3 is 1): "
+                    "tf_keras 'Duplicate axis' (Keras 3 refuses every list)"),
+             Reject({"axis": [1, 3]}, ((2, 3, 4),), "a listed axis out of range for the "
+                    "input's rank (Keras 3 refuses every list)"),
+             Reject({"axis": []}, ((2, 3, 4),), "an empty list of axes (tf_keras: "
+                    "IndexError; Keras 3 refuses every list)"),
+             Reject({"axis": [-4]}, ((2, 3, 4, 5),), "tf_keras's fused kernel refuses axis "
+                    "-4 on a rank-4 input, in a list too", ("keras2",)),
+             Reject({"axis": [1, 3], "fused": True}, ((2, 3, 4, 5),), "tf_keras's fused "
+                    "kernel takes one axis", ("keras2",))),
 )
 
 
