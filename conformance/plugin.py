@@ -221,15 +221,6 @@ class Session:
         return " ".join(shlex.quote(p) for p in parts)
 
 
-def tensorflow_refused(target, golden):
-    """Whether `golden` is a case TensorFlow raised on when its fixture was made (the fixture's
-    fallback_reason), and `target` runs on TensorFlow: a finding about TensorFlow, which such a
-    candidate gets as a known divergence with TensorFlow's own message as the evidence."""
-    from conformance.specs._common import TENSORFLOW
-    reason = getattr(golden, "fallback_reason", None) or ""
-    return target in TENSORFLOW and " cannot run it: " in reason
-
-
 def oracle_table(worst):
     """Lines of a table: one row per layer, spec and device; one column per regime."""
     from conformance.regimes import REGIMES
@@ -298,7 +289,7 @@ def pytest_collection_modifyitems(session, config, items):
                 item.add_marker(pytest.mark.xfail(
                     reason=f"known divergence: {divergence.reason} ({divergence.evidence})",
                     strict=False))
-            elif tensorflow_refused(kc.target, golden):
+            elif gate.tensorflow_refused(kc.target, golden):
                 item.user_properties.append(("kc_known", "spec"))
                 item.add_marker(pytest.mark.xfail(
                     reason=f"TensorFlow could not run this case when its fixture was made, "

@@ -7,7 +7,8 @@ independent, normal draws are float32 values within GENERATOR = 2^-16 (relative)
 N(0, 1) sample (an erfinv or Box-Muller evaluated in float32 is within a few ulps; the tails a
 float32 uniform cannot reach lie beyond 5 sigma and are left out of the argument), and
 uniform draws lie on a grid of 2^-23 or finer, so that P(u < rate) is within GRID = 2^-20 of
-rate. Its arithmetic is float32 with round to nearest; results below 2^-126 may flush to zero.
+rate (conformance/draws.py). Its arithmetic is float32 with round to nearest; results below
+2^-126 may flush to zero.
 
 gaussian_noise {"stddev"}: y = x + n, n ~ N(0, s^2), s = |stddev| rounded to float32 (within
 u = 2^-24 relative). Non-finite x must come back as it is; a finite x gives a finite y. The
@@ -48,10 +49,11 @@ float32 operations, in any association). NaN x gives NaN (kept, or dropped as
 x * 0 + ALPHA_P) or D (dropped by a select); +-inf x gives itself (kept), NaN or D. A draw is
 observed through a finite x whose K and D lie more than twice that bound apart (chosen on x
 alone). One draw per element of the noise shape (None entries: x's length) decides every
-element it covers: the observed ones must agree (statistics.shared_draws). The number of
+element it covers: the observed ones must agree (draws.shared_draws). The number of
 dropped observed draws is Binomial(m, p) with p within GRID of rate; the check fails when it
 lies in a tail of exact binomial probability at most FALSE_ALARM / 2 on either side (computed
-at rate - GRID below and rate + GRID above, the worst p): a false alarm at most FALSE_ALARM.
+at rate - GRID below and rate + GRID above, the worst p): a false alarm at most FALSE_ALARM
+(draws.binomial_count, the same test as Dropout's).
 The values alone fail an AlphaDropout without its affine correction (x and ALPHA_P as they
 are) or with the noise ignored (y = x), wherever x is not the map's fixed point b / (1 - a).
 """
@@ -60,15 +62,14 @@ import math
 import numpy as np
 
 from conformance.case import Outcome
+from conformance.draws import FALSE_ALARM, binomial_count, shared_draws
 from conformance.tolerance import TINY32, U32
 from reference.noise import (
     ALPHA_P, alpha_dropout, alpha_dropout_affine, gaussian_dropout, gaussian_dropout_stddev,
     gaussian_noise, noise_shape_of,
 )
 
-FALSE_ALARM = 1e-6
 GENERATOR = 2.0 ** -16
-GRID = 2.0 ** -20
 MIN_SAMPLES = 100
 _LARGE = 2.0 ** 100
 
@@ -107,31 +108,6 @@ def miss_probability(n, ratio, alpha=FALSE_ALARM / 3):
         return 1.0 if e <= 0 else math.exp(-n / 2 * (e - math.log1p(e)))
     e = 1 - hi / ratio
     return 1.0 if e <= 0 else math.exp(-n / 2 * (-e - math.log1p(-e)))
-
-
-def _log_pmf(n, k, p):
-    if p <= 0 or p >= 1:
-        return 0.0 if k == (0 if p <= 0 else n) else -math.inf
-    return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-            + k * math.log(p) + (n - k) * math.log1p(-p))
-
-
-def binomial_band(n, p_low, p_high, alpha):
-    """(k_low, k_high): P(K < k_low) <= alpha for K ~ Binomial(n, p_low) and P(K > k_high)
-    <= alpha for K ~ Binomial(n, p_high), exactly (summed pmf)."""
-    k_low, tail = 0, 0.0
-    while k_low <= n:
-        tail += math.exp(_log_pmf(n, k_low, p_low))
-        if tail > alpha:
-            break
-        k_low += 1
-    k_high, tail = n, 0.0
-    while k_high >= 0:
-        tail += math.exp(_log_pmf(n, k_high, p_high))
-        if tail > alpha:
-            break
-        k_high -= 1
-    return k_low, k_high
 
 
 # The checks -----------------------------------------------------------------------------------
@@ -215,7 +191,6 @@ def check_gaussian_dropout(inputs, outputs, rate):
 
 
 def check_alpha_dropout(inputs, outputs, rate, noise_shape=None):
-    from conformance.statistics import shared_draws
     x, y = _one_output(inputs, outputs)
     if y is None:
         return Outcome("failed", f"expected one output of shape {x.shape}")
@@ -240,13 +215,7 @@ def check_alpha_dropout(inputs, outputs, rate, noise_shape=None):
     failed, draws, drops = shared_draws(x.shape, shape, observed, kept, noise_shape)
     if failed:
         return failed
-    k_low, k_high = binomial_band(draws, max(rate - GRID, 0.0), min(rate + GRID, 1.0),
-                                  FALSE_ALARM / 2)
-    if not k_low <= drops <= k_high:
-        return Outcome("failed", f"{drops} of {draws} observed draws dropped; rate {rate} "
-                                 f"expects {k_low} to {k_high} (exact binomial tails, false "
-                                 f"alarm <= {FALSE_ALARM:g})")
-    return Outcome("passed", "", 0.0)
+    return binomial_count(draws, drops, rate) or Outcome("passed", "", 0.0)
 
 
 # Correct draws, for the reference candidate ---------------------------------------------------

@@ -3,7 +3,7 @@ a Dropout in training can be wrong fails."""
 import numpy as np
 import pytest
 
-from conformance import statistics
+from conformance import draws, statistics
 
 X = np.random.default_rng(0).standard_normal((6, 30, 10)).astype(np.float32)
 
@@ -89,6 +89,52 @@ def test_special_inputs_may_come_back_nan_when_dropped():
     assert statistics.check(spec, [x], [y]).status == "passed"
     y[0, 0, 5] = np.nan                        # a finite input never gives NaN
     assert statistics.check(spec, [x], [y]).status == "failed"
+
+
+def _dropping(k):
+    """X's draw under rate 0.5 with exactly k of its X.size elements dropped."""
+    keep = np.ones(X.size, bool)
+    keep[np.random.default_rng(2).permutation(X.size)[:k]] = False
+    return (X * keep.reshape(X.shape) / np.float32(0.5)).astype(np.float32)
+
+
+def test_the_count_accepts_exactly_the_stated_band():
+    """[k_lo, k_hi] of the docstring: k_lo the largest k with P(K < k) <= 5e-7 at
+    p = rate - 2^-20, k_hi the smallest with P(K > k) <= 5e-7 at p = rate + 2^-20."""
+    k_lo, k_hi = draws.binomial_band(X.size, 0.5 - draws.GRID, 0.5 + draws.GRID, 5e-7)
+    assert 0 < k_lo < X.size / 2 < k_hi < X.size
+    for k in (k_lo, k_hi):
+        assert check(_dropping(k)).status == "passed", k
+    for k in (k_lo - 1, k_hi + 1):
+        outcome = check(_dropping(k))
+        assert outcome.status == "failed" and f"expects {k_lo} to {k_hi}" in outcome.message
+
+
+def _pass_probability(m, rate, q):
+    """P(the count test passes) for m observed draws each dropped with probability q."""
+    k_lo, k_hi = draws.binomial_band(m, max(rate - draws.GRID, 0.0),
+                                     min(rate + draws.GRID, 1.0), draws.FALSE_ALARM / 2)
+    return sum(np.exp(draws._log_pmf(m, k, q)) for k in range(k_lo, k_hi + 1))
+
+
+@pytest.mark.parametrize("m", [600, 1800])
+@pytest.mark.parametrize("rate", [0.0, 0.25, 0.5, 0.9, 1.0])
+def test_the_count_false_alarm_is_at_most_1e6(m, rate):
+    """Exactly, for every p in [rate - 2^-20, rate + 2^-20]: its ends and rate itself."""
+    for p in {max(rate - draws.GRID, 0.0), rate, min(rate + draws.GRID, 1.0)}:
+        assert 1 - _pass_probability(m, rate, p) <= draws.FALSE_ALARM * (1 + 1e-9), p
+
+
+@pytest.mark.parametrize("m, rate, faulty", [
+    (600, 0.25, 0.75), (600, 0.9, 0.1), (600, 0.0, 1.0),    # rate read as the keep probability
+    (600, 0.5, 0.25), (600, 0.9, 0.45), (1000, 0.25, 0.125),    # half the rate
+    (600, 0.25, 0.5), (600, 0.5, 1.0),                         # twice the rate
+    (600, 0.25, 0.0), (600, 0.5, 0.0), (600, 0.9, 0.0)])       # nothing dropped
+def test_a_misread_rate_passes_a_case_of_the_spec_almost_never(m, rate, faulty):
+    """specs/core.py's training cases without a noise_shape have at least 4 x 20 x 8 = 640
+    elements: at 600 observed draws each of these faults passes with probability below 1e-6,
+    but half of rate 0.25, which needs 1000 (at 600 it passes 0.18 % of the time)."""
+    assert _pass_probability(m, rate, faulty) < 1e-6
 
 
 # recurrent_dropout: SimpleRNN, GRU and LSTM in training ---------------------------------------
@@ -318,6 +364,6 @@ def test_tail_bounds():
         lo, hi = statistics_noise.chi2_band(n, 1e-6 / 3)
         assert stats.chi2.cdf(lo * n, n) <= 1e-6 / 3 and stats.chi2.sf(hi * n, n) <= 1e-6 / 3
     for n, p in ((64, 0.5), (1000, 0.25), (500, 0.9)):
-        k_low, k_high = statistics_noise.binomial_band(n, p, p, 5e-7)
+        k_low, k_high = draws.binomial_band(n, p, p, 5e-7)
         assert stats.binom.cdf(k_low - 1, n, p) <= 5e-7 < stats.binom.cdf(k_low, n, p)
         assert stats.binom.sf(k_high, n, p) <= 5e-7 < stats.binom.sf(k_high - 1, n, p)
