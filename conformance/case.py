@@ -32,6 +32,10 @@ class Case:
     observed: dict = None       # what the layer leaves after the call, judged where the
                                 # candidate has observe(): name -> (expected, bounds), as in
                                 # Expected.observed ("weights" after the call, "losses")
+    overflow: list = None       # per output, the value an element may take instead where a
+                                # float32 sum inside it can overflow part way (the infinity of
+                                # that sum's sign, through what follows); the expected value
+                                # elsewhere; None where no sum can (compare.py)
     seed: int = None            # the seed its shapes, inputs and weights were drawn from
     out_of_scope: str = None    # why the reference has no answer: the config asks for
                                 # something the suite does not implement (reference/config.py)
@@ -46,7 +50,8 @@ class Case:
     def for_candidate(self):
         """The case without its answers: what a candidate is given."""
         return replace(self, expected=None, bounds=None, expected_mask=None,
-                       expected_dtypes=None, check=None, observed=None, out_of_scope=None)
+                       expected_dtypes=None, check=None, observed=None, out_of_scope=None,
+                       overflow=None)
 
 
 @dataclass

@@ -4,13 +4,15 @@ import hashlib
 import itertools
 import math
 import json
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import strategies as st
 
 from conformance import tolerance
 from conformance.case import Case
-from conformance.regimes import Regime
+from conformance.regimes import (SPECIAL_NAMES, Regime, grown_for_specials, special_kinds,
+                                 special_positions)
 from reference.config import OutOfScope
 
 
@@ -39,18 +41,93 @@ def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
     config, shapes = spec.make(params, rng)
     shapes = [tuple(s) for s in (shapes if input_shapes is None else input_shapes)]
     regime = Regime(params.get("regime", "unit"), rng)
-    if spec.arrays:
-        inputs, weights = spec.arrays(params, config, shapes, regime)
-    else:
-        inputs = (spec.inputs(config, shapes, regime) if spec.inputs
-                  else [regime.values(s) for s in shapes])
-        weights = [regime.weights(shape, spec.weight_scale)
-                   for _, shape in spec.weights(config, shapes)]
-    call_kwargs = spec.call_kwargs(params, shapes, rng) if spec.call_kwargs else {}
-    case = Case(id=case_id, layer=spec.layer, spec=keras_spec, params=params,
-                config=jsonable(config), inputs=inputs, weights=weights,
-                call_kwargs=call_kwargs, seed=seed)
+    if regime.name == "special":
+        shapes = grown_for_specials(shapes)
+    # the special regime draws again (from the same generator) until every special value is
+    # in every input and, for a windowed layer, in some window: a spec's own input rules
+    # (Masking's masked steps) or a stride skipping positions can leave one out
+    for draw in range(SPECIAL_DRAWS if regime.name == "special" else 1):
+        if draw and draw % 4 == 0:          # too few positions read: a larger batch
+            shapes = [(2 * s[0], *s[1:]) if len(s) else s for s in shapes]
+        if spec.arrays:
+            inputs, weights = spec.arrays(params, config, shapes, regime)
+        else:
+            inputs = (spec.inputs(config, shapes, regime) if spec.inputs
+                      else [regime.values(s) for s in shapes])
+            weights = [regime.weights(shape, spec.weight_scale)
+                       for _, shape in spec.weights(config, shapes)]
+        call_kwargs = spec.call_kwargs(params, shapes, rng) if spec.call_kwargs else {}
+        case = Case(id=case_id, layer=spec.layer, spec=keras_spec, params=params,
+                    config=jsonable(config), inputs=inputs, weights=weights,
+                    call_kwargs=call_kwargs, seed=seed)
+        if regime.name != "special" or not special_gaps(spec, case):
+            break
     return with_expected(spec, case)
+
+
+SPECIAL_DRAWS = 24             # draws of a special-regime case's data before one is kept
+
+
+def special_gaps(spec, case):
+    """What a special-regime case leaves out, as sentences: a special value (NaN, +inf, -inf,
+    -0.0) missing from a float input (or a cell's states), or, for a windowed layer (spec.windowed), one that no
+    output reads. An integer input (Embedding's indices) carries the regime in the table it
+    indexes: each special value must be in a row some index reads.
+
+    Reading is probed on the reference: the input with every special value replaced by 0,
+    and the same with the positions of one special value set to NaN; where no output turns
+    NaN, no window holds that value. A layer whose output is empty, or that reads no position
+    of the input (a dilated kernel taller than a one-row input), has no window to fill."""
+    gaps = []
+    float_inputs = [k for k, x in enumerate(case.inputs) if np.asarray(x).dtype.kind == "f"]
+    for k in float_inputs:
+        missing = [name for name, held in zip(SPECIAL_NAMES, special_kinds(case.inputs[k]))
+                   if not held]
+        gaps += [f"input {k} holds no {name}" for name in missing]
+    # a cell's states are drawn in the regime too (a recurrent layer's initial_state is an
+    # ordinary N(0, 1) value in every regime)
+    for k, array in enumerate(case.call_kwargs.get("states", [])):
+        gaps += [f"states[{k}] holds no {special}" for special, held in
+                 zip(SPECIAL_NAMES, special_kinds(array)) if not held]
+    if not float_inputs and case.weights:
+        table, indices = np.asarray(case.weights[0]), np.asarray(case.inputs[0])
+        read_rows = np.unique(indices[(indices >= 0) & (indices < len(table))])
+        gaps += [f"no index reads a row holding {name}" for name, held in
+                 zip(SPECIAL_NAMES, special_kinds(table[read_rows])) if not held]
+    if gaps or not spec.windowed:
+        return gaps
+    for k in float_inputs:
+        x = np.asarray(case.inputs[k])
+        positions = special_positions(x)
+        base = np.where(np.any(positions, axis=0), np.float32(0), x)
+        plain = _probe_outputs(spec, case, k, base)
+        if plain is None or _same(plain, _probe_outputs(spec, case, k, np.full_like(x, np.nan))):
+            continue                # no window reads any of this input: nothing to fill
+        for name, where in zip(SPECIAL_NAMES, positions):
+            probed = _probe_outputs(spec, case, k, np.where(where, np.float32(np.nan), base))
+            if _same(plain, probed):
+                gaps.append(f"no window of input {k} holds its {name}")
+    return gaps
+
+
+
+def _same(outputs, others):
+    """Whether two lists of outputs are equal, NaN included (None, no answer: not equal)."""
+    return outputs is not None and others is not None and all(
+        np.array_equal(a, b, equal_nan=True) for a, b in zip(outputs, others))
+
+
+def _probe_outputs(spec, case, k, x):
+    """The reference's outputs for the case with input k replaced by x (None where the
+    reference has no answer for it)."""
+    inputs = list(case.inputs)
+    inputs[k] = x.astype(np.asarray(case.inputs[k]).dtype)
+    try:
+        with np.errstate(all="ignore"):
+            return [np.asarray(o, np.float64)
+                    for o in spec.expect(replace(case, inputs=inputs)).outputs]
+    except OutOfScope:
+        return None
 
 
 def with_expected(spec, case):
@@ -66,6 +143,9 @@ def with_expected(spec, case):
     case.observed = None if expected.observed is None else {
         name: _values_and_bounds(spec, case, *observed)
         for name, observed in expected.observed.items()}
+    case.overflow = (None if not expected.overflow or all(a is None for a in expected.overflow)
+                     else [np.asarray(o if a is None else a, np.float64)
+                           for a, o in zip(expected.overflow, case.expected)])
     case.expected_mask = None if expected.mask is None else np.asarray(expected.mask, bool)
     case.expected_dtypes = expected.dtypes
     case.check = expected.check

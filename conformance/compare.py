@@ -1,12 +1,16 @@
 """Judging a candidate's outputs against the reference: shapes, dtypes, values within their
 bound, and the emitted mask. Never raises on what the candidate returned.
 
-What an expected value admits, element by element (README, "What a value means at the edges"):
+What an expected value admits, element by element (conformance/elements.py computes it; README,
+"What a value means at the edges"):
 - |got - expected| <= bound;
 - NaN where the reference gives NaN, and only there;
 - the infinity the reference gives, of the same sign;
 - overflow: the infinity of the expected value's sign where expected + bound reaches
   float32's rounding threshold (2^128 - 2^103): the correctly rounded float32 answer;
+- a sum that overflows part way (its terms' magnitudes add up beyond float32's range, its
+  value does not): the case's `overflow` value for the element (the infinity of the sum's
+  sign through what follows it), beside the value within bound;
 - below float32's smallest normal, 2^-126, every value counts as zero: where |expected| is
   that small, any |got| that small passes (TensorFlow's CPU kernels and most GPU paths flush
   subnormal results to zero and compare subnormal inputs as zero).
@@ -15,7 +19,7 @@ import numpy as np
 
 from conformance import statistics
 from conformance.case import Outcome
-from conformance.tolerance import F32_OVERFLOW, TINY32
+from conformance.elements import as_numbers, error_ratio
 
 
 def _as_arrays(got):
@@ -24,40 +28,9 @@ def _as_arrays(got):
     return [np.asarray(g) for g in got]
 
 
-def as_numbers(array):
-    """The array as float64, or None when its dtype holds no numbers. Any numeric dtype
-    counts: ints, bools, floats of every width, and NumPy extension types such as
-    ml_dtypes' bfloat16 (complex numbers do not: no Keras layer here returns them)."""
-    array = np.asarray(array)
-    if array.dtype.kind in "OUSMmc" or array.dtype.names is not None:
-        return None
-    try:
-        return array.astype(np.float64)
-    except (TypeError, ValueError):
-        return None
-
-
-def error_ratio(expected, bound, got):
-    """|got - expected| / bound per element: 0 where both error and bound are 0, inf where the
-    bound is 0 and the error is not, and inf where got is NaN and expected is not."""
-    expected = np.asarray(expected, np.float64)
-    got = as_numbers(got)
-    bound = np.broadcast_to(np.asarray(bound, np.float64), expected.shape)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        err = np.abs(got - expected)
-        ratio = np.where(err == 0, 0.0, err / bound)
-        same_nan = np.isnan(expected) & np.isnan(got)
-        same_inf = np.isinf(expected) & (got == expected)
-        overflow = (np.isinf(got) & (np.sign(got) == np.sign(expected))
-                    & (np.abs(expected) + bound >= F32_OVERFLOW))
-        flushed = (np.abs(got) < TINY32) & (np.abs(expected) < TINY32)
-    ratio = np.where(same_nan | same_inf | overflow | flushed, 0.0, ratio)
-    return np.where(np.isnan(ratio), np.inf, ratio)
-
-
-def worst_element(expected, bound, got, output=0):
+def worst_element(expected, bound, got, output=0, overflow_value=None):
     """The element with the largest error/bound ratio, as a dict a report can show."""
-    ratio = error_ratio(expected, bound, got)
+    ratio = error_ratio(expected, bound, got, overflow_value)
     if ratio.size == 0:
         return {"output": output, "index": None, "ratio": 0.0}
     index = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
@@ -89,7 +62,7 @@ def compare(expected, bounds, got, **kwargs):
 
 
 def _compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
-             expected_dtypes=None, check_mask=True, check=None, inputs=None):
+             expected_dtypes=None, check_mask=True, check=None, inputs=None, overflow=None):
     try:
         got = _as_arrays(got)
     except TypeError as exc:
@@ -106,7 +79,9 @@ def _compare(expected, bounds, got, *, expected_mask=None, got_mask=None,
         if as_numbers(g) is None:
             return Outcome("failed", f"output {i} has non-numeric dtype {g.dtype}")
 
-    worst = max((worst_element(e, b, g, i) for i, (e, b, g) in enumerate(zip(expected, bounds, got))),
+    overflow = overflow or [None] * len(expected)
+    worst = max((worst_element(e, b, g, i, o)
+                 for i, (e, b, g, o) in enumerate(zip(expected, bounds, got, overflow))),
                 key=lambda w: w["ratio"], default={"index": None, "ratio": 0.0})
     ratio = worst["ratio"]
     if ratio > 1:
@@ -132,7 +107,8 @@ def compare_case(case, got, got_mask=None, check_mask=True, observed=None):
         return Outcome("skipped", case.out_of_scope)
     outcome = compare(case.expected, case.bounds, got, expected_mask=case.expected_mask,
                       got_mask=got_mask, expected_dtypes=case.expected_dtypes,
-                      check_mask=check_mask, check=case.check, inputs=case.inputs)
+                      check_mask=check_mask, check=case.check, inputs=case.inputs,
+                      overflow=case.overflow)
     if outcome.status != "passed" or not case.observed:
         return outcome
     missing = []

@@ -162,6 +162,8 @@ def _case_record(case, arrays):
         record["oracle_via"] = case.oracle_via
     if observed:
         record["observed"] = observed
+    if case.overflow is not None:
+        record["overflow"] = put("overflow", case.overflow)
     return to_json(record)
 
 
@@ -248,6 +250,8 @@ def _case_from_record(record, keras_spec, layer, arrays):
                 seed=record.get("seed"),
                 fallback_reason=record.get("fallback_reason"),
                 oracle_via=record.get("oracle_via"),
+                overflow=[a.astype(np.float64) for a in get(record["overflow"])]
+                if record.get("overflow") else None,
                 observed={name: ([a.astype(np.float64) for a in get(o["expected"])],
                                  [a.astype(np.float64) for a in get(o["bounds"])])
                           for name, o in record["observed"].items()}

@@ -9,10 +9,14 @@ large    |x| in [30, 300], random signs: float32 exp overflows (exp(89) > 3.4e38
 tiny     signed zeros, subnormals (below 2^-126) and small normals: flush-to-zero, underflow.
 offset   one large mean (+-1e2 to +-1e4) with unit spread: cancellation in sums, differences,
          and softmax of nearly equal large logits.
-special  ordinary values with NaN, +inf and -inf among them (at least one of each when the
-         array has three elements or more).
+special  ordinary values with NaN, +inf, -inf and -0.0 among them: about a fifth of the
+         elements, and at least one of each in every array of four elements or more (the case
+         builder grows the batch of a smaller input to four elements; conformance/cases.py).
 ties     values from a small set holding the breakpoints of relu (0) and of both specs'
          hard_sigmoid (+-2.5, +-3): equal values where a layer picks one, and kinks.
+small    magnitudes log-uniform over 1e-30 .. 1e-2, both signs: where exp(x) - 1 in place of
+         expm1(x), log(1 + x) in place of log1p(x), or a difference of nearly equal terms loses
+         every digit, while every value is a normal float32 (the subnormals are `tiny`'s).
 long     the spec's shapes make reductions of thousands of terms; the data is constant,
          same-sign or N(0, 1) (the case's seed picks which, weights alike), so rounding errors
          that add up rather than cancel are reached.
@@ -20,13 +24,18 @@ long     the spec's shapes make reductions of thousands of terms; the data is co
 A spec lists the regimes that can change its result (`regimes` in its domains); a layer that
 only moves data, say, skips long.
 """
+import math
+
 import numpy as np
 
-REGIMES = ("unit", "large", "tiny", "offset", "special", "ties", "long")
+REGIMES = ("unit", "large", "tiny", "small", "offset", "special", "ties", "long")
 ELEMENTWISE = REGIMES[:-1]          # every regime but long: for layers without a reduction
 LONG_TERMS = (1024, 4096)           # the range of reduction lengths the long regime reaches
 LONG_KINDS = ("constant", "same_sign", "normal")
 TIE_VALUES = (-3.0, -2.5, -1.0, 0.0, 1.0, 2.5, 3.0)
+SMALL_RANGE = (1e-30, 1e-2)         # the small regime's magnitudes, log-uniform
+SPECIAL_VALUES = (np.nan, np.inf, -np.inf, -0.0)  # every special-regime array holds each
+SPECIAL_NAMES = ("NaN", "+inf", "-inf", "-0.0")
 SMALLEST_SUBNORMAL = 2.0 ** -149
 TINY_NORMAL = 2.0 ** -126
 
@@ -54,6 +63,9 @@ class Regime:
                 x[many] = _signs(rng, int(many.sum())) * 10.0 ** rng.uniform(19, 38, many.sum())
         elif self.name == "tiny":
             x = _tiny(rng, size)
+        elif self.name == "small":
+            low, high = np.log10(SMALL_RANGE)
+            x = _signs(rng, size) * 10.0 ** rng.uniform(low, high, size)
         elif self.name == "offset":
             mean = float(_signs(rng, 1)[0] * 10.0 ** rng.uniform(2, 4))
             x = mean + rng.standard_normal(size)
@@ -97,10 +109,37 @@ def _tiny(rng, size):
 
 
 def _sprinkle_specials(rng, x):
-    """Replace about a fifth of x (and at least one each of NaN, +inf, -inf when x has three
-    elements or more) by special values, in place."""
-    specials = np.array([np.nan, np.inf, -np.inf])
+    """Replace about a fifth of x by special values, in place, and at least one each of NaN,
+    +inf, -inf and -0.0 (as many of them as fit, in a random order, when x has fewer than
+    four elements)."""
+    specials = np.array(SPECIAL_VALUES)
     where = np.flatnonzero(rng.random(x.size) < 0.2)
     x[where] = rng.choice(specials, where.size)
-    if x.size >= 3:
-        x[rng.choice(x.size, 3, replace=False)] = specials
+    fit = min(x.size, len(specials))
+    x[rng.choice(x.size, fit, replace=False)] = rng.permutation(specials)[:fit]
+
+
+def special_kinds(x):
+    """Which of SPECIAL_VALUES an array holds, as booleans in their order (NaN, +inf, -inf,
+    -0.0)."""
+    x = np.asarray(x, np.float64)
+    return (bool(np.isnan(x).any()), bool(np.isposinf(x).any()), bool(np.isneginf(x).any()),
+            bool(((x == 0) & np.signbit(x)).any()))
+
+
+def special_positions(x):
+    """One boolean array per special value (NaN, +inf, -inf, -0.0): where x holds it."""
+    x = np.asarray(x, np.float64)
+    return [np.isnan(x), np.isposinf(x), np.isneginf(x), (x == 0) & np.signbit(x)]
+
+
+def grown_for_specials(shapes):
+    """Input shapes whose batch (axis 0) is grown, where needed, so that every input holds
+    at least len(SPECIAL_VALUES) elements: the special regime puts each special value in
+    every input. An input with an empty axis besides the batch holds nothing and is left."""
+    need = len(SPECIAL_VALUES)
+    short = [s for s in shapes if len(s) and 0 < math.prod(s) < need]
+    if not short:
+        return [tuple(s) for s in shapes]
+    batch = max(-(-need // math.prod(s[1:])) for s in short)
+    return [(max(batch, s[0]), *s[1:]) if len(s) else tuple(s) for s in shapes]

@@ -16,6 +16,9 @@ class Expected:
     check: dict = None          # random outputs: a statistical check instead of values
     observed: dict = None       # what a candidate's observe() must see after the call:
                                 # {"weights": (arrays, bounds), "losses": (values, bounds)}
+    overflow: list = None       # per output, where a float32 sum inside an element can
+                                # overflow part way (tolerance.overflow_sides): the value the
+                                # element then takes, admitted beside the bound; None: nowhere
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class LayerSpec:
                gives a reason: tf_keras runs CuDNNGRU on a GPU only, and on a CPU it runs
                GRU(reset_after=True) with the weights mapped instead). `how` names that layer
                and the mapping; the fixture records it as "oracle_via" (conformance/fixtures.py).
+    windowed:  whether an output reads only part of the input (a convolution's or a pool's
+               window, a crop): a special-regime case must then put each special value in
+               some window (conformance/cases.py, special_gaps).
     Every spec's domains hold "regime" (conformance/regimes.py): the input regimes that can
     change its result.
     """
@@ -101,6 +107,7 @@ class LayerSpec:
     weight_scale: float = 0.5
     spec_values: tuple = ()
     oracle_equivalent: Callable = None
+    windowed: bool = False
 
     def domains_for(self, keras_spec):
         """The domains, without the values that `keras_spec` refuses (spec_values)."""

@@ -11,9 +11,13 @@ rate / (1 - rate)) or dropped (y = 0). An element whose x is 0 gives 0 either wa
 whose x is inf or NaN may also give NaN when dropped (0 * inf in tf_keras), and one whose |x|
 is below 2^-126 may come back flushed to zero: such elements say nothing about their draw. A
 draw is observed when it covers a finite x of at least 2^-126 in magnitude; all the
-observed elements of one draw must agree (kept or dropped), and the number of dropped
-observed draws must lie within 5 binomial standard deviations, plus 1, of rate * observed
-draws (a false alarm about once in 1.7 million cases). rate 1 drops everything.
+observed elements of one draw must agree (kept or dropped). The number K of dropped observed
+draws, of m observed, is Binomial(m, p) with p within 2^-20 of rate (conformance/draws.py: a
+uniform on a grid of 2^-23 or finer, compared with rate in float32); it must lie in
+[k_lo, k_hi], k_lo the largest k with P(K < k) <= 5e-7 at p = rate - 2^-20 and k_hi the
+smallest k with P(K > k) <= 5e-7 at p = rate + 2^-20 (exact binomial tails, summed pmf:
+draws.binomial_band). A correct candidate fails a case with probability at most 1e-6 (each
+tail at most 5e-7 for every p in the range). rate 1 drops everything.
 
 recurrent_dropout {"layer", "spec", "config", "weights", "per_gate", "per_step"}: a SimpleRNN,
 GRU or LSTM in training (conformance/specs/recurrent.py says how each Keras draws its masks).
@@ -43,6 +47,9 @@ import numpy as np
 
 import reference
 from conformance.case import Outcome
+from conformance.draws import FALSE_ALARM, binomial_count, shared_draws
+from conformance.specs import recurrent
+from conformance.statistics_noise import KINDS as NOISE_KINDS
 from conformance.tolerance import TINY32, U32
 
 
@@ -52,19 +59,12 @@ def draws_shape(x, noise_shape):
             for a in range(x.ndim)]
 
 
-def _kinds():
-    """kind -> (check, sampler); the random regularisation layers' are in statistics_noise."""
-    from conformance.statistics_noise import KINDS
-    return {"dropout": (dropout, sample_dropout),
-            "recurrent_dropout": (recurrent_dropout, sample_recurrent_dropout), **KINDS}
-
-
 def check(spec, inputs, outputs):
     """The outcome of the statistical check `spec` on a candidate's outputs."""
-    kinds = {kind: pair[0] for kind, pair in _kinds().items()}
-    if spec.get("kind") not in kinds:
+    if spec.get("kind") not in KINDS:
         return Outcome("failed", f"unknown statistical check {spec.get('kind')!r}")
-    return kinds[spec["kind"]](inputs, outputs, **{k: v for k, v in spec.items() if k != "kind"})
+    return KINDS[spec["kind"]][0](inputs, outputs,
+                                  **{k: v for k, v in spec.items() if k != "kind"})
 
 
 def dropout(inputs, outputs, rate, noise_shape=None):
@@ -89,35 +89,13 @@ def dropout(inputs, outputs, rate, noise_shape=None):
                                           noise_shape)
     if failed:
         return failed
-    spread = 5 * math.sqrt(draws * rate * (1 - rate)) + 1
-    if abs(dropped - rate * draws) > spread:
-        return Outcome("failed", f"{dropped} of {draws} observed draws dropped; rate {rate} "
-                                 f"expects {rate * draws:.1f} +- {spread:.1f}")
-    return Outcome("passed", "", 0.0)
-
-
-def shared_draws(x_shape, shape, observed, kept, noise_shape):
-    """(a failed Outcome or None, observed draws, dropped draws) of one random draw per element
-    of `shape` broadcast to x_shape: the `observed` elements' `kept` flags of one draw must
-    agree."""
-    draw = np.broadcast_to(np.arange(math.prod(shape)).reshape(shape), x_shape)[observed]
-    kept = np.asarray(kept)[observed]
-    seen = np.bincount(draw, minlength=math.prod(shape))
-    kept_count = np.bincount(draw, weights=kept, minlength=math.prod(shape))
-    mixed = np.flatnonzero((kept_count > 0) & (kept_count < seen))
-    if mixed.size:
-        where = tuple(int(i) for i in np.unravel_index(mixed[0], shape))
-        return (Outcome("failed", f"the elements of one random draw (noise-shape index {where}) "
-                                  f"are partly kept and partly dropped; noise_shape {noise_shape} "
-                                  f"shares one draw along its axes of size 1"), 0, 0)
-    return (None, int(np.count_nonzero(seen)),
-            int(np.count_nonzero((seen > 0) & (kept_count == 0))))
+    return binomial_count(draws, dropped, rate) or Outcome("passed", "", 0.0)
 
 
 def sample(spec, inputs, rng):
     """A correct random draw for the check `spec`: what the reference candidate returns."""
-    return _kinds()[spec["kind"]][1](inputs, rng=rng,
-                                      **{k: v for k, v in spec.items() if k != "kind"})
+    return KINDS[spec["kind"]][1](inputs, rng=rng,
+                                  **{k: v for k, v in spec.items() if k != "kind"})
 
 
 def sample_dropout(inputs, rate, noise_shape, rng):
@@ -129,9 +107,6 @@ def sample_dropout(inputs, rate, noise_shape, rng):
     with np.errstate(invalid="ignore"):
         return [reference.dropout(x, rate=rate, noise_shape=noise_shape, training=True,
                                   keep=keep)]
-
-
-FALSE_ALARM = 1e-6          # the recurrent_dropout count's false-alarm probability per case
 
 
 def _patterns(bits):
@@ -146,7 +121,6 @@ def recurrent_dropout(inputs, outputs, **check):
 def every_draw(check, inputs):
     """(rates of the bits, every pattern of a row's bits, and for each pattern the layer's
     outputs as Bounded, all rows drawing that pattern)."""
-    from conformance.specs import recurrent
     x = np.asarray(inputs[0], np.float64)
     rates = recurrent.dropout_bits(check, x.shape)
     patterns = _patterns(rates.size)
@@ -200,7 +174,6 @@ def judge_recurrent_dropout(draws, outputs):
 def sample_recurrent_dropout(inputs, rng, **check):
     """A correct draw: each row keeps each bit with probability 1 - rate, and computes the
     reference under it (specs.recurrent.under_dropout)."""
-    from conformance.specs import recurrent
     x = np.asarray(inputs[0], np.float64)
     rates = recurrent.dropout_bits(check, x.shape)
     keep = rng.random((x.shape[0], rates.size)) >= rates
@@ -210,3 +183,8 @@ def sample_recurrent_dropout(inputs, rng, **check):
         x_row, weights = recurrent.under_dropout(check, check["weights"], x[r:r + 1], keep[r])
         rows.append(plain(x_row, *weights, **check["config"], spec=check["spec"]))
     return [np.concatenate(parts, axis=0) for parts in zip(*rows)]
+
+
+# kind -> (check, sampler): the random regularisation layers' come from statistics_noise
+KINDS = {"dropout": (dropout, sample_dropout),
+         "recurrent_dropout": (recurrent_dropout, sample_recurrent_dropout), **NOISE_KINDS}

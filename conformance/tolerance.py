@@ -26,6 +26,8 @@ rounding inside the computation only. The bounds below follow that computation:
 """
 import numpy as np
 
+from reference.config import OutOfScope
+
 U32 = 2.0 ** -24                      # unit roundoff of float32
 TINY32 = float(np.finfo(np.float32).tiny)   # results below this may flush to zero
 # A vectorised float32 exp (Eigen's, in TensorFlow) may return 0 for results just above the
@@ -35,15 +37,73 @@ EXP_FLUSH = 4.0 * TINY32
 LAMBDA = 6.0
 
 
-def sum_bound(magnitude, terms, value=0.0, u=U32):
+def sum_bound(magnitude, terms, value=0.0, u=U32, overflow="decline"):
     """Bound on a float32 sum of `terms` products whose absolute values add up to `magnitude`
-    and whose exact value is `value` (the +1 covers rounding the result itself)."""
+    and whose exact value is `value` (the +1 covers rounding the result itself).
+
+    Where the sum can overflow part way (overflow_sides), its float32 result depends on the
+    evaluation order: with overflow="decline" (the default) the case is outside what float32
+    determines (OutOfScope); with overflow="admit" the caller admits the infinity of
+    overflow_sides' sign, and only a sum whose positive and negative terms both overflow
+    is declined."""
     magnitude = np.asarray(magnitude, np.float64)
     with np.errstate(invalid="ignore"):
         correlated = (terms + 3.0) / 2.0 * u * np.abs(np.asarray(value, np.float64))
     # an engine that flushes subnormals (FTZ/DAZ) may lose up to 2^-126 in each term and in
     # the result: (terms + 1) * TINY32, which only matters for results near the subnormals
-    return (LAMBDA * np.sqrt(terms) + 1.0) * u * magnitude + correlated + (terms + 1) * TINY32
+    bound = (LAMBDA * np.sqrt(terms) + 1.0) * u * magnitude + correlated + (terms + 1) * TINY32
+    sides = overflow_sides(magnitude, value, bound)
+    with np.errstate(invalid="ignore"):
+        # where the exact value is itself beyond the range, every order gives its infinity,
+        # which compare.py admits: determined
+        part_way = (sides != 0) & (np.abs(np.asarray(value, np.float64)) + bound < F32_OVERFLOW)
+    if overflow == "decline" and np.any(part_way):
+        index = tuple(int(i) for i in np.argwhere(part_way)[0])
+        raise OutOfScope(f"{UNDETERMINED}: a float32 sum whose terms' magnitudes add up to "
+                         f"{float(np.broadcast_to(magnitude, sides.shape)[index]):.4g}, "
+                         f"beyond float32's range, can overflow part way (element {index})")
+    return bound
+
+
+def overflow_sides(magnitude, value, bound=0.0):
+    """Where a float32 sum can overflow part way although its exact value is in range, per
+    element: +1 where its positive terms add up beyond float32's range (an evaluation order
+    that adds them first reaches +inf, and +inf stays), -1 where its negative terms do, 0
+    elsewhere. The positive terms add up to (magnitude + value) / 2 and the negative ones to
+    (magnitude - value) / 2; `bound` covers the rounding of the partial sums. A sum of
+    non-finite terms is IEEE's (the reference's) and is not counted. Where both add up beyond
+    the range, an order can reach +inf, -inf or NaN (inf - inf), and the float32 result is not
+    determined: OutOfScope, as for a recurrence that overflows."""
+    magnitude = np.asarray(magnitude, np.float64)
+    value = np.broadcast_to(np.asarray(value, np.float64), magnitude.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(magnitude) & np.isfinite(value)
+        positive = np.where(finite, (magnitude + value) / 2 + bound, 0.0) >= F32_OVERFLOW
+        negative = np.where(finite, (magnitude - value) / 2 + bound, 0.0) >= F32_OVERFLOW
+    if np.any(positive & negative):
+        index = tuple(int(i) for i in np.argwhere(positive & negative)[0])
+        raise OutOfScope(f"{UNDETERMINED}: a float32 sum whose positive terms and negative "
+                         f"terms both add up beyond float32's range (magnitude "
+                         f"{float(magnitude[index]):.4g}, value {float(value[index]):.4g} at "
+                         f"element {index}) can give +inf, -inf or NaN by evaluation order")
+    return np.where(positive, 1, np.where(negative, -1, 0))
+
+
+def IDENTITY(z):
+    """overflow_alternative's f for a sum followed by a division (a mean): the infinity stays."""
+    return z
+
+
+def overflow_alternative(f, z, sides):
+    """The value an element takes where the sum z feeding f overflows part way: f evaluated
+    (in IEEE float64, on the whole array, so that softmax sees the row) on z with each such
+    sum replaced by the infinity of its side; elsewhere f(z) itself. None where no sum can
+    overflow part way."""
+    if not np.any(sides):
+        return None
+    z = np.asarray(z, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return f(np.where(sides > 0, np.inf, np.where(sides < 0, -np.inf, z)))
 
 
 def monotone_bound(f, z, bound):

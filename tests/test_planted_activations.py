@@ -8,7 +8,7 @@ regenerated but not yet committed."""
 import numpy as np
 import pytest
 
-from conformance.compare import error_ratio
+from conformance.elements import error_ratio
 from reference.advanced_activations import LEAKY_RELU_DEFAULT
 from tests.planted_activations import (
     KERAS_ACTIVATIONS_LEAKY_RELU_DEFAULT, LEAKY_SLOPE_KEYS, elu_alpha_ignored,

@@ -9,7 +9,7 @@ from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs.core import ACTIVATIONS
 from conformance import tolerance
 from conformance.specs._common import (
-    linear_part, linear_then_activation, tf_softmax_divergence, through_activation,
+    linear_part, linear_then_activation, tf_activation_divergences, through_activation,
 )
 from reference.conv import depthwise
 from reference.layout import from_channels_last, to_channels_last
@@ -29,9 +29,9 @@ def _conv_expect(case):
     as_tuple(case.config["kernel_size"], x.ndim - 2, "kernel_size")   # no kernel without it
     kernel = case.weights[0]
     terms = math.prod(kernel.shape[:-1]) + len(case.weights) - 1
-    y, bound = linear_then_activation(reference.conv, x, case.weights, case.config, terms,
+    y, bound, overflow = linear_then_activation(reference.conv, x, case.weights, case.config, terms,
                                       case.spec)
-    return Expected([y], [bound])
+    return Expected([y], [bound], overflow=[overflow])
 
 
 CONV_EXTRA = {1: 7, 2: 4, 3: 2}       # spatial sizes reach span + this much, per rank
@@ -119,7 +119,7 @@ TF_BIAS_ADD_LAST_AXIS = Divergence(
 
 
 CONV1D = LayerSpec(
-    layer="Conv1D",
+    layer="Conv1D", windowed=True,
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3, 5), "strides": (1, 2, 3),
              "padding": ("valid", "same", "causal"), "dilation_rate": (1, 2, 3),
              "data_format": DATA_FORMATS,
@@ -142,7 +142,7 @@ CONV1D = LayerSpec(
     ),
     # tf_keras accepts the second reject below and returns uninitialised memory (README,
     # "Known divergences"): it is listed for keras3 only, and the reference refuses it in both.
-    divergences=(tf_softmax_divergence(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
+    divergences=(*tf_activation_divergences(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
     rejects=(
         Reject(_conv_config(1, kernel_size=5), ((1, 3, 2),),
                "a 'valid' kernel longer than the input"),
@@ -213,13 +213,13 @@ TF_ONEDNN_DEPTHWISE = Divergence(
 
 
 CONV2D = LayerSpec(
-    layer="Conv2D",
+    layer="Conv2D", windowed=True,
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2], [1, 3]),
              "strides": (1, 2, [1, 2], [3, 1]), "dilation_rate": (1, 2, [2, 1]),
              "padding": ("valid", "same"), "data_format": DATA_FORMATS,
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_conv_valid, make=_conv_make(2), weights=_conv_weights, expect=_conv_expect,
-    divergences=(tf_softmax_divergence(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS,
+    divergences=(*tf_activation_divergences(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS,
                  TF_ONEDNN_CONV2D),
     edge_cases=(
         # "same" with an odd total on both axes: the extra row and column go after
@@ -257,13 +257,13 @@ def _conv3d_valid(params):
 
 
 CONV3D = LayerSpec(
-    layer="Conv3D",
+    layer="Conv3D", windowed=True,
     domains={"filters": (1, 2), "kernel_size": (1, 2, [3, 2, 1]),
              "strides": (1, 2, [1, 2, 1]), "dilation_rate": (1, [1, 2, 1]),
              "padding": ("valid", "same"), "data_format": DATA_FORMATS,
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_conv3d_valid, make=_conv_make(3), weights=_conv_weights, expect=_conv_expect,
-    divergences=(tf_softmax_divergence(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
+    divergences=(*tf_activation_divergences(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
     edge_cases=(
         (_conv(3, kernel_size=[2, 3, 2], padding="same", strides=[1, 2, 3]), [(1, 3, 4, 5, 2)]),
         (_conv(3, kernel_size=2, dilation_rate=[2, 1, 1], padding="valid"), [(1, 3, 2, 2, 1)]),
@@ -325,7 +325,7 @@ def _separable_expect(case):
 
 
 SEPARABLE_CONV2D = LayerSpec(
-    layer="SeparableConv2D",
+    layer="SeparableConv2D", windowed=True,
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2]), "strides": (1, 2, [1, 2]),
              "dilation_rate": (1, 2, [2, 1]), "depth_multiplier": (1, 2, 3),
              "padding": ("valid", "same"), "data_format": DATA_FORMATS,
@@ -333,7 +333,7 @@ SEPARABLE_CONV2D = LayerSpec(
     valid=_conv_valid,
     make=_conv_make(2, lambda params, kernel: params["depth_multiplier"]),
     weights=_separable_weights, expect=_separable_expect,
-    divergences=(tf_softmax_divergence(linear_part(reference.separable_conv2d)),
+    divergences=(*tf_activation_divergences(linear_part(reference.separable_conv2d)),
                  TF_BIAS_ADD_LAST_AXIS, TF_ONEDNN_DEPTHWISE),
     edge_cases=(
         # several channels and multipliers: the interleaved order c*M + m shows
@@ -399,9 +399,9 @@ def _transpose_expect(case):
     as_tuple(case.config["kernel_size"], 2, "kernel_size")      # no kernel without it
     kernel = case.weights[0]
     terms = math.prod(kernel.shape[:2]) * kernel.shape[-1] + len(case.weights) - 1
-    y, bound = linear_then_activation(reference.conv_transpose, x, case.weights, case.config,
+    y, bound, overflow = linear_then_activation(reference.conv_transpose, x, case.weights, case.config,
                                       terms, case.spec)
-    return Expected([y], [bound])
+    return Expected([y], [bound], overflow=[overflow])
 
 
 def _xla_even_transpose(case):
@@ -438,7 +438,7 @@ def _transpose(**overrides):
 
 
 CONV2D_TRANSPOSE = LayerSpec(
-    layer="Conv2DTranspose",
+    layer="Conv2DTranspose", windowed=True,
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2]),
              "strides": (1, 2, [1, 3], [2, 1]), "dilation_rate": (1, 2, [1, 2]),
              "padding": ("valid", "same"), "output_padding": (None, 0, 1, [1, 0]),
@@ -447,7 +447,7 @@ CONV2D_TRANSPOSE = LayerSpec(
     valid=_transpose_valid, make=_transpose_make, weights=_transpose_weights,
     expect=_transpose_expect,
     spec_values=(("dilation_rate", [1, 2], ("keras3",)),),   # tf_keras: equal or refused
-    divergences=(tf_softmax_divergence(linear_part(reference.conv_transpose)),
+    divergences=(*tf_activation_divergences(linear_part(reference.conv_transpose)),
                  TF_BIAS_ADD_LAST_AXIS, XLA_TRANSPOSE_ABORT),
     edge_cases=(
         # valid with output_padding: the last row and column get no tap, only the bias

@@ -10,7 +10,8 @@ from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Expected, LayerSpec, Reject
 from conformance.specs._common import (
-    daz_mask_divergence, exact_expect, linear_part, linear_then_activation, tf_softmax_divergence,
+    daz_mask_divergence, exact_expect, linear_part, linear_then_activation,
+    tf_activation_divergences,
     through_activation,
 )
 from reference.activations import NAMES
@@ -58,17 +59,17 @@ def _dense_weights(config, shapes):
 
 def _dense_expect(case):
     x, = case.inputs
-    y, bound = linear_then_activation(reference.dense, x, case.weights, case.config,
-                                      terms=x.shape[-1] + len(case.weights) - 1,
-                                      keras_spec=case.spec)
-    return Expected([y], [bound])
+    y, bound, overflow = linear_then_activation(reference.dense, x, case.weights, case.config,
+                                                terms=x.shape[-1] + len(case.weights) - 1,
+                                                keras_spec=case.spec)
+    return Expected([y], [bound], overflow=[overflow])
 
 
 DENSE = LayerSpec(
     layer="Dense",
     domains={"units": (1, 3, 8), "activation": ACTIVATIONS, "use_bias": (True, False),
              "rank": (2, 3, 4, 5), "regime": REGIMES},
-    valid=_dense_valid, divergences=(tf_softmax_divergence(linear_part(reference.dense)),),
+    valid=_dense_valid, divergences=(*tf_activation_divergences(linear_part(reference.dense)),),
     make=_dense_make, weights=_dense_weights, expect=_dense_expect,
     edge_cases=(({"units": 64, "activation": None, "use_bias": True, "rank": 2,
                   "regime": "unit"}, [(2, 256)]),
@@ -112,7 +113,7 @@ ACTIVATION = LayerSpec(
     domains={"activation": ACTIVATIONS, "rank": (2, 3, 4), "regime": REGIMES},
     valid=lambda p: p["regime"] != "long" or p["activation"] == "softmax",   # the only sum
     make=_activation_make, inputs=_activation_inputs, expect=_activation_expect,
-    divergences=(tf_softmax_divergence(lambda case: case.inputs[0]),),
+    divergences=(*tf_activation_divergences(lambda case: case.inputs[0]),),
     edge_cases=(({"activation": "softmax", "rank": 2, "regime": "special"}, [(1, 1)]),
                 ({"activation": "softmax", "rank": 2, "regime": "long"}, [(1, 4096)])),
     rejects=(Reject({"activation": "no_such_activation"}, ((2, 3),), "unknown activation name"),),

@@ -12,6 +12,7 @@ import numpy as np
 import reference
 from conformance import tolerance
 from conformance.case import Case
+from conformance.regimes import special_positions
 from conformance.spec import Expected, LayerSpec, Reject
 from conformance.specs._common import daz_mask_divergence
 from conformance.specs.recurrent import GRU, LSTM, SIMPLE_RNN, _steps_mask
@@ -39,8 +40,11 @@ def _embedding_make(params, rng):
 
 
 def _embedding_valid(params):
+    """input_length as Keras 2 takes it; the special regime needs a table of four elements or
+    more, one for each special value."""
     return {None: True, "int": params["rank"] == 2, "list": params["rank"] >= 2}[
-        params["input_length"]]
+        params["input_length"]] and (params["regime"] != "special"
+                                     or params["input_dim"] * params["output_dim"] >= 4)
 
 
 def _embedding_weights(config, shapes):
@@ -59,7 +63,21 @@ def _embedding_arrays(params, config, shapes, regime):
     if config["mask_zero"] and x.shape[0] > 1:
         x[0] = 0
     table = regime.values((n, config["output_dim"]))
+    if regime.name == "special":
+        read_specials(x[1:] if config["mask_zero"] and x.shape[0] > 1 else x, table, rng)
     return [x.astype(params["index_dtype"])], [table]
+
+
+def read_specials(indices, table, rng, allowed=None):
+    """In the special regime: some indices (among the `allowed` positions), in place, read a
+    row of the table holding each special value (NaN, +inf, -inf, -0.0), so that the lookup
+    must return each of them."""
+    rows = [int(np.flatnonzero(where.any(axis=1))[0]) for where in special_positions(table)
+            if where.any()]
+    flat = indices.reshape(-1)
+    free = np.flatnonzero(np.ones(flat.size, bool) if allowed is None else allowed.reshape(-1))
+    spots = rng.choice(free, min(len(rows), free.size), replace=False)
+    flat[spots] = rows[:len(spots)]
 
 
 def _embedding_expect(case):
@@ -145,9 +163,12 @@ def _sequential_arrays(params, config, shapes, regime):
     keep = _steps_mask(params["mask"], shape[0], shape[1], rng)
     if params["first"] == "Embedding":
         x = rng.integers(1, first["input_dim"], size=shape)
+        table = regime.values((first["input_dim"], first["output_dim"]))
+        if regime.name == "special":            # rows 1.. only: index 0 is the masked step
+            table[0] = regime.rng.standard_normal(first["output_dim"])
+            read_specials(x, table, rng, allowed=keep)
         x[~keep] = 0
-        x, weights = x.astype(np.int32), [regime.values((first["input_dim"],
-                                                          first["output_dim"]))]
+        x, weights = x.astype(np.int32), [table]
         features = first["output_dim"]
     else:
         x, weights = regime.values(shape), []
@@ -200,7 +221,7 @@ SEQUENTIAL = LayerSpec(
     domains={"first": ("Masking", "Embedding"), "rnn": tuple(RECURRENT_SPECS),
              "return_sequences": (False, True),
              "mask": ("right_padded", "scattered", "a_row_all_masked"),
-             "regime": LOOKUP_REGIMES},
+             "regime": (*LOOKUP_REGIMES, "small")},         # the recurrent layer computes
     make=_sequential_make, arrays=_sequential_arrays, expect=_sequential_expect,
     # subnormal steps read as 0 by TensorFlow and XLA: Masking(0.0) masks them there
     divergences=(daz_mask_divergence(_first_layer_mask),),

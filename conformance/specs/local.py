@@ -5,7 +5,7 @@ import math
 import reference
 from conformance.regimes import LONG_TERMS, REGIMES
 from conformance.spec import Expected, LayerSpec, Reject
-from conformance.specs._common import linear_part, linear_then_activation, tf_softmax_divergence
+from conformance.specs._common import linear_part, linear_then_activation, tf_activation_divergences
 from conformance.specs.conv import DATA_FORMATS, _spatial_shape
 from conformance.specs.core import ACTIVATIONS
 from reference.padding import as_tuple
@@ -62,9 +62,9 @@ def _local_expect(case):
     kernel = as_tuple(case.config["kernel_size"], rank, "kernel_size")
     channels = x.shape[1] if case.config.get("data_format") == "channels_first" else x.shape[-1]
     terms = math.prod(kernel) * channels + len(case.weights) - 1
-    y, bound = linear_then_activation(reference.locally_connected, x, case.weights,
-                                      case.config, terms, case.spec)
-    return Expected([y], [bound])
+    y, bound, overflow = linear_then_activation(reference.locally_connected, x, case.weights,
+                                                case.config, terms, case.spec)
+    return Expected([y], [bound], overflow=[overflow])
 
 
 def _local_valid(params):
@@ -89,13 +89,13 @@ def _bias_reshaped(shape, **overrides):
 
 
 LOCALLY_CONNECTED1D = LayerSpec(
-    layer="LocallyConnected1D",
+    layer="LocallyConnected1D", windowed=True,
     domains={"filters": (1, 3), "kernel_size": (1, 2, 3), "strides": (1, 2, 3),
              "data_format": DATA_FORMATS, "implementation": (1, 2, 3),
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_local_valid, make=_local_make(1), weights=_local_weights, expect=_local_expect,
     keras_specs=("keras2",),
-    divergences=(tf_softmax_divergence(linear_part(reference.locally_connected)),),
+    divergences=(*tf_activation_divergences(linear_part(reference.locally_connected)),),
     edge_cases=_bias_reshaped((2, 2, 5)) + (
         (_local(kernel_size=3, strides=3), [(1, 3, 2)]),                 # one output step
         (_local(kernel_size=2, strides=3, implementation=3), [(1, 7, 2)]),  # inputs skipped
@@ -108,13 +108,13 @@ LOCALLY_CONNECTED1D = LayerSpec(
 
 
 LOCALLY_CONNECTED2D = LayerSpec(
-    layer="LocallyConnected2D",
+    layer="LocallyConnected2D", windowed=True,
     domains={"filters": (1, 3), "kernel_size": (1, 2, [3, 2]), "strides": (1, 2, [1, 2]),
              "data_format": DATA_FORMATS, "implementation": (1, 2, 3),
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_local_valid, make=_local_make(2), weights=_local_weights, expect=_local_expect,
     keras_specs=("keras2",),
-    divergences=(tf_softmax_divergence(linear_part(reference.locally_connected)),),
+    divergences=(*tf_activation_divergences(linear_part(reference.locally_connected)),),
     edge_cases=_bias_reshaped((1, 2, 3, 4), kernel_size=[2, 1], strides=[1, 2]) + (
         (_local(kernel_size=[3, 1], strides=[1, 3], implementation=2), [(2, 3, 4, 1)]),
     ),

@@ -89,8 +89,10 @@ def _sum_expect(fn):
     def expect(case):
         with np.errstate(invalid="ignore", over="ignore"):
             y = fn(*case.inputs, **case.config)
-            bound = tolerance.sum_bound(_magnitude(case), len(case.inputs), y)
-        return Expected([y], [bound], mask=_mask_of(case))
+            bound = tolerance.sum_bound(_magnitude(case), len(case.inputs), y, overflow="admit")
+            sides = tolerance.overflow_sides(_magnitude(case), y)
+        return Expected([y], [bound], mask=_mask_of(case),
+                        overflow=[tolerance.overflow_alternative(tolerance.IDENTITY, y, sides)])
     return expect
 
 
@@ -98,9 +100,11 @@ def _average_expect(case):
     n = len(case.inputs)
     with np.errstate(invalid="ignore", over="ignore"):
         y = merge.average(*case.inputs, **case.config)
-        bound = (tolerance.sum_bound(_magnitude(case), n, y * n) / n
+        bound = (tolerance.sum_bound(_magnitude(case), n, y * n, overflow="admit") / n
                  + tolerance.U32 * np.abs(y) + tolerance.TINY32)
-    return Expected([y], [bound], mask=_mask_of(case))
+        sides = tolerance.overflow_sides(_magnitude(case), y * n)
+    return Expected([y], [bound], mask=_mask_of(case),
+                    overflow=[tolerance.overflow_alternative(tolerance.IDENTITY, y, sides)])
 
 
 def _multiply_expect(case):

@@ -8,9 +8,10 @@ from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW
-from conformance.compare import error_ratio
+from conformance.elements import error_ratio
 from reference.layout import from_channels_last, to_channels_last
 from reference.padding import as_tuple, pad_amounts
+from reference.windows import output_shape, windows
 
 DATA_FORMATS = ("channels_last", "channels_first")
 POOLING_DOMAINS = {
@@ -72,7 +73,28 @@ def _average_expect(case):
     with np.errstate(invalid="ignore"):
         y = reference.average_pooling(x, **case.config)
         magnitude = reference.average_pooling(np.abs(x), **case.config)
-    return Expected([y], [tolerance.sum_bound(magnitude, terms, y)])
+        bound = tolerance.sum_bound(magnitude, terms, y, overflow="admit")
+        count = _window_counts(x, case.config)
+        sides = tolerance.overflow_sides(magnitude * count, y * count, bound * count)
+    # a window sum that overflows part way is +-inf, divided: the same infinity
+    return Expected([y], [bound],
+                    overflow=[tolerance.overflow_alternative(tolerance.IDENTITY, y, sides)])
+
+
+def _window_counts(x, config):
+    """How many input positions each output's window covers (what average pooling divides
+    by), shaped to broadcast against the output."""
+    data_format = config.get("data_format", "channels_last")
+    spatial = x.shape[2:] if data_format == "channels_first" else x.shape[1:-1]
+    rank = len(spatial)
+    pool = as_tuple(config["pool_size"], rank, "pool_size")
+    strides = pool if config.get("strides") is None else as_tuple(config["strides"], rank,
+                                                                     "strides")
+    padding = config.get("padding", "valid")
+    counts = np.zeros(output_shape(spatial, pool, strides, (1,) * rank, padding))
+    for out, taps in windows(spatial, pool, strides, (1,) * rank, padding):
+        counts[out] = len(taps)
+    return counts[None, None] if data_format == "channels_first" else counts[None, ..., None]
 
 
 def _same_padding(case):
@@ -198,7 +220,7 @@ TF_MAX_POOLING_SKIPS_NAN = Divergence(
 def _max_pooling(rank):
     empty = _pool(pool_size=5 if rank == 1 else [5] + [1] * (rank - 1))
     return LayerSpec(
-        layer=f"MaxPooling{rank}D", domains=_domains(rank, average=False),
+        layer=f"MaxPooling{rank}D", windowed=True, domains=_domains(rank, average=False),
         make=_pooling_make(rank), expect=_max_expect, edge_cases=EDGE_CASES[rank],
         divergences=(TF_MAX_POOLING_SKIPS_NAN,),
         rejects=(Reject(_pool_config(_pool(padding="causal")), ((1,) + (6,) * rank + (2,),),
@@ -210,7 +232,7 @@ def _max_pooling(rank):
 def _average_pooling(rank):
     empty = _pool(pool_size=5 if rank == 1 else [5] + [1] * (rank - 1))
     return LayerSpec(
-        layer=f"AveragePooling{rank}D", domains=_domains(rank, average=True),
+        layer=f"AveragePooling{rank}D", windowed=True, domains=_domains(rank, average=True),
         valid=_long_pool_valid(rank), make=_pooling_make(rank), expect=_average_expect,
         divergences=(TORCH_AVERAGE_SAME, TORCH_EMPTY_POOL, TORCH_SMALL_INPUT_SAME),
         edge_cases=EDGE_CASES[rank] + (

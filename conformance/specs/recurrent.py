@@ -15,12 +15,13 @@ import reference
 from conformance import tolerance
 from conformance.regimes import REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec
-from conformance.specs._common import through_activation
+from conformance.specs._common import tf_exp_minus_one_in_recurrence, through_activation
 from conformance.specs.core import ACTIVATIONS
 from reference.config import OutOfScope
 from reference.core import linear_sum
 
 U = tolerance.U32
+TINY = tolerance.TINY32
 
 
 def _times(magnitude, bound):
@@ -31,7 +32,9 @@ def _times(magnitude, bound):
 
 @dataclass
 class Bounded:
-    """An exact value v and a bound e on |float32 computation of v - v|, elementwise."""
+    """An exact value v and a bound e on |float32 computation of v - v|, elementwise. Each
+    operation rounds its result (u |v|) and may flush a subnormal one to zero (2^-126, as
+    tolerance.sum_bound allows per term): small-regime products land there."""
     v: np.ndarray
     e: np.ndarray
 
@@ -39,14 +42,14 @@ class Bounded:
         other = _bounded(other)
         with np.errstate(invalid="ignore"):
             v = self.v + other.v
-        return Bounded(v, self.e + other.e + U * np.abs(v))
+        return Bounded(v, self.e + other.e + U * np.abs(v) + TINY)
 
     def __mul__(self, other):
         other = _bounded(other)
         with np.errstate(invalid="ignore"):
             v = self.v * other.v
         return Bounded(v, _times(np.abs(self.v), other.e) + _times(np.abs(other.v), self.e)
-                       + _times(self.e, other.e) + U * np.abs(v))
+                       + _times(self.e, other.e) + U * np.abs(v) + TINY)
 
     def one_minus(self):
         v = 1.0 - self.v
@@ -388,7 +391,7 @@ def _rnn_valid(params):
     mask (its layout is not the batch-major one Keras documents for masks)."""
     squashing = (params.get("activation") in SQUASHING
                  and params.get("recurrent_activation", "sigmoid") in SQUASHING)
-    return ((params["regime"] in ("unit", "tiny", "ties") or squashing)
+    return ((params["regime"] in ("unit", "tiny", "small", "ties") or squashing)
             and not (params.get("time_major") and params.get("mask")))
 
 
@@ -435,6 +438,10 @@ TF_RECURRENT_SOFTMAX = Divergence(
              "is [nan, 0, 0] on tf.keras and tf_keras 2.21 CPU; SimpleRNN(3, "
              "activation='softmax') in the special regime returns 0 where the reference "
              "carries NaN")
+
+
+TF_RECURRENT_EXP_MINUS_ONE = tf_exp_minus_one_in_recurrence(
+    lambda case: (case.config.get("activation"), case.config.get("recurrent_activation")))
 
 
 def _unrolled_backwards_with_a_mask(case):
@@ -487,7 +494,7 @@ def _rnn(layer, extra):
         layer=layer, domains=domains, make=_rnn_make, weights=_rnn_weights(layer),
         call_kwargs=_rnn_call_kwargs(layer), expect=_rnn_expect(layer), valid=_rnn_valid,
         divergences=(KERAS3_SCAN_REPEATS_INITIAL_H, TF_RECURRENT_SOFTMAX,
-                     TORCH_UNROLLED_MASK_FLIP),
+                     TORCH_UNROLLED_MASK_FLIP, TF_RECURRENT_EXP_MINUS_ONE),
         spec_values=(("time_major", True, ("keras2",)),),
         edge_cases=_stateful_cases(layer) + _training_cases(layer),
     )

@@ -17,8 +17,8 @@ from conformance.specs.recurrent import (
 )
 from reference.recurrent import CELLS, cell_configs
 from conformance.specs.cells import (
-    BOUNDED_ACTIVATIONS, KINDS, ONLY, TF_CELL_SOFTMAX, _activations, _bounded_stack, _cell_domains,
-    _cell_weights, _exact, _plan, _serialized, _state_units,
+    BOUNDED_ACTIVATIONS, KINDS, ONLY, TF_CELL_EXP_MINUS_ONE, TF_CELL_SOFTMAX, _activations,
+    _bounded_stack, _cell_domains, _cell_weights, _exact, _plan, _serialized, _state_units,
 )
 
 
@@ -35,7 +35,7 @@ def _rnn_valid_cells(params):
     if (params["unroll"] and params["go_backwards"] and params["zero_output_for_mask"]
             and params["mask"]):
         return False
-    return ((params["regime"] in ("unit", "tiny", "ties")
+    return ((params["regime"] in ("unit", "tiny", "small", "ties")
              or _activations(params) <= set(BOUNDED_ACTIVATIONS))
             and _rnn_valid(params) and (kind == "stacked" or all(
         kind in kinds or params[k] == default for k, (kinds, default) in ONLY.items())))
@@ -252,7 +252,7 @@ RNN = LayerSpec(
              "time_major": (False, True), "regime": REGIMES},
     make=_rnn_make, weights=_rnn_weights, call_kwargs=_rnn_call_kwargs, expect=_rnn_expect,
     valid=_rnn_valid_cells, rejects=RNN_REJECTS,
-    divergences=(SCAN_REPEATS_INITIAL_H, TF_CELL_SOFTMAX, TORCH_UNROLLED_MASK_FLIP,
+    divergences=(SCAN_REPEATS_INITIAL_H, TF_CELL_SOFTMAX, TF_CELL_EXP_MINUS_ONE, TORCH_UNROLLED_MASK_FLIP,
                  TF_UNROLLED_ZEROS_MIRRORED, JAX_UNROLLED_IGNORES_ZERO_OUTPUT,
                  TF_KERAS_UNROLLED_ZEROS_RAISE, JAX_STACK_PREVIOUS_OUTPUT),
     spec_values=(("time_major", True, ("keras2",)),),
