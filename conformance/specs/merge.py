@@ -27,6 +27,7 @@ import dataclasses
 import numpy as np
 
 from conformance import tolerance
+from conformance.elements import error_ratio
 from conformance.regimes import ELEMENTWISE, LONG_TERMS
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs.core import DATA_MOVEMENT_REGIMES, _batch, _dims
@@ -297,12 +298,48 @@ def _dot_expect(case):
     return Expected([y], [bound])
 
 
+def _numpy_unit_norm_dot(case):
+    """Keras 3 on NumPy's Dot(normalize=True): each input divided by its norm, computed as
+    np.linalg.norm computes it in float32 (squares of values below 1e-23 underflow to 0), with
+    no epsilon floor and a zero norm taken as 1 (numerical_utils.normalize's NumPy branch);
+    the dot product of the unit vectors in float64."""
+    x, z = (np.asarray(v, np.float32) for v in case.inputs)
+    ax, az = merge.dot_axes(case.config["axes"], (x.ndim, z.ndim))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
+        def unit(v, axis):
+            norm = np.sqrt(np.sum(v * v, axis=axis, keepdims=True)).astype(np.float64)
+            return v / np.where(norm == 0, 1.0, norm)
+        return merge.dot(unit(x, ax), unit(z, az), **dict(case.config, normalize=False))
+
+
+def _numpy_norm_without_epsilon(case):
+    """normalize=True, and that formula off the reference by more than half the bound
+    somewhere: a vector whose norm is below Keras's epsilon (1e-7)."""
+    if not case.config.get("normalize") or not case.expected:
+        return False
+    return bool(np.any(error_ratio(case.expected[0], case.bounds[0],
+                                   _numpy_unit_norm_dot(case)) > 0.5))
+
+
+NUMPY_NORM_WITHOUT_EPSILON = Divergence(
+    candidates=("keras-numpy",), when=_numpy_norm_without_epsilon,
+    reason="Keras 3 on NumPy normalizes Dot's inputs by their exact norm, with no epsilon: for "
+           "a vector whose norm is below 1e-7 it gives the cosine where Keras on TensorFlow, "
+           "JAX and torch give x / 1e-7 (found by the small regime)",
+    evidence="keras/src/utils/numerical_utils.py normalize() lines 25-32 (Keras 3.15.1): for a "
+             "NumPy array (the NumPy backend's tensors) it returns x / np.linalg.norm(x), zero "
+             "norms taken as 1; other tensors go to ops.nn.normalize, which floors the norm at "
+             "backend.epsilon(). Dot(axes=1, normalize=True) on [[3e-20, 4e-20]] and "
+             "[[1e-20, 1e-20]]: keras-numpy 0.98995, keras-jax and keras-torch 7e-26")
+
+
 DOT = LayerSpec(
     layer="Dot",
     domains={"axes": (1, 2, -1, [1, 2], [2, 1], [2, 2], [-1, -2], [1, -1]),
              "ranks": ([2, 2], [2, 3], [3, 2], [3, 3], [4, 3]),
              "normalize": (False, True), "regime": (*ELEMENTWISE, "long")},
     valid=_dot_valid, make=_dot_make, expect=_dot_expect,
+    divergences=(NUMPY_NORM_WITHOUT_EPSILON,),
     edge_cases=(({"axes": 1, "ranks": [2, 2], "normalize": True, "regime": "unit"},
                  [(1, 1), (1, 1)]),                                   # the cosine of one term
                 ({"axes": 1, "ranks": [2, 2], "normalize": True, "regime": "tiny"},

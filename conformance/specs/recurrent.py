@@ -440,8 +440,13 @@ TF_RECURRENT_SOFTMAX = Divergence(
              "carries NaN")
 
 
+def _layer_activations(case):
+    return case.config.get("activation"), case.config.get("recurrent_activation")
+
+
+# SimpleRNN, GRU and LSTM (and their cases inside Bidirectional and TimeDistributed)
 TF_RECURRENT_EXP_MINUS_ONE = tf_exp_minus_one_in_recurrence(
-    lambda case: (case.config.get("activation"), case.config.get("recurrent_activation")))
+    _layer_activations, lambda case: _rnn_expect(case.layer)(case))
 
 
 def _unrolled_backwards_with_a_mask(case):

@@ -17,8 +17,9 @@ from conformance.specs.recurrent import (
 )
 from reference.recurrent import CELLS, cell_configs
 from conformance.specs.cells import (
-    BOUNDED_ACTIVATIONS, KINDS, ONLY, TF_CELL_EXP_MINUS_ONE, TF_CELL_SOFTMAX, _activations,
+    BOUNDED_ACTIVATIONS, KINDS, ONLY, TF_CELL_SOFTMAX, _activations,
     _bounded_stack, _cell_domains, _cell_weights, _exact, _plan, _serialized, _state_units,
+    tf_cell_exp_minus_one,
 )
 
 
@@ -252,7 +253,7 @@ RNN = LayerSpec(
              "time_major": (False, True), "regime": REGIMES},
     make=_rnn_make, weights=_rnn_weights, call_kwargs=_rnn_call_kwargs, expect=_rnn_expect,
     valid=_rnn_valid_cells, rejects=RNN_REJECTS,
-    divergences=(SCAN_REPEATS_INITIAL_H, TF_CELL_SOFTMAX, TF_CELL_EXP_MINUS_ONE, TORCH_UNROLLED_MASK_FLIP,
+    divergences=(SCAN_REPEATS_INITIAL_H, TF_CELL_SOFTMAX, tf_cell_exp_minus_one(_rnn_expect), TORCH_UNROLLED_MASK_FLIP,
                  TF_UNROLLED_ZEROS_MIRRORED, JAX_UNROLLED_IGNORES_ZERO_OUTPUT,
                  TF_KERAS_UNROLLED_ZEROS_RAISE, JAX_STACK_PREVIOUS_OUTPUT),
     spec_values=(("time_major", True, ("keras2",)),),
