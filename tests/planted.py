@@ -8,6 +8,7 @@ import numpy as np
 
 import reference
 from conformance.candidates import ReferenceCandidate
+from reference.activations import activation
 from reference.padding import as_tuple, pad_amounts, span
 
 
@@ -369,9 +370,12 @@ class Conv2DSamePadsTheExtraRowFirst(Planted):
         pads = [pad_amounts(x.shape[1 + a], kernel[a], strides[a], dilation[a], "same")[::-1]
                 for a in range(2)]
         x = np.pad(x, [(0, 0), *pads, (0, 0)])
-        y = reference.conv(x, *case.weights, **dict(config, padding="valid",
+        # the activation after the layout goes back: softmax runs over the last axis of the
+        # layer's own output (the width, channels_first)
+        z = reference.conv(x, *case.weights, **dict(config, padding="valid", activation=None,
                                                     data_format="channels_last"))
-        return [reference.layout.from_channels_last(y, data_format)]
+        z = reference.layout.from_channels_last(z, data_format)
+        return [activation(config.get("activation"), case.spec)(z)]
 
 
 class Conv2DTransposeShiftedByOnePixel(Planted):

@@ -29,8 +29,8 @@ def _conv_expect(case):
     as_tuple(case.config["kernel_size"], x.ndim - 2, "kernel_size")   # no kernel without it
     kernel = case.weights[0]
     terms = math.prod(kernel.shape[:-1]) + len(case.weights) - 1
-    y, bound, overflow = linear_then_activation(reference.conv, x, case.weights, case.config, terms,
-                                      case.spec)
+    y, bound, overflow = linear_then_activation(reference.conv, x, case.weights, case.config,
+                                                terms, case.spec)
     return Expected([y], [bound], overflow=[overflow])
 
 
@@ -399,8 +399,8 @@ def _transpose_expect(case):
     as_tuple(case.config["kernel_size"], 2, "kernel_size")      # no kernel without it
     kernel = case.weights[0]
     terms = math.prod(kernel.shape[:2]) * kernel.shape[-1] + len(case.weights) - 1
-    y, bound, overflow = linear_then_activation(reference.conv_transpose, x, case.weights, case.config,
-                                      terms, case.spec)
+    y, bound, overflow = linear_then_activation(reference.conv_transpose, x, case.weights,
+                                                case.config, terms, case.spec)
     return Expected([y], [bound], overflow=[overflow])
 
 
