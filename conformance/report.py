@@ -21,6 +21,22 @@ def _key(params):
     return json.dumps(params, sort_keys=True)
 
 
+def _short(value):
+    """A float to 6 significant digits (ints, strings and None as they are)."""
+    return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
+def _case_result(c):
+    result = {k: c.get(k) for k in ("id", "status", "error_ratio", "message", "worst",
+                                    "oracle")}
+    if c["status"] == "passed":
+        result["error_ratio"] = _short(result["error_ratio"])
+        if isinstance(result["worst"], dict):
+            result["worst"] = {k: _short(v) for k, v in result["worst"].items()}
+    result["rerun"] = None if c["status"] == "passed" else c.get("rerun")
+    return result
+
+
 def build_matrix(candidate, results, live=None):
     """results: dicts with layer, params, id, status, error_ratio, message, worst, rerun.
     live: {layer: {"status", "message", "rerun"}} from the property tests."""
@@ -40,13 +56,12 @@ def build_matrix(candidate, results, live=None):
                 "cases": len(cases),
                 "failed": counts["failed"],
                 "counts": {s: n for s, n in counts.items() if n},
-                "max_error_ratio": max(ratios) if ratios else None,
+                "max_error_ratio": (None if not ratios else _short(max(ratios))
+                                    if counts["passed"] == len(cases) else max(ratios)),
                 # a rerun command for the cases that need one: a passed case's would be the
-                # same command, and 5000 of them are most of a report's size
-                "case_results": [{**{k: c.get(k) for k in ("id", "status", "error_ratio",
-                                                           "message", "worst", "oracle")},
-                                  "rerun": None if c["status"] == "passed" else c.get("rerun")}
-                                 for c in cases],
+                # same command, and 5000 of them are most of a report's size; a passed case's
+                # numbers to 6 digits (a failed one's in full)
+                "case_results": [_case_result(c) for c in cases],
             })
         entry = {"cells": cells}
         totals = {s: sum(c["counts"].get(s, 0) for c in cells) for s in SEVERITY}
