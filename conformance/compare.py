@@ -1,19 +1,9 @@
 """Judging a candidate's outputs against the reference: shapes, dtypes, values within their
 bound, and the emitted mask. Never raises on what the candidate returned.
 
-What an expected value admits, element by element (conformance/elements.py computes it; README,
-"What a value means at the edges"):
-- |got - expected| <= bound;
-- NaN where the reference gives NaN, and only there;
-- the infinity the reference gives, of the same sign;
-- overflow: the infinity of the expected value's sign where expected + bound reaches
-  float32's rounding threshold (2^128 - 2^103): the correctly rounded float32 answer;
-- a sum that overflows part way (its terms' magnitudes add up beyond float32's range, its
-  value does not): the case's `overflow` value for the element (the infinity of the sum's
-  sign through what follows it), beside the value within bound;
-- below float32's smallest normal, 2^-126, every value counts as zero: where |expected| is
-  that small, any |got| that small passes (TensorFlow's CPU kernels and most GPU paths flush
-  subnormal results to zero and compare subnormal inputs as zero).
+What an expected value admits, element by element (NaN, infinities, overflow, a sum that
+overflows part way, values below 2^-126) is conformance/elements.py's error_ratio; README,
+"What a value means at the edges", says it for a reader.
 """
 import numpy as np
 
