@@ -71,9 +71,10 @@ def keras3_agrees(spec, case):
     return twin.out_of_scope is None and _same(twin.expected or [], case.expected or [])
 
 
-def run_on_a_fallback(oracles, device, spec, case, why):
+def run_on_a_fallback(oracles, device, spec, case, why, required=True):
     """(oracle, the case it ran, how, outputs) from the first of FALLBACK_ORACLES that runs
-    `case` (and has no known divergence there); the case it ran and how: oracle_case."""
+    `case` (and has no known divergence there); the case it ran and how: oracle_case. Where
+    none runs it: an AssertionError, or (required=False) None."""
     tried = [why]
     for name in fallbacks(spec, case, tried):
         if not installed(name):
@@ -85,6 +86,8 @@ def run_on_a_fallback(oracles, device, spec, case, why):
             return oracle, ran, via, oracle.call("run", ran)
         except CandidateError as exc:
             tried.append(f"{name}: {exc.kind}: {tensorflow_error(str(exc))}")
+    if not required:
+        return None
     raise AssertionError("no oracle runs this case: " + "; ".join(tried))
 
 
@@ -145,8 +148,12 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
             assume(not case.observed
                    and any(installed(n) for n in fallbacks(spec, case, []))
                    and (keras_spec == "keras3" or keras3_agrees(spec, case)))
-            vouching, ran, via, outputs = run_on_a_fallback(
-                oracles, device, spec, case, f"{name}: known divergence")
+            # none vouches where Keras 3 cannot run the case (tf_keras's time_major): as in
+            # the fixtures, such a case is not checked
+            fallback = run_on_a_fallback(oracles, device, spec, case,
+                                         f"{name}: known divergence", required=False)
+            assume(fallback is not None)
+            vouching, ran, via, outputs = fallback
             who = vouching.target
         else:
             try:
