@@ -11,7 +11,7 @@ from conformance import fixtures
 from conformance.elements import error_ratio
 from reference.padding import as_tuple, output_length, pad_amounts
 from tests import planted as planted_candidates
-from tests.suite_runner import cells, failing, layers_with, run_suite
+from tests.suite_runner import cells, failing, fixture_cases, ids_with, layers_with, run_suite
 
 GOLDEN = ("-k", "test_golden_case", "--no-oracle")
 
@@ -181,14 +181,11 @@ def test_a_hang_in_the_live_test_costs_one_timeout(tmp_path):
 # Faults at the edges of the input regimes: each is predicted from the fixture's inputs, by a
 # rule that says why the fault shows there, and must fail exactly those cases.
 
-def keras3_cases(layer):
-    cases, _ = fixtures.load_all(fixtures.default_root(), "keras3")
-    return [c for c in cases if c.layer == layer]
+keras3_cases = fixture_cases                       # a layer's golden keras3 cases
 
 
 def failing_ids(matrix, layer):
-    return sorted(r["id"] for c in cells(matrix, layer) for r in c["case_results"]
-                  if r["status"] == "failed")
+    return sorted(ids_with(matrix, layer))
 
 
 EXP_OVERFLOWS = 88.7228    # float32 exp(x) is inf above this
@@ -215,9 +212,8 @@ def _unshifted_softmax_breaks(case):
 
 
 def _log_of_one_plus_exp_visible(case):
-    """Where log(1 + exp(x)) in float32 is off the case's bound: exp overflowing (x > 88.7),
-    and a negative x whose exp(x) is small beside 1 (1 + exp(x) rounds, and the relative bound
-    of softplus sees it), down to where softplus(x) is below 2^-126 and counts as 0."""
+    """log(1 + exp(x)) in float32 off the bound: exp overflowing, or 1 + exp(x) rounding for
+    a negative x (softplus's bound is relative) until softplus(x) < 2^-126 counts as 0."""
     got = planted_candidates.SoftplusLog1pExp().faulty(case)[0]
     return bool(np.any(error_ratio(case.expected[0], case.bounds[0], got) > 1))
 
@@ -325,8 +321,7 @@ def test_cropping_3d_axes_in_the_wrong_order(tmp_path):
 
 def test_bilinear_upsampling_without_half_pixel_centres(tmp_path):
     """Every bilinear case with a size above 1 on some axis fails in the unit regime; nearest
-    cases never; at size 1 only a special case can (its formula weighs an infinite neighbour
-    by 0: NaN)."""
+    cases never; at size 1 only a special case can (an infinity weighed by 0: NaN)."""
     _, _, matrix = planted(tmp_path, "BilinearWithoutHalfPixelCentres", "--layer",
                            "UpSampling2D")
     bad = set(failing_ids(matrix, "UpSampling2D"))
@@ -457,54 +452,3 @@ def test_locally_connected_bias_transposed_not_reshaped(tmp_path):
                  and min(c.weights[-1].shape) > 1]
     unit = _unit(predicted)
     assert bad <= {c.id for c in predicted} and unit and unit <= bad
-
-
-def _real_steps(case):
-    """How many real (unmasked) steps the case's rows have at least."""
-    mask = case.call_kwargs.get("mask")
-    steps = case.inputs[0].shape[1]
-    return steps if mask is None else int(mask.sum(axis=1).min())
-
-
-def _plain_unit(cases):
-    """Unit-regime cases without softmax and without a mask (a masked row hides a fault), of
-    one call at inference (the faults are planted there only)."""
-    return {c.id for c in cases if c.params["regime"] == "unit" and "mask" not in c.call_kwargs
-            and not c.call_kwargs.get("training") and not c.config.get("stateful")
-            and "softmax" not in (c.config.get("activation"),
-                                  c.config.get("recurrent_activation"))}
-
-
-def test_lstm_gates_in_the_order_i_c_f_o(tmp_path):
-    """Fails wherever a real step is taken, at least in the plain unit-regime cases."""
-    _, _, matrix = planted(tmp_path, "LSTMGatesICFO", "--layer", "LSTM")
-    bad = set(failing_ids(matrix, "LSTM"))
-    cases = keras3_cases("LSTM")
-    must = _plain_unit(cases)
-    assert bad <= {c.id for c in cases} and must and must <= bad
-
-
-def test_go_backwards_sequence_not_reversed(tmp_path):
-    """Fails in the go_backwards cases returning a sequence of two steps or more."""
-    _, _, matrix = planted(tmp_path, "GoBackwardsNotReversed", "--layer", "SimpleRNN")
-    bad = set(failing_ids(matrix, "SimpleRNN"))
-    predicted = [c for c in keras3_cases("SimpleRNN") if c.config.get("go_backwards")
-                 and c.config.get("return_sequences") and c.inputs[0].shape[1] >= 2]
-    # a flip shows wherever the expected sequence is not the same read backwards in time
-    must = {c.id for c in predicted if c.params["regime"] == "unit"
-            and c.config.get("activation") != "softmax"
-            and not np.array_equal(np.flip(c.expected[0], axis=1), c.expected[0])}
-    assert bad <= {c.id for c in predicted} and must and must <= bad
-
-
-def test_gru_reset_before_the_recurrent_matmul(tmp_path):
-    """Fails in reset_after=True cases from the second real step on (or with an initial
-    state: h is 0 before the first step otherwise, and r * h = 0 either way). With one unit
-    and no bias r * (h @ U) = (r * h) @ U: the fault needs two units or a recurrent bias."""
-    _, _, matrix = planted(tmp_path, "GRUResetBeforeMatmul", "--layer", "GRU")
-    bad = set(failing_ids(matrix, "GRU"))
-    predicted = [c for c in keras3_cases("GRU") if c.config.get("reset_after", True)]
-    must = _plain_unit(c for c in predicted
-                       if (_real_steps(c) >= 2 or "initial_state" in c.call_kwargs)
-                       and (c.config["units"] > 1 or c.config.get("use_bias", True)))
-    assert bad <= {c.id for c in predicted} and must and must <= bad

@@ -21,9 +21,10 @@ from conformance.regimes import LONG_TERMS, REGIMES, Regime
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW, tf_exp_minus_one_in_recurrence
 from conformance.specs.core import ACTIVATIONS
-from conformance.specs.recurrent import (
-    SQUASHING, Bounded, fold_bounded, gru_bounded, lstm_bounded, simple_rnn_bounded,
+from conformance.specs.bounded import (
+    Bounded, fold_bounded, gru_bounded, lstm_bounded, simple_rnn_bounded,
 )
+from conformance.specs.recurrent import SQUASHING
 from reference.recurrent import CELLS, cell_configs
 
 KINDS = ("SimpleRNNCell", "GRUCell", "LSTMCell")

@@ -21,9 +21,10 @@ from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import tf_exp_minus_one_in_recurrence
 from conformance.specs.conv import DATA_FORMATS, _onednn_width_one
 from conformance.specs.core import ACTIVATIONS
+from conformance.specs.bounded import Bounded, fold_bounded, lstm_gates_bounded
 from conformance.specs.recurrent import (
     KERAS3_SCAN_REPEATS_INITIAL_H, MASKS, TF_RECURRENT_SOFTMAX, TORCH_UNROLLED_MASK_FLIP,
-    Bounded, _layer_activations, _rnn_valid, _steps_mask, fold_bounded, lstm_gates_bounded,
+    _layer_activations, _rnn_valid, _steps_mask,
 )
 from reference.conv_lstm import state_shape
 from reference.padding import as_tuple, span

@@ -25,10 +25,10 @@ import numpy as np
 import reference
 from conformance.regimes import REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
-from conformance.specs.recurrent import (
-    Bounded, _rnn_call_kwargs, _rnn_make, fold_bounded, gru_bounded, lstm_gates_bounded,
-    matmul,
+from conformance.specs.bounded import (
+    Bounded, fold_bounded, gru_bounded, lstm_gates_bounded, matmul,
 )
+from conformance.specs.recurrent import _rnn_call_kwargs, _rnn_make
 from reference.cudnn import keras_weights
 
 GATES = {"CuDNNGRU": 3, "CuDNNLSTM": 4}

@@ -11,9 +11,10 @@ import reference
 from conformance.regimes import REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW
+from conformance.specs.bounded import fold_bounded
 from conformance.specs.recurrent import (
     KERAS3_SCAN_REPEATS_INITIAL_H, LONG_STEPS, MASKS, TORCH_UNROLLED_MASK_FLIP, _rnn_valid,
-    _steps_mask, fold_bounded,
+    _steps_mask,
 )
 from reference.recurrent import CELLS, cell_configs
 from conformance.specs.cells import (

@@ -17,7 +17,8 @@ from conformance.regimes import REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs import conv as conv_specs, core as core_specs, recurrent
 from conformance.specs.core import ACTIVATIONS
-from conformance.specs.recurrent import Bounded, MASKS, STATES
+from conformance.specs.bounded import Bounded
+from conformance.specs.recurrent import MASKS, STATES
 from reference.config import OutOfScope
 from reference.wrappers import RECURRENT, directions, inner_layer, weight_count
 
