@@ -71,8 +71,8 @@ SPECIAL_DRAWS = 24             # draws of a special-regime case's data before on
 def special_gaps(spec, case):
     """What a special-regime case leaves out, as sentences: a special value (NaN, +inf, -inf,
     -0.0) missing from a float input (or a cell's states), or, for a windowed layer
-    (spec.windowed), one that no output reads. An integer input (Embedding's indices) carries the regime in the table it
-    indexes: each special value must be in a row some index reads.
+    (spec.windowed), one that no output reads. An integer input (Embedding's indices) carries
+    the regime in the table it indexes: each special value must be in a row some index reads.
 
     Reading is probed on the reference: the input with every special value replaced by 0,
     and the same with the positions of one special value set to NaN; where no output turns
@@ -108,7 +108,6 @@ def special_gaps(spec, case):
             if _same(plain, probed):
                 gaps.append(f"no window of input {k} holds its {name}")
     return gaps
-
 
 
 def _same(outputs, others):

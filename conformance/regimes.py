@@ -122,9 +122,7 @@ def _sprinkle_specials(rng, x):
 def special_kinds(x):
     """Which of SPECIAL_VALUES an array holds, as booleans in their order (NaN, +inf, -inf,
     -0.0)."""
-    x = np.asarray(x, np.float64)
-    return (bool(np.isnan(x).any()), bool(np.isposinf(x).any()), bool(np.isneginf(x).any()),
-            bool(((x == 0) & np.signbit(x)).any()))
+    return tuple(bool(where.any()) for where in special_positions(x))
 
 
 def special_positions(x):

@@ -133,16 +133,20 @@ def tf_exp_minus_one_divergence(logits_of, activation_of=lambda case: (
         got = tensorflow_exp_minus_one(name, logits_of(case), alpha)
         ratio = error_ratio(case.expected[0], case.bounds[0], got)
         return bool(np.any(ratio > 0.5))
-    return Divergence(
-        candidates=TENSORFLOW, when=when,
-        reason="TensorFlow's elu and selu evaluate alpha * (exp(x) - 1) in float32 as written, "
-               "so for negative x near 0 exp(x) rounds to 1 and every digit cancels (expm1 "
-               "keeps them: Keras on JAX, torch and NumPy)",
-        evidence="tensorflow/core/kernels/relu_op_functor.h, the Elu and Selu functors: "
-                 "(features < 0).select(features.exp() - 1, features); tf.keras and tf_keras "
-                 "2.21 on CPU: elu(-3e-9) = 0 and elu(-1e-5) = -1.001358e-05 where the exact "
-                 "value is -9.999950e-06 (relative error 1.4e-4); keras-jax, keras-torch and "
-                 "keras-numpy give -3e-09 and -9.99995e-06")
+    return Divergence(candidates=TENSORFLOW, when=when, reason=EXP_MINUS_ONE_REASON,
+                      evidence=EXP_MINUS_ONE_EVIDENCE)
+
+
+EXP_MINUS_ONE_REASON = (
+    "TensorFlow's elu and selu evaluate alpha * (exp(x) - 1) in float32 as written, so for "
+    "negative x near 0 exp(x) rounds to 1 and every digit cancels (expm1 keeps them: Keras on "
+    "JAX, torch and NumPy)")
+EXP_MINUS_ONE_EVIDENCE = (
+    "tensorflow/core/kernels/relu_op_functor.h, the Elu and Selu functors: "
+    "(features < 0).select(features.exp() - 1, features); tf.keras and tf_keras 2.21 on CPU: "
+    "elu(-3e-9) = 0 and elu(-1e-5) = -1.001358e-05 where the exact value is -9.999950e-06 "
+    "(relative error 1.4e-4); keras-jax, keras-torch and keras-numpy give -3e-09 and "
+    "-9.99995e-06")
 
 
 def tf_exp_minus_one_in_recurrence(activations_of, expect):
@@ -152,8 +156,6 @@ def tf_exp_minus_one_in_recurrence(activations_of, expect):
     later step can shrink such an error below the output's bound (the case then xpasses); a
     case where no step's elu is off that far keeps every step within the bound the output's
     is built from."""
-    base = tf_exp_minus_one_divergence(lambda case: None)
-
     def when(case):
         if not {"elu", "selu"} & set(activations_of(case)):
             return False
@@ -166,10 +168,9 @@ def tf_exp_minus_one_in_recurrence(activations_of, expect):
         finally:
             _EXP_MINUS_ONE_STEPS.reset(token)
         return bool(steps)
-    return Divergence(
-        candidates=TENSORFLOW, when=when,
-        reason=base.reason + "; inside a recurrence, at some step",
-        evidence=base.evidence)
+    return Divergence(candidates=TENSORFLOW, when=when,
+                      reason=EXP_MINUS_ONE_REASON + "; inside a recurrence, at some step",
+                      evidence=EXP_MINUS_ONE_EVIDENCE)
 
 
 def tf_activation_divergences(logits_of):
