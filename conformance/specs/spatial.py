@@ -242,6 +242,78 @@ TORCH_BILINEAR_ZERO_WEIGHT = Divergence(
              "held exactly where keras-torch failed")
 
 
+def _dense_resize_weights(n, scale, arithmetic):
+    """The (n, n * scale) weight matrix of jax.image.resize's linear kernel (Keras on JAX) and
+    of its NumPy port (keras/src/backend/numpy/image.py, Keras on NumPy): for output t, the
+    coordinate c = (t + 0.5) / scale - 0.5 and the weight max(0, 1 - |c - input|) of every
+    input, normalised to sum to 1. `arithmetic`: "float64" (NumPy), or float32 with two
+    roundings ("float32") or the coordinate fused into one ("fused"), as XLA may compile it."""
+    t, inputs = np.arange(n * scale), np.arange(n)
+    if arithmetic == "float64":
+        where = (t + 0.5) * (1.0 / scale) - 0.5
+        weights = np.maximum(0, 1 - np.abs(where[None, :] - inputs[:, None]))
+        return weights / weights.sum(axis=0, keepdims=True)
+    inv_scale = np.float32(1.0 / scale)
+    if arithmetic == "fused":   # the float64 product and difference are exact: one rounding
+        where = (np.float64(inv_scale) * (t + 0.5) - 0.5).astype(np.float32)
+    else:
+        where = (t + np.float32(0.5)).astype(np.float32) * inv_scale - np.float32(0.5)
+    distance = np.abs(where[None, :] - inputs[:, None].astype(np.float32))
+    weights = np.maximum(np.float32(0), np.float32(1) - distance)
+    return (weights / weights.sum(axis=0, keepdims=True)).astype(np.float64)
+
+
+def _lerp_the_dense_way(case, arithmetic):
+    """Bilinear upsampling as one weight matrix per resized axis, every input times its
+    weight, the weight-0 ones included: an infinite input anywhere along the axis makes NaN
+    (inf * 0) at every output whose weight for it is 0. An axis that keeps its size is not
+    resized. In float64, which gives the candidates' NaN and infinities: their weights are 0
+    or well above the smallest normal (a rounding residue included, which each arithmetic
+    replays)."""
+    config = case.config
+    data_format = config.get("data_format", "channels_last")
+    x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64), data_format)
+    with np.errstate(invalid="ignore"):
+        for axis, s in enumerate(as_tuple(config["size"], 2, "size")):
+            if s == 1:
+                continue
+            weights = _dense_resize_weights(x.shape[axis + 1], s, arithmetic)
+            moved = np.moveaxis(x, axis + 1, -1)[..., :, None] * weights
+            x = np.moveaxis(moved.sum(axis=-2), -1, axis + 1)
+    return reference.layout.from_channels_last(x, data_format)
+
+
+def _dense_lerp_differs(case):
+    """Where the dense resize, in any of its arithmetics, gives a NaN or an infinity that the
+    reference does not. Finite answers differ only by rounding, which the bound holds."""
+    if case.config.get("interpolation") != "bilinear" or not case.expected:
+        return False
+    expected = np.asarray(case.expected[0], np.float64)
+    for arithmetic in ("float64", "float32", "fused"):
+        dense = _lerp_the_dense_way(case, arithmetic)
+        same = (dense == expected) | (np.isnan(dense) & np.isnan(expected))
+        if np.any(~same & ~(np.isfinite(dense) & np.isfinite(expected))):
+            return True
+    return False
+
+
+DENSE_BILINEAR_ZERO_WEIGHT = Divergence(
+    candidates=("keras-jax", "keras-numpy"), when=_dense_lerp_differs,
+    reason="Keras on JAX and on NumPy resize with one dense weight matrix per axis, every input "
+           "times its weight, so one infinite input makes NaN (inf * 0) at every output along "
+           "its row or column that does not read it",
+    evidence="keras/src/backend/jax/image.py resize (Keras 3.15.1) calls jax.image.resize, "
+             "whose _scale_and_translate (jax/_src/image/scale.py) contracts the input with the "
+             "weight matrix of compute_weight_mat in one einsum; keras/src/backend/numpy/"
+             "image.py ports it as np.tensordot per axis. keras-jax and keras-numpy 3.15.1 on "
+             "CPU: UpSampling2D(2, interpolation='bilinear') on [[5, inf, 1, 2]] (shape "
+             "(1, 1, 4, 1)) gives [nan, inf, inf, inf, inf, nan, nan, nan] on both rows, where "
+             "the reference gives [5, inf, inf, inf, inf, 1.25, 1.75, 2]. An axis that keeps "
+             "its size is not resized (size 1 returns the input). The predicate replays the "
+             "weights in float64 (NumPy) and in float32 with and without a fused coordinate "
+             "(XLA)")
+
+
 def _upsampling(rank):
     def make(params, rng):
         config = _config(params, "size", "data_format", "interpolation")
@@ -257,7 +329,7 @@ def _upsampling(rank):
              ) if rank == 2 else (lambda p: True)
     return LayerSpec(layer=f"UpSampling{rank}D", domains=domains, valid=valid, make=make,
                      expect=_upsampling_expect,
-                     divergences=(TF_BILINEAR_INF, TORCH_BILINEAR_ZERO_WEIGHT),
+                     divergences=(TF_BILINEAR_INF, TORCH_BILINEAR_ZERO_WEIGHT, DENSE_BILINEAR_ZERO_WEIGHT),
                      rejects=(Reject({"size": 0}, ((1,) + (3,) * rank + (2,),),
                                      "size must be positive"),))
 
