@@ -240,6 +240,7 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
     names = list(domains)
     values = [list(domains[n]) for n in names]
     n = len(names)
+    sizes = np.array([len(v) for v in values])
     rng = np.random.default_rng(0)
     uncovered = set().union(
         {(k, a) for k in range(n) for a in range(len(values[k]))},
@@ -274,7 +275,7 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
                 if score > best_score:
                     best, best_score = index, score
         for _ in range(tries if best is None else 0):
-            index = [int(rng.integers(len(v))) for v in values]
+            index = rng.integers(0, sizes).tolist()    # the stream of one draw per value
             for k, a in fixed_by(target).items():
                 index[k] = a
             if valid(params(index)):
@@ -288,13 +289,14 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
     return chosen
 
 
-def fixture_cases(spec, keras_spec):
-    """The golden cases of a layer: the pairwise covering set, then the edge cases."""
+def fixture_cases(spec, keras_spec, limit=None):
+    """The golden cases of a layer: the pairwise covering set, then the edge cases (the
+    first `limit` of them only, if given)."""
     plan = [(params, None) for params in covering(spec, keras_spec)]
     plan += [(edge[0], edge[1]) for edge in spec.edge_cases
              if len(edge) == 2 or keras_spec in edge[2]]
     cases = []
-    for n, (params, shapes) in enumerate(plan):
+    for n, (params, shapes) in enumerate(plan[:limit]):
         case_id = f"{spec.layer}-{n:03d}"
         # a draw whose float32 result is undetermined (a recurrence overflowing float32) is
         # drawn again, so that its pair of parameter values is still covered

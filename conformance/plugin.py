@@ -276,25 +276,6 @@ def pytest_collection_modifyitems(session, config, items):
             item.user_properties.append(("kc_case", {
                 "id": golden.id, "layer": golden.layer, "params": plain(golden.params),
                 "rerun": kc.rerun(golden.id), "oracle": golden.oracle}))
-            divergence = specs.get(golden.layer).divergence_for(kc.target, golden) \
-                if golden.layer in specs.SPECS else None
-            listed = gate.known_failure_for(kc.known, golden.id)
-            if listed:
-                item.user_properties.append(("kc_known", "file"))
-                item.add_marker(pytest.mark.xfail(
-                    reason=f"listed in known failures: {listed.reason or listed.pattern}",
-                    strict=False))
-            elif divergence:
-                item.user_properties.append(("kc_known", "spec"))
-                item.add_marker(pytest.mark.xfail(
-                    reason=f"known divergence: {divergence.reason} ({divergence.evidence})",
-                    strict=False))
-            elif gate.tensorflow_refused(kc.target, golden):
-                item.user_properties.append(("kc_known", "spec"))
-                item.add_marker(pytest.mark.xfail(
-                    reason=f"TensorFlow could not run this case when its fixture was made, "
-                           f"so {golden.oracle} vouched for it: {golden.fallback_reason}",
-                    strict=False))
         elif golden is not None:
             item.user_properties.append(("kc_case", {
                 "id": f"broken:{golden.file}", "layer": golden.file.split("/")[-1],
@@ -302,6 +283,38 @@ def pytest_collection_modifyitems(session, config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    """A golden case the known-failures file lists, or the spec knows the candidate diverges
+    on, is marked xfail (not strict) just before it runs, ahead of pytest's own reading of
+    the xfail marks: each worker evaluates the divergence predicates of its own cases only."""
+    golden = getattr(item, "callspec", None) and item.callspec.params.get("golden")
+    if golden is not None and hasattr(golden, "layer"):
+        mark_known(item, item.config._kc, golden)
+    yield
+
+
+def mark_known(item, kc, golden):
+    listed = gate.known_failure_for(kc.known, golden.id)
+    if listed:
+        item.user_properties.append(("kc_known", "file"))
+        item.add_marker(pytest.mark.xfail(
+            reason=f"listed in known failures: {listed.reason or listed.pattern}", strict=False))
+        return
+    divergence = (specs.get(golden.layer).divergence_for(kc.target, golden)
+                  if golden.layer in specs.SPECS else None)
+    if divergence:
+        item.user_properties.append(("kc_known", "spec"))
+        item.add_marker(pytest.mark.xfail(
+            reason=f"known divergence: {divergence.reason} ({divergence.evidence})",
+            strict=False))
+    elif gate.tensorflow_refused(kc.target, golden):
+        item.user_properties.append(("kc_known", "spec"))
+        item.add_marker(pytest.mark.xfail(
+            reason=f"TensorFlow could not run this case when its fixture was made, so "
+                   f"{golden.oracle} vouched for it: {golden.fallback_reason}", strict=False))
 
 
 # Fixtures -------------------------------------------------------------------------------------

@@ -32,21 +32,15 @@ def run_candidate(candidate, case):
     """(outputs, emitted mask or None, whether the mask is to be checked, what observe()
     saw or None); pytest.skip when the candidate says it does not support the case. A case
     with observed values (the weights after the call, the losses) runs through the
-    candidate's observe() where it has one, in place of run()."""
+    candidate's observe() where it has one, in place of run(). One round trip to the
+    candidate's process."""
     methods = candidate.start()["methods"]
-    if "supports" in methods:
-        verdict = candidate.call("supports", case)
-        if verdict is not True:
-            pytest.skip(f"{case.id}: candidate does not support it: {verdict}")
-    observed = None
-    if case.observed and "observe" in methods:
-        observed = candidate.call("observe", case)
-        outputs = observed.get("outputs") if isinstance(observed, dict) else observed
-    else:
-        outputs = candidate.call("run", case)
+    observe = bool(case.observed) and "observe" in methods
     check_mask = case.expected_mask is not None and "compute_mask" in methods
-    return (outputs, candidate.call("compute_mask", case) if check_mask else None, check_mask,
-            observed)
+    answer = candidate.answer(case, observe, check_mask)
+    if "unsupported" in answer:
+        pytest.skip(f"{case.id}: candidate does not support it: {answer['unsupported']}")
+    return answer["outputs"], answer["mask"], check_mask, answer["observed"]
 
 
 def judge(case, ran):

@@ -14,11 +14,14 @@ from conformance.cases import EXHAUSTIVE_LIMIT, pairwise, pairwise_sampled
 def covered(domains, combos):
     """Every (param, value) and (param, value, param, value) the combinations hold, as index
     tuples; combos is an int array (combinations, parameters) of value indices."""
+    sizes = [len(v) for v in domains.values()]
     seen = set()
     for k in range(combos.shape[1]):
         seen |= {(k, int(v)) for v in np.unique(combos[:, k])}
     for k, j in itertools.combinations(range(combos.shape[1]), 2):
-        seen |= {(k, int(a), j, int(b)) for a, b in np.unique(combos[:, [k, j]], axis=0)}
+        # each pair of values as one integer, a * size_j + b
+        codes = np.unique(combos[:, k] * sizes[j] + combos[:, j])
+        seen |= {(k, int(c) // sizes[j], j, int(c) % sizes[j]) for c in codes}
     return seen
 
 
@@ -64,14 +67,15 @@ def test_sampled_covering(layer, keras_spec):
     names = list(domains)
     got = covered(domains, np.array([as_indices(domains, c) for c in chosen]))
     rng = np.random.default_rng(1)
+    sizes = np.array([len(domains[n]) for n in names])
     for k, j in itertools.combinations(range(len(names)), 2):
-        for a, b in itertools.product(range(len(domains[names[k]])),
-                                      range(len(domains[names[j]]))):
+        for a, b in itertools.product(range(sizes[k]), range(sizes[j])):
             if (k, a, j, b) in got:
                 continue
-            for _ in range(2000):
-                combo = {n: domains[n][int(rng.integers(len(domains[n])))] for n in names}
-                combo[names[k]], combo[names[j]] = domains[names[k]][a], domains[names[j]][b]
+            draws = rng.integers(0, sizes, size=(2000, len(names)))
+            draws[:, k], draws[:, j] = a, b
+            for index in draws.tolist():
+                combo = {n: domains[n][i] for n, i in zip(names, index)}
                 assert not spec.valid(combo), (layer, names[k], names[j], combo)
 
 

@@ -87,7 +87,7 @@ def test_the_mapping_is_tf_keras_conversion_of_cudnn_weights(tf_keras, layer, fe
     bias = (np.stack([input_bias, recurrent_bias]) if target == "GRU"
             else input_bias + recurrent_bias)
     # the spec's oracle_equivalent builds the same weights
-    case = next(c for c in fixture_cases(specs.get(layer), "keras2"))
+    case = fixture_cases(specs.get(layer), "keras2", limit=1)[0]
     case.weights = weights
     equivalent, _ = specs.get(layer).oracle_equivalent(case)
     for ours in ([kernel, recurrent_kernel, bias], equivalent.weights):
@@ -254,7 +254,7 @@ def test_time_major_go_backwards_reverses_the_batch_in_tf_keras(emulated_cudnn, 
     np.testing.assert_allclose(got, forward_reversed_rows, rtol=1e-12, atol=1e-12)
     backwards = plain(x, *weights, units=3, go_backwards=True, **flags)[0]
     assert np.max(np.abs(got - backwards)) > 1e-3
-    case = next(c for c in fixture_cases(specs.get(layer), "keras2"))
+    case = fixture_cases(specs.get(layer), "keras2", limit=1)[0]
     case.config, case.inputs = {"units": 3, "go_backwards": True, **flags}, [x]
     assert specs.get(layer).divergence_for("tf_keras", case) is not None
 

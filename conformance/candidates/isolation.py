@@ -114,10 +114,10 @@ class IsolatedCandidate:
             self._start()
         return self.info
 
-    def call(self, method, case):
+    def call(self, method, case, *args):
         self.start()
         try:
-            _write(self.proc.stdin, (method, case.for_candidate()))
+            _write(self.proc.stdin, (method, case.for_candidate(), args))
         except (BrokenPipeError, OSError):
             self.close()
             raise CandidateError("crash", "candidate process died before the case was sent") from None
@@ -129,6 +129,11 @@ class IsolatedCandidate:
                                            f"array: {value}")
         return value
 
+    def answer(self, case, observe, mask):
+        """What a suite test asks of a case in one round trip (`answer` below): the child
+        calls supports(), then observe() or run(), then compute_mask() if asked."""
+        return self.call(ANSWER, case, observe, mask)
+
     def close(self):
         if self.proc is not None:
             if self.proc.poll() is None:
@@ -139,6 +144,29 @@ class IsolatedCandidate:
             self._log.close()
             os.unlink(self._log.name)
             self._log = None
+
+
+ANSWER = "answer"      # not a candidate method: supports, run or observe, compute_mask at once
+
+
+def answer(candidate, case, observe, mask):
+    """{"unsupported": the reason} where the candidate's supports() (if it has one) does not
+    return True; else {"outputs": run()'s, or observe()'s "outputs", "observed": observe()'s
+    result or None, "mask": compute_mask()'s or None}. `observe`: call observe() in place of
+    run(); `mask`: also call compute_mask()."""
+    supports = getattr(candidate, "supports", None)
+    if callable(supports):
+        verdict = supports(case)
+        if verdict is not True:
+            return {"unsupported": verdict}
+    observed = outputs = None
+    if observe:
+        observed = _portable(candidate.observe(case))
+        outputs = observed.get("outputs") if isinstance(observed, dict) else observed
+    else:
+        outputs = _portable(candidate.run(case))
+    return {"outputs": outputs, "observed": observed,
+            "mask": _portable(candidate.compute_mask(case)) if mask else None}
 
 
 def _info(candidate):
@@ -175,11 +203,12 @@ def serve(target):
         return
     while True:
         try:
-            method, case = _read(requests)
+            method, case, args = _read(requests)
         except EOFError:
             return
         try:
-            result = _portable(getattr(candidate, method)(case))
+            result = (answer(candidate, case, *args) if method == ANSWER
+                      else _portable(getattr(candidate, method)(case, *args)))
             reply = ("ok", result)
         except Exception:  # noqa: BLE001 - the candidate's error is the report's content
             reply = ("raised", traceback.format_exc(limit=8))

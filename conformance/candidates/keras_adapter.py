@@ -1,5 +1,6 @@
 """Running a case on a real Keras: Keras 3 on any backend (tf.keras of TensorFlow 2.16+ is
 Keras 3 on TensorFlow) or tf_keras (Keras 2). Imported only inside a candidate's process."""
+import copy
 import dataclasses
 import importlib
 import json
@@ -76,7 +77,7 @@ class KerasCandidate:
     def build(self, case):
         """The layer, from its config: a compact one (constructor arguments) or a complete
         get_config() (from_config reads both)."""
-        config = dict(case.config)
+        config = copy.deepcopy(case.config)      # from_config may take nested configs apart
         if case.layer == "Lambda":
             config = resolve_lambda_config(config)
             if isinstance(config.get("mask"), np.ndarray):     # a mask given as a tensor
@@ -169,15 +170,34 @@ class KerasCandidate:
             layer.reset_states()
             return layer, [self._to_numpy(o) for call in calls
                            for o in _flatten(self._call(layer, call))]
-        out = self._call(layer, case)
         if case.weights:
+            if not self._built_from_shapes(layer, case):
+                # a layer that cannot build from shapes alone builds in a first call, its
+                # outputs (from the initializers' weights) thrown away
+                layer = self.build(case)
+                self._call(layer, case)
             weights = [np.asarray(w) for w in case.weights]
             if case.layer == "MyLayer":     # its kernel must be its one trainable weight
                 custom_layer.set_trainable_weights(layer, weights)
             else:
                 layer.set_weights(weights)
-            out = self._call(layer, case)
+        out = self._call(layer, case)
         return layer, [self._to_numpy(o) for o in _flatten(out)]
+
+    def _built_from_shapes(self, layer, case):
+        """Whether layer.build(input shapes) built the layer, as its first call would have
+        (Keras calls build with the shapes of the call's first argument: a shape, or a list of
+        them; tf_keras hands TensorShapes), without running it: a recurrent layer's first
+        call would run every step on weights that set_weights then replaces."""
+        shapes = [tuple(np.shape(x)) for x in case.inputs]
+        if not hasattr(self.keras, "ops"):          # tf_keras
+            import tensorflow as tf
+            shapes = [tf.TensorShape(s) for s in shapes]
+        try:
+            layer.build(shapes[0] if len(shapes) == 1 else shapes)
+        except Exception:  # noqa: BLE001 - the caller builds the layer by calling it instead
+            return False
+        return bool(layer.built)
 
     def compute_mask(self, case):
         if case.layer == "InputLayer":
