@@ -287,6 +287,17 @@ def _layer_section(name, entry, overview):
     return "\n".join(out) + "</section>"
 
 
+def _grouped(cells, *params):
+    """The cells that have every one of `params`, grouped by their values (as _key gives
+    them): what _with gives for each combination of values, in one pass."""
+    groups = {}
+    for c in cells:
+        given = c.get("params") or {}
+        if all(p in given for p in params):
+            groups.setdefault(tuple(_key(given[p]) for p in params), []).append(c)
+    return groups
+
+
 def _with(cells, wanted):
     """The cells whose params include all of wanted {param: value}."""
     wanted = {p: _key(v) for p, v in wanted.items()}
@@ -302,8 +313,9 @@ def _value_table(cells, params, present):
     rows = []
     for p in params:
         values = _sorted_values(c["params"][p] for c in cells if p in (c.get("params") or {}))
+        groups = _grouped(cells, p)
         for i, v in enumerate(values):
-            agg = aggregate(_with(cells, {p: v}))
+            agg = aggregate(groups.get((_key(v),), []))
             first = f'<th rowspan="{len(values)}">{e(p)}</th>' if i == 0 else ""
             rows.append(f'<tr>{first}<td class="mono">{e(fmt_value(v))}</td>'
                         f'{badge(agg["status"], "td")}'
@@ -319,11 +331,12 @@ def _pair_grid(cells, a, b):
     cols_v = _sorted_values(c["params"][b] for c in cells if b in (c.get("params") or {}))
     head = (f'<tr><th>{e(a)} ╲ {e(b)}</th>'
             + "".join(f'<th class="mono">{e(fmt_value(v))}</th>' for v in cols_v) + '</tr>')
+    groups = _grouped(cells, a, b)
     rows = []
     for rv in rows_v:
         tds = []
         for cv in cols_v:
-            agg = aggregate(_with(cells, {a: rv, b: cv}))
+            agg = aggregate(groups.get((_key(rv), _key(cv)), []))
             # terse markup: a report holds thousands of these (the legend explains them)
             if not agg["cells"]:
                 tds.append('<td class="none">·</td>')
