@@ -67,6 +67,7 @@ class Session:
         self.config = config
         self.target = config.getoption("candidate")
         self.results, self.live, self.candidate_info = {}, {}, None
+        self.candidate_info_sent = False
         self.oracle_worst = {}
         self.oracle_fallbacks = []
         if self.target in BUILTINS:
@@ -125,7 +126,9 @@ class Session:
         """Stale known-failures entries, patterns that matched nothing, and the baseline diff."""
         # "matches nothing" is judged against every golden case and property test there is,
         # not only those a --layer or --case filter selected
-        everything, _ = fixtures.load_all(self.fixtures_dir, self.spec)
+        filtered = self.config.getoption("layers") or self.config.getoption("cases")
+        everything = (fixtures.load_all(self.fixtures_dir, self.spec)[0] if filtered
+                      else [c for c in self.cases() if hasattr(c, "id")])
         ids = [c.id for c in everything] + [f"live:{layer}" for layer in specs.SPECS]
         stale = sorted(i for i, r in self.results.items()
                        if r["status"] == "xpassed" and r.get("known") == "file")

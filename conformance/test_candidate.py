@@ -57,7 +57,10 @@ def ran(golden, candidate, kc, request):
     if golden.out_of_scope:
         pytest.skip(f"{golden.id}: {golden.out_of_scope}")
     try:
-        request.node.user_properties.append(("kc_candidate", candidate.start()))
+        info = candidate.start()
+        if not kc.candidate_info_sent:     # name, device and versions: once per worker
+            request.node.user_properties.append(("kc_candidate", info))
+            kc.candidate_info_sent = True
         return run_candidate(candidate, golden)
     except CandidateError as exc:
         if kc.target in TENSORFLOW and exc.kind == "raised" and TF_RUNTIME_ERROR in str(exc):
