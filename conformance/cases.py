@@ -174,12 +174,22 @@ def pairwise(domains, valid):
     """A small list of valid parameter combinations covering every value and every pair of
     values (see pairwise_exhaustive); where the domains hold more than EXHAUSTIVE_LIMIT
     combinations, pairwise_sampled builds it without enumerating them."""
+    return list(_pairwise_steps(domains, valid))
+
+
+def _pairwise_steps(domains, valid):
+    """pairwise()'s combinations one at a time, in the order the greedy covering picks them
+    (so the first few cost only their own steps)."""
     if math.prod(len(v) for v in domains.values()) <= EXHAUSTIVE_LIMIT:
-        return pairwise_exhaustive(domains, valid)
-    return pairwise_sampled(domains, valid)
+        return _exhaustive_steps(domains, valid)
+    return _sampled_steps(domains, valid)
 
 
 def pairwise_exhaustive(domains, valid):
+    return list(_exhaustive_steps(domains, valid))
+
+
+def _exhaustive_steps(domains, valid):
     """A small list of valid parameter combinations in which every value of every parameter
     and every pair of values of two parameters appears at least once (where some valid
     combination holds that pair). Greedy: each step takes the first combination, in product
@@ -192,7 +202,7 @@ def pairwise_exhaustive(domains, valid):
     combos = [index for index in itertools.product(*(range(n) for n in sizes))
               if valid({n: values[k][i] for k, (n, i) in enumerate(zip(names, index))})]
     if not combos:
-        return []
+        return
     index = np.array(combos, np.int64)                  # (combinations, parameters)
     items, offset = [], 0
     for k in range(len(names)):                         # single values
@@ -204,23 +214,28 @@ def pairwise_exhaustive(domains, valid):
     reach = np.stack(items, axis=1)                     # ids each combination covers
     uncovered = np.zeros(offset, bool)
     uncovered[reach.ravel()] = True                     # only what some combination reaches
-    chosen = []
     while uncovered.any():
         best = int(np.argmax(uncovered[reach].sum(axis=1)))
-        chosen.append({n: values[k][i] for k, (n, i) in enumerate(zip(names, combos[best]))})
+        yield {n: values[k][i] for k, (n, i) in enumerate(zip(names, combos[best]))}
         uncovered[reach[best]] = False
-    return chosen
 
 
 _COVERING = {}
 
 
-def covering(spec, keras_spec):
-    """pairwise() of a spec's domains for `keras_spec`, computed once per process."""
+def covering(spec, keras_spec, limit=None):
+    """pairwise() of a spec's domains for `keras_spec`, computed once per process; with
+    `limit`, its first `limit` combinations, which cost only their own greedy steps while
+    the whole covering has not been computed."""
     key = (spec.layer, keras_spec, id(spec))
-    if key not in _COVERING:
-        _COVERING[key] = pairwise(spec.domains_for(keras_spec), spec.valid)
-    return [dict(params) for params in _COVERING[key]]
+    if key in _COVERING:
+        combos = _COVERING[key]
+    elif limit is not None:
+        combos = list(itertools.islice(_pairwise_steps(spec.domains_for(keras_spec),
+                                                       spec.valid), limit))
+    else:
+        combos = _COVERING[key] = pairwise(spec.domains_for(keras_spec), spec.valid)
+    return [dict(params) for params in combos[:limit]]
 
 
 def _items(index):
@@ -231,6 +246,10 @@ def _items(index):
 
 
 def pairwise_sampled(domains, valid, candidates=8, tries=4000):
+    return list(_sampled_steps(domains, valid, candidates, tries))
+
+
+def _sampled_steps(domains, valid, candidates=8, tries=4000):
     """pairwise() for domains too large to enumerate. Each step takes the first uncovered value
     or pair (in a fixed order), builds `candidates` combinations holding it by filling the
     other parameters one at a time (in a seeded random order) with the value that covers the
@@ -253,7 +272,6 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
     def fixed_by(item):
         return {item[0]: item[1]} if len(item) == 2 else {item[0]: item[1], item[2]: item[3]}
 
-    chosen = []
     while uncovered:
         target = min(uncovered, key=lambda item: (len(item), item))
         best, best_score = None, -1
@@ -284,15 +302,14 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
         if best is None:
             uncovered.discard(target)              # unreachable
             continue
-        chosen.append(params(best))
+        yield params(best)
         uncovered -= _items(best)
-    return chosen
 
 
 def fixture_cases(spec, keras_spec, limit=None):
     """The golden cases of a layer: the pairwise covering set, then the edge cases (the
     first `limit` of them only, if given)."""
-    plan = [(params, None) for params in covering(spec, keras_spec)]
+    plan = [(params, None) for params in covering(spec, keras_spec, limit)]
     plan += [(edge[0], edge[1]) for edge in spec.edge_cases
              if len(edge) == 2 or keras_spec in edge[2]]
     cases = []

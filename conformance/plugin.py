@@ -52,6 +52,20 @@ def pytest_addoption(parser):
                     help="an earlier matrix.json: report the cells that regressed or improved")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_cmdline_main(config):
+    """With xdist workers (-n) and no --dist given, a worker that runs out of tests takes
+    queued ones from the other (--dist worksteal) instead of xdist's default fixed chunks
+    (load): the suite's tests differ in cost by four orders of magnitude (a golden case
+    takes milliseconds, a planted-fault run seconds), and with load one worker sat idle
+    for more than a minute at the end of README's test command."""
+    option = config.option
+    if getattr(option, "numprocesses", None) and getattr(option, "dist", "no") == "no" \
+            and not getattr(option, "distload", False):
+        option.dist = "worksteal"          # before xdist's own hook turns "no" into "load"
+    yield
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "kc_case: a golden-fixture case run on the candidate")
     config.addinivalue_line("markers", "kc_oracle: checks the reference against tf.keras")
