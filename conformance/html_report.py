@@ -220,7 +220,11 @@ def render_candidate(matrix):
     tools = ('<div class="tools"><label><input type="checkbox" id="only-failing"> only layers '
              'with failures</label><button data-expand="1">expand all cells</button>'
              '<button data-expand="0">collapse all cells</button></div>')
-    sections = [_layer_section(name, entry, overviews[name]) for name, entry in layers.items()]
+    try:            # the cells stay alive while the page renders, so their ids stay theirs
+        sections = [_layer_section(name, entry, overviews[name])
+                    for name, entry in layers.items()]
+    finally:
+        _CELL_KEYS.clear()
     return _page(f'Keras conformance: {cand.get("name", "?")}',
                  head + _gate_section(matrix.get("gate") or {}) + overview + tools
                  + "\n".join(sections))
@@ -287,14 +291,19 @@ def _layer_section(name, entry, overview):
     return "\n".join(out) + "</section>"
 
 
+_CELL_KEYS = {}     # id(cell) -> {param: _key(value)}, for the page being rendered
+
+
 def _grouped(cells, *params):
     """The cells that have every one of `params`, grouped by their values (as _key gives
     them): what _with gives for each combination of values, in one pass."""
     groups = {}
     for c in cells:
-        given = c.get("params") or {}
-        if all(p in given for p in params):
-            groups.setdefault(tuple(_key(given[p]) for p in params), []).append(c)
+        keys = _CELL_KEYS.get(id(c))
+        if keys is None:
+            keys = _CELL_KEYS[id(c)] = {p: _key(v) for p, v in (c.get("params") or {}).items()}
+        if all(p in keys for p in params):
+            groups.setdefault(tuple(keys[p] for p in params), []).append(c)
     return groups
 
 
