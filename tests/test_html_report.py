@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conformance import html_report
-from conformance.html_report import aggregate, anchor, fmt_ratio, render_candidate, \
-    render_comparison
+from conformance.html_parts import SYMBOL, aggregate, anchor, fmt_ratio
+from conformance.html_report import _grouped, render_candidate, render_comparison
 from tests.report_samples import HOSTILE_LAYER, HOSTILE_MESSAGE, HOSTILE_TEXTS, HOSTILE_VALUE, \
     candidate_matrix, second_matrix
 
@@ -57,16 +57,16 @@ def test_hostile_text_is_escaped_everywhere():
 def test_candidate_summary_and_every_status_in_words():
     html = render_candidate(candidate_matrix())
     assert "cand-a" in html and "keras3" in html and "cpu" in html and "keras 3.15.1" in html
-    for status, symbol in html_report.SYMBOL.items():
+    for status, symbol in SYMBOL.items():
         assert f"{symbol} {status}" in html
 
 
 def test_values_and_pairs_aggregate_the_cells_having_them():
     cells = candidate_matrix()["layers"]["Dense"]["cells"]
-    four = aggregate(html_report._with(cells, {"units": 4}))
+    four = aggregate(_grouped(cells, "units")[("4",)])       # values keyed as JSON text
     assert (four["status"], four["cells"], four["worst"]) == ("failed", 2, 12.5)
     assert four["counts"] == {"passed": 2, "failed": 1}
-    pair = aggregate(html_report._with(cells, {"units": 8, "use_bias": False}))
+    pair = aggregate(_grouped(cells, "units", "use_bias")[("8", "false")])
     assert (pair["status"], dict(pair["counts"])) == ("skipped", {"skipped": 1})
     html = render_candidate(candidate_matrix())
     assert "units ╲ use_bias" in html and "kernel_size ╲ opts" in html
