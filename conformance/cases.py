@@ -181,18 +181,14 @@ def _pairwise_steps(domains, valid):
     """pairwise()'s combinations one at a time, in the order the greedy covering picks them
     (so the first few cost only their own steps)."""
     if math.prod(len(v) for v in domains.values()) <= EXHAUSTIVE_LIMIT:
-        return _exhaustive_steps(domains, valid)
-    return _sampled_steps(domains, valid)
+        return pairwise_exhaustive(domains, valid)
+    return pairwise_sampled(domains, valid)
 
 
 def pairwise_exhaustive(domains, valid):
-    return list(_exhaustive_steps(domains, valid))
-
-
-def _exhaustive_steps(domains, valid):
-    """A small list of valid parameter combinations in which every value of every parameter
-    and every pair of values of two parameters appears at least once (where some valid
-    combination holds that pair). Greedy: each step takes the first combination, in product
+    """Yields, one at a time, a small list of valid parameter combinations in which every
+    value of every parameter and every pair of values of two parameters appears at least once
+    (where some valid combination holds that pair). Greedy: each step takes the first combination, in product
     order, covering the most values and pairs not yet covered. Deterministic.
 
     Each value and pair has an integer id, so a step scores every combination at once."""
@@ -246,12 +242,8 @@ def _items(index):
 
 
 def pairwise_sampled(domains, valid, candidates=8, tries=4000):
-    return list(_sampled_steps(domains, valid, candidates, tries))
-
-
-def _sampled_steps(domains, valid, candidates=8, tries=4000):
-    """pairwise() for domains too large to enumerate. Each step takes the first uncovered value
-    or pair (in a fixed order), builds `candidates` combinations holding it by filling the
+    """Yields pairwise() for domains too large to enumerate. Each step takes the first
+    uncovered value or pair (in a fixed order), builds `candidates` combinations holding it by filling the
     other parameters one at a time (in a seeded random order) with the value that covers the
     most uncovered pairs, and keeps the valid one covering most. A value or pair no candidate
     and no one of `tries` random completions makes valid is taken as unreachable: the only

@@ -84,7 +84,7 @@ def test_sampled_covering_matches_the_exhaustive_one_in_what_it_covers():
     and pairs as the exhaustive one."""
     spec = specs.SPECS["Conv2D"]
     domains = spec.domains_for("keras3")
-    sampled = pairwise_sampled(domains, spec.valid)
+    sampled = list(pairwise_sampled(domains, spec.valid))
     exhaustive = pairwise(domains, spec.valid)
     assert all(spec.valid(c) for c in sampled)
     index = lambda combos: np.array([as_indices(domains, c) for c in combos])  # noqa: E731
