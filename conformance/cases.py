@@ -186,10 +186,10 @@ def _pairwise_steps(domains, valid):
 
 
 def pairwise_exhaustive(domains, valid):
-    """Yields, one at a time, a small list of valid parameter combinations in which every
-    value of every parameter and every pair of values of two parameters appears at least once
-    (where some valid combination holds that pair). Greedy: each step takes the first combination, in product
-    order, covering the most values and pairs not yet covered. Deterministic.
+    """Yields, one at a time, a small list of valid parameter combinations in which every value of
+    every parameter and every pair of values of two parameters appears at least once (where some
+    valid combination holds that pair). Greedy: each step takes the first combination, in
+    product order, covering the most values and pairs not yet covered. Deterministic.
 
     Each value and pair has an integer id, so a step scores every combination at once."""
     names = list(domains)
@@ -242,12 +242,12 @@ def _items(index):
 
 
 def pairwise_sampled(domains, valid, candidates=8, tries=4000):
-    """Yields pairwise() for domains too large to enumerate. Each step takes the first
-    uncovered value or pair (in a fixed order), builds `candidates` combinations holding it by filling the
+    """Yields pairwise() for domains too large to enumerate. Each step takes the first uncovered
+    value or pair (in a fixed order), builds `candidates` combinations holding it by filling the
     other parameters one at a time (in a seeded random order) with the value that covers the
     most uncovered pairs, and keeps the valid one covering most. A value or pair no candidate
-    and no one of `tries` random completions makes valid is taken as unreachable: the only
-    place where this covering can miss a reachable pair. Deterministic (seed 0)."""
+    and no one of `tries` random completions makes valid is taken as unreachable: the only place
+    where this covering can miss a reachable pair. Deterministic (seed 0)."""
     names = list(domains)
     values = [list(domains[n]) for n in names]
     n = len(names)

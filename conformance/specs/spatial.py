@@ -327,7 +327,8 @@ def _upsampling(rank):
              ) if rank == 2 else (lambda p: True)
     return LayerSpec(layer=f"UpSampling{rank}D", domains=domains, valid=valid, make=make,
                      expect=_upsampling_expect,
-                     divergences=(TF_BILINEAR_INF, TORCH_BILINEAR_ZERO_WEIGHT, DENSE_BILINEAR_ZERO_WEIGHT),
+                     divergences=(TF_BILINEAR_INF, TORCH_BILINEAR_ZERO_WEIGHT,
+                                  DENSE_BILINEAR_ZERO_WEIGHT),
                      rejects=(Reject({"size": 0}, ((1,) + (3,) * rank + (2,),),
                                      "size must be positive"),))
 
