@@ -9,10 +9,11 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance import tolerance
+from conformance import contract, tolerance
 from conformance.case import Case
 from conformance.regimes import (SPECIAL_NAMES, Regime, grown_for_specials, special_kinds,
                                  special_positions)
+from reference import keras1
 from reference.config import OutOfScope
 
 
@@ -133,14 +134,16 @@ def with_expected(spec, case):
     """The case with the reference's expected outputs, bounds, mask and check filled in, or
     with `out_of_scope` saying why the reference has no answer for its config."""
     try:
-        expected = spec.expect(case)
+        expected = contract.expect(spec, case)
     except OutOfScope as exc:
         case.out_of_scope = str(exc)
         return case
     case.expected, case.bounds = _values_and_bounds(spec, case, expected.outputs,
                                                     expected.bounds)
+    # an observed value is (values, bounds), or a statistical check (a dict with its "kind")
     case.observed = None if expected.observed is None else {
-        name: _values_and_bounds(spec, case, *observed)
+        name: observed if isinstance(observed, dict) else
+        _values_and_bounds(spec, case, *observed)
         for name, observed in expected.observed.items()}
     case.overflow = (None if not expected.overflow or all(a is None for a in expected.overflow)
                      else [np.asarray(o if a is None else a, np.float64)
@@ -300,7 +303,7 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
 
 def fixture_cases(spec, keras_spec, limit=None):
     """The golden cases of a layer: the pairwise covering set, then the edge cases (the
-    first `limit` of them only, if given)."""
+    first `limit` of them only, if given), then the common-parameter cases (contract_cases)."""
     plan = [(params, None) for params in covering(spec, keras_spec, limit)]
     plan += [(edge[0], edge[1]) for edge in spec.edge_cases
              if len(edge) == 2 or keras_spec in edge[2]]
@@ -315,7 +318,48 @@ def fixture_cases(spec, keras_spec, limit=None):
             if not (case.out_of_scope or "").startswith(tolerance.UNDETERMINED):
                 break
         cases.append(case)
-    return cases
+    return cases if limit is not None else cases + contract_cases(spec, keras_spec, cases)
+
+
+def contract_cases(spec, keras_spec, cases):
+    """The layer's cases of the common parameters (conformance/contract.py): one per cell of
+    contract.plan, each made from the layer's base case (contract.LAYERS) drawn with its own
+    seed, then a round-trip twin of each of `cases` that takes one."""
+    made = []
+    base = contract.LAYERS.get(spec.layer)
+    for n, params in enumerate(contract.plan(spec.layer, keras_spec)):
+        case_id = f"{spec.layer}-{params['contract']}-{n:03d}"
+        base_params, shapes = base.sized(params["contract"])
+        core = build_case(spec, {**base_params, "regime": "unit"},
+                          seed_of(f"{keras_spec}/{case_id}"), keras_spec, case_id, shapes)
+        shapes = contract.weight_shapes(spec, core)
+        made.append(with_expected(spec, contract.contract_case(core, params, shapes)))
+    for n, (layer1, config1, shapes) in enumerate(contract.KERAS1.get(spec.layer, [])):
+        made.append(with_expected(spec, keras1_case(spec, keras_spec, layer1, config1, shapes,
+                                                    f"{spec.layer}-keras1-{n:03d}")))
+    return made + [with_expected(spec, contract.round_trip_twin(c))
+                   for c in cases if contract.takes_round_trip(c)]
+
+
+def keras1_case(spec, keras_spec, layer1, config1, shapes, case_id):
+    """A case whose config is in Keras 1 names and whose weights are in Keras 1's layout: its
+    inputs and weights drawn (unit regime) for the config reference/keras1.py translates it
+    to, the weights then laid out as Keras 1 held them."""
+    seed = seed_of(f"{keras_spec}/{case_id}")
+    regime = Regime("unit", np.random.default_rng(seed))
+    _, config, _ = keras1.translate(layer1, config1, None, shapes, spec=keras_spec)
+    if spec.arrays:
+        inputs, weights = spec.arrays({"regime": "unit", "index_dtype": "int32"}, config,
+                                      shapes, regime)
+    else:
+        inputs = (spec.inputs(config, shapes, regime) if spec.inputs
+                  else [regime.values(s) for s in shapes])
+        weights = [regime.weights(shape, spec.weight_scale)
+                   for _, shape in spec.weights(config, shapes)]
+    return Case(id=case_id, layer=spec.layer, spec=keras_spec,
+                params={"contract": "keras1", "keras1": layer1, "regime": "unit"},
+                config=jsonable(config1), inputs=inputs,
+                weights=contract.keras1_layout(layer1, config1, weights), seed=seed)
 
 
 def params_strategy(spec, keras_spec, **fixed):

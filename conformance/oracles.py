@@ -5,6 +5,7 @@ divergence of TensorFlow's, the first of FALLBACK_ORACLES that agrees. Used by
 oracle tests (conformance/test_oracle.py)."""
 import re
 
+from conformance import contract
 from conformance.compare import compare_case
 
 ORACLES = {"keras3": "tf.keras", "keras2": "tf_keras"}
@@ -48,7 +49,7 @@ class Oracles:
         from conformance.case import Outcome
         try:
             oracle = self.get(name)
-            ran, via = oracle_case(oracle, spec, case)
+            ran, via = oracle_case(oracle, spec, case, name)
             observed = oracle.call("observe", ran) if case.observed else None
             got = observed["outputs"] if observed else oracle.call("run", ran)
             mask = oracle.call("compute_mask", ran) if case.expected_mask is not None else None
@@ -96,11 +97,20 @@ class Oracles:
             candidate.close()
 
 
-def oracle_case(oracle, spec, case):
+def oracle_case(oracle, spec, case, name=None):
     """(the case `oracle` runs for `case`, how): the case itself and None, or, where the oracle
     does not support the case (its supports() gives the reason) and the spec has an
-    oracle_equivalent, that equivalent call and "<how>, since <the oracle's reason>". The
-    answer of the equivalent is judged against the case's own expected values."""
+    oracle_equivalent, that equivalent call and "<how>, since <the oracle's reason>", or, where
+    the spec lists a known divergence of the oracle `name` there that names its equivalent
+    (Divergence.equivalent), that call; a case in Keras 1 names, translated. The answer of the equivalent is judged against the
+    case's own expected values."""
+    if case.params.get("contract") == "keras1":      # no Keras of today reads Keras 1 names
+        return (contract.keras1_translated(case),
+                "the config translated into current names (reference/keras1.py)")
+    divergence = spec.divergence_for(name, case) if spec is not None and name else None
+    if divergence is not None and divergence.equivalent is not None:
+        equivalent, how = divergence.equivalent(case)
+        return equivalent, f"{how}, since {name} has a known divergence there"
     if spec is None or spec.oracle_equivalent is None \
             or "supports" not in oracle.start()["methods"]:
         return case, None

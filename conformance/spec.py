@@ -41,11 +41,18 @@ class Divergence:
 
     `when(case)` says which cases it covers; `evidence` points at what shows the candidate,
     not the reference, is off (an upstream issue, a source line, a computed example).
+    `equivalent(case)` -> (case, how), where given: the same computation written as a call
+    the diverging Keras computes right, which an oracle with this divergence runs instead to
+    vouch for the case (conformance/oracles.py oracle_case). `contract`: a divergence in the
+    common parameters (conformance/contract.py), the only kind consulted for an initializer
+    or Keras 1 case.
     """
     candidates: tuple
     when: Callable
     reason: str
     evidence: str
+    equivalent: Callable = None
+    contract: bool = False
 
 
 def no_weights(config, input_shapes):
@@ -117,8 +124,13 @@ class LayerSpec:
                 for name, values in self.domains.items()}
 
     def divergence_for(self, candidate_name, case):
-        """The known divergence covering this candidate and case, if any."""
+        """The known divergence covering this candidate and case, if any. An initializer
+        case (no output judged) or a Keras 1 config is covered by contract divergences only:
+        the others are about outputs of configs in current names."""
+        of_contract = case.params.get("contract") in ("initializer", "keras1")
         for d in self.divergences:
+            if of_contract and not d.contract:
+                continue
             if candidate_name in d.candidates and d.when(case):
                 return d
         return None

@@ -76,7 +76,7 @@ _LARGE = 2.0 ** 100
 
 # Tail bounds ----------------------------------------------------------------------------------
 
-def _solve(f, target, low, high):
+def solve(f, target, low, high):
     """The x in [low, high] with f(x) = target, f increasing (bisection to float precision)."""
     for _ in range(200):
         mid = (low + high) / 2
@@ -86,16 +86,16 @@ def _solve(f, target, low, high):
 
 def normal_quantile(alpha):
     """t with P(|Z| > t) = alpha, Z ~ N(0, 1)."""
-    return _solve(lambda t: -math.erfc(t / math.sqrt(2)), -alpha, 0.0, 40.0)
+    return solve(lambda t: -math.erfc(t / math.sqrt(2)), -alpha, 0.0, 40.0)
 
 
 def chi2_band(n, alpha):
     """(lo, hi): P(X <= lo n) <= alpha and P(X >= hi n) <= alpha for X ~ chi-square(n), from
     Chernoff's bounds (module docstring). lo is 0 where no e < 1 reaches alpha."""
     target = math.log(1 / alpha)
-    up = _solve(lambda e: n / 2 * (e - math.log1p(e)), target, 0.0, 1e6)
+    up = solve(lambda e: n / 2 * (e - math.log1p(e)), target, 0.0, 1e6)
     down_f = lambda e: n / 2 * (-e - math.log1p(-e))
-    down = _solve(down_f, target, 0.0, 1.0 - 1e-16) if down_f(1 - 1e-16) > target else 1.0
+    down = solve(down_f, target, 0.0, 1.0 - 1e-16) if down_f(1 - 1e-16) > target else 1.0
     return 1.0 - down, 1.0 + up
 
 

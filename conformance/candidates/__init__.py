@@ -9,16 +9,23 @@ and optionally
     compute_mask(case) -> array|None the mask the layer emits (Masking, Lambda, Embedding...)
     observe(case) -> dict            runs the case as run() does and returns {"outputs": what
                                      run() returns, "weights": the layer's get_weights() after
-                                     the call(s), "losses": [float, ...] the losses it added}.
-                                     Used, in place of run(), for cases that check more than
-                                     the outputs (BatchNormalization's moving statistics after
-                                     a training call, ActivityRegularization's loss); without
-                                     it (or without a key) such a case whose outputs pass is
-                                     skipped with the reason, never failed.
+                                     the call(s) (with no weights given: its initializers'
+                                     draws), "losses": [float, ...] the losses it added,
+                                     "constrained": each weight after its constraint, and for
+                                     a round-trip case "round_trip": the outputs of the layer
+                                     rebuilt from its own get_config()}. Used, in place of
+                                     run(), for cases that check more than the outputs
+                                     (BatchNormalization's moving statistics after a training
+                                     call, ActivityRegularization's loss, the common parameters
+                                     of conformance/contract.py); without it (or without a key)
+                                     such a case whose outputs pass is skipped with the reason,
+                                     never failed.
     device, versions                 shown in the report
 
 `case` has id, layer (Keras class name), config (constructor arguments under get_config()
-names), inputs, weights (get_weights() order) and call_kwargs. Lambda configs name their
+names), inputs, weights (get_weights() order) and call_kwargs. A case whose params hold
+"contract": "keras1" has its config in Keras 1 names and its weights in Keras 1's layout, of
+the Keras 1 class params["keras1"] (reference/keras1.py). Lambda configs name their
 functions: `conformance.lambdas.resolve_lambda_config` turns them into Python functions.
 
 Built-in candidates are named below; any other is `module:attribute` naming a class (called

@@ -97,8 +97,12 @@ class KerasCandidate:
         return getattr(self.keras.layers, case.layer).from_config(config)
 
     def supports(self, case):
-        """True, or why this Keras cannot run the case: tf_keras runs its CuDNN layers on a
-        GPU only; Keras 3 has none."""
+        """True, or why this Keras cannot run the case: a config in Keras 1 names; tf_keras
+        runs its CuDNN layers on a GPU only; Keras 3 has none."""
+        if case.params.get("contract") == "keras1":
+            return (f"a config in Keras 1 names ({case.params['keras1']}): Keras 2 and 3 read "
+                    f"none of them (Keras 2.0 renamed them; tf_keras and Keras 3 kept no "
+                    f"translation)")
         if case.layer in CUDNN_LAYERS:
             if self.module != "tf_keras":
                 return f"{case.layer} is a Keras 2 layer (tf_keras); Keras 3 dropped it"
@@ -147,13 +151,29 @@ class KerasCandidate:
 
     def observe(self, case):
         """run(case), and what the call leaves in the layer: its get_weights() after the
-        call (BatchNormalization's moving statistics after a training call) and its losses
-        (an activity regularizer's), as floats."""
+        call (BatchNormalization's moving statistics after a training call; the
+        initializers' draws where the case gives no weights), its losses (activity and
+        weight regularizers', as floats), "constrained": each weight after its constraint
+        (as an optimizer step applies it; a weight without one as it is), and, for a
+        round-trip case, "round_trip": the outputs of the layer rebuilt from its own
+        get_config() (through JSON, as a saved model holds it) with the same weights; the
+        round-trip case's outputs and the rest are then the rebuilt layer's."""
+        round_trip = case.params.get("contract") == "round_trip"
+        if round_trip:        # the case's layer is built only for its config; the rebuilt runs
+            config = self.build(case).get_config()
+            case = dataclasses.replace(
+                case, config=json.loads(json.dumps(config, default=_json_default)))
         layer, outputs = self._run(case)
         if layer is None:
             return {"outputs": outputs, "weights": [], "losses": []}
-        return {"outputs": outputs, "weights": [np.asarray(w) for w in layer.get_weights()],
-                "losses": [float(self._to_numpy(loss)) for loss in layer.losses]}
+        seen = {"outputs": outputs, "weights": [np.asarray(w) for w in layer.get_weights()],
+                "losses": [float(self._to_numpy(loss)) for loss in layer.losses],
+                "constrained": [self._to_numpy(v.constraint(v)) if getattr(
+                    v, "constraint", None) is not None else self._to_numpy(v)
+                    for v in layer.weights]}
+        if round_trip:
+            seen["round_trip"] = outputs
+        return seen
 
     def _run(self, case):
         """(the layer, its outputs as NumPy arrays) for the case."""

@@ -1,7 +1,7 @@
 """The reference itself as a candidate: a check of the harness and of the fixtures."""
 import numpy as np
 
-from conformance import specs, statistics
+from conformance import contract, specs, statistics
 from conformance.cases import seed_of
 
 
@@ -20,7 +20,7 @@ class ReferenceCandidate:
     def run(self, case):
         """The reference's outputs, in the dtype the layer must return (float64 otherwise);
         for random outputs (Dropout in training), a correct draw seeded by the case id."""
-        expected = specs.get(case.layer).expect(case)
+        expected = contract.expect(specs.get(case.layer), case)
         if expected.check is not None:
             rng = np.random.default_rng(seed_of(case.id))
             return statistics.sample(expected.check, case.inputs, rng)
@@ -29,10 +29,15 @@ class ReferenceCandidate:
 
     def observe(self, case):
         """run(case), and the reference's values of what the layer leaves after the call
-        (the weights, the losses: the spec's Expected.observed)."""
-        observed = specs.get(case.layer).expect(case).observed or {}
+        (the weights, the losses, the constrained weights, the round trip's outputs: the
+        Expected.observed of conformance/contract.py), and a correct draw, seeded by the case
+        id, where that is a statistical check (an initializer's weights)."""
+        observed = contract.expect(specs.get(case.layer), case).observed or {}
+        rng = np.random.default_rng(seed_of(case.id))
         return {"outputs": self.run(case),
-                **{name: [np.asarray(v) for v in values] for name, (values, _) in observed.items()}}
+                **{name: contract.draw(entry, rng) if isinstance(entry, dict)
+                   else [np.asarray(v) for v in entry[0]] for name, entry in observed.items()
+                   if name != "round_trip"}}      # the reference has no config of its own
 
     def compute_mask(self, case):
-        return specs.get(case.layer).expect(case).mask
+        return contract.expect(specs.get(case.layer), case).mask

@@ -1,11 +1,14 @@
 """The layer specs, one per Keras layer, grouped by family in this package's modules.
 
 Adding a layer is adding a LayerSpec to one of these modules (or a new module): it is found
-here by discovery, and no other file changes.
+here by discovery, and no other file changes. A layer with cases of the common parameters
+(conformance/contract.py) also gets the divergences found there.
 """
+import dataclasses
 import importlib
 import pkgutil
 
+from conformance import contract
 from conformance.spec import LayerSpec
 
 
@@ -20,6 +23,10 @@ def _discover():
                 if value.layer in specs and specs[value.layer] is not value:
                     raise RuntimeError(f"two specs for layer {value.layer}")
                 specs[value.layer] = value
+    for layer in contract.LAYERS:
+        if layer in specs:
+            specs[layer] = dataclasses.replace(
+                specs[layer], divergences=specs[layer].divergences + contract.DIVERGENCES)
     return dict(sorted(specs.items()))
 
 

@@ -3,6 +3,8 @@
 Bounds: a recurrence compounds rounding over time, so the bound is carried through the loop
 with the values, in the Bounded arithmetic of conformance/specs/bounded.py.
 """
+import dataclasses
+
 import numpy as np
 
 import reference
@@ -301,6 +303,39 @@ TORCH_UNROLLED_MASK_FLIP = Divergence(
              "with any mask raises; without go_backwards or unroll it runs")
 
 
+def _simple_rnn_activity_regularized(case):
+    return case.layer == "SimpleRNN" and case.config.get("activity_regularizer") is not None
+
+
+KERAS3_SIMPLE_RNN_DROPS_ACTIVITY_REGULARIZER = Divergence(
+    candidates=("tf.keras", "keras-tensorflow", "keras-jax", "keras-torch", "keras-numpy"),
+    when=_simple_rnn_activity_regularized,
+    reason="Keras 3's SimpleRNN takes activity_regularizer and drops it: it adds no activity "
+           "loss, and its get_config() writes activity_regularizer None (GRU and LSTM, and "
+           "tf_keras's SimpleRNN, add it)",
+    evidence="keras/src/layers/rnn/simple_rnn.py (Keras 3.15.1): SimpleRNN.__init__ takes "
+             "activity_regularizer=None and passes it neither to SimpleRNNCell nor to "
+             "super().__init__ (gru.py and lstm.py pass activity_regularizer=... to "
+             "super().__init__); SimpleRNN(4, activity_regularizer='l1') on ones((2, 3, 5)) "
+             "leaves layer.losses == [] on tf.keras 2.21 and Keras 3 on JAX, torch and NumPy; "
+             "GRU(4, activity_regularizer='l1') adds 0.01 * sum|y| / 2",
+    equivalent=lambda case: _as_rnn_of_its_cell(case))
+
+
+def _as_rnn_of_its_cell(case):
+    """The SimpleRNN case as RNN(SimpleRNNCell(...)), the activity regularizer on the RNN,
+    which keeps it: the same weights, outputs and losses."""
+    rnn_keys = {"return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+                "activity_regularizer", "name", "trainable", "dtype", "time_major",
+                "zero_output_for_mask"}
+    cell = {k: v for k, v in case.config.items() if k not in rnn_keys}
+    config = {k: v for k, v in case.config.items() if k in rnn_keys}
+    config["cell"] = {"class_name": "SimpleRNNCell", "config": cell, "module": "keras.layers",
+                      "registered_name": None}
+    return (dataclasses.replace(case, layer="RNN", config=config),
+            "RNN(SimpleRNNCell(...), activity_regularizer=...)")
+
+
 # Edge cases: two consecutive calls of a stateful layer, and dropout in training -------------
 
 def _stateful_cases(layer):
@@ -335,7 +370,8 @@ def _rnn(layer, extra):
         layer=layer, domains=domains, make=_rnn_make, weights=_rnn_weights(layer),
         call_kwargs=_rnn_call_kwargs(layer), expect=_rnn_expect(layer), valid=_rnn_valid,
         divergences=(KERAS3_SCAN_REPEATS_INITIAL_H, TF_RECURRENT_SOFTMAX,
-                     TORCH_UNROLLED_MASK_FLIP, TF_RECURRENT_EXP_MINUS_ONE),
+                     TORCH_UNROLLED_MASK_FLIP, TF_RECURRENT_EXP_MINUS_ONE,
+                     KERAS3_SIMPLE_RNN_DROPS_ACTIVITY_REGULARIZER),
         spec_values=(("time_major", True, ("keras2",)),),
         edge_cases=_stateful_cases(layer) + _training_cases(layer),
     )
