@@ -271,6 +271,8 @@ def test_a_port_that_reads_cudnn_weights_as_gru_weights_fails_where_the_layouts_
     keras_layer = reference.gru if target == "GRU" else reference.lstm
     differ = []
     for case in fixture_cases(specs.get(layer), "keras2"):
+        if "contract" in case.params:      # a round-trip twin: judged on the rebuilt layer
+            continue
         kernel, recurrent_kernel, bias = case.weights
         bias = (bias.reshape(2, -1) if target == "GRU"
                 else np.sum(np.split(bias.astype(np.float64), 2), axis=0))

@@ -4,10 +4,10 @@ import json
 import shutil
 
 from conformance import fixtures, gate
-from tests.suite_runner import ROOT, run_suite
+from tests.suite_runner import FORWARD, ROOT, run_suite
 
 NO_BIAS = "tests.planted:DenseWithoutBias"
-ARGS = ("-k", "test_golden_case", "--no-oracle", "--layer", "Dense", "--layer", "Flatten")
+ARGS = (*FORWARD, "--no-oracle", "--layer", "Dense", "--layer", "Flatten")
 
 
 def failing_ids(matrix):

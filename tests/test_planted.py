@@ -11,9 +11,10 @@ from conformance import fixtures
 from conformance.elements import error_ratio
 from reference.padding import as_tuple, output_length, pad_amounts
 from tests import planted as planted_candidates
-from tests.suite_runner import cells, failing, fixture_cases, ids_with, layers_with, run_suite
+from tests.suite_runner import (FORWARD, cells, failing, fixture_cases, ids_with, layers_with,
+                                run_suite)
 
-GOLDEN = ("-k", "test_golden_case", "--no-oracle")
+GOLDEN = (*FORWARD, "--no-oracle")
 
 
 def planted(tmp_path, name, *args):
@@ -453,8 +454,7 @@ def test_locally_connected_bias_transposed_not_reshaped(tmp_path):
     _, _, matrix = run_suite(tmp_path, "tests.planted:LocallyConnectedBiasTransposed", *GOLDEN,
                              "--layer", "LocallyConnected1D")
     bad = set(failing_ids(matrix, "LocallyConnected1D"))
-    cases, _ = fixtures.load_all(fixtures.default_root(), "keras2")
-    predicted = [c for c in cases if c.layer == "LocallyConnected1D" and c.config["use_bias"]
+    predicted = [c for c in fixture_cases("LocallyConnected1D", "keras2") if c.config["use_bias"]
                  and c.config["data_format"] == "channels_first"
                  and min(c.weights[-1].shape) > 1]
     unit = _unit(predicted)

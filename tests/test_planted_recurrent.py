@@ -4,8 +4,7 @@ plain unit regime. The predictions read the fixture cases (KC_FIXTURES_DIR, the 
 fixtures by default), so they hold whatever cases the fixtures hold."""
 import numpy as np
 
-from conformance import fixtures
-from tests.suite_runner import FIXTURES, layers_with, run_golden
+from tests.suite_runner import fixture_cases, layers_with, run_golden
 
 RECURRENT = ("SimpleRNN", "GRU", "LSTM")
 
@@ -18,9 +17,8 @@ def planted(tmp_path, name, *layers):
 
 
 def cases(layer):
-    loaded, problems = fixtures.load_all(FIXTURES, "keras3", {layer})
-    assert loaded and not problems, problems
-    return loaded
+    """The layer's golden keras3 cases of the forward pass (those the runs above run)."""
+    return fixture_cases(layer)
 
 
 def failed(statuses):

@@ -21,7 +21,7 @@ from reference.config import OutOfScope
 from tests.planted_edges import (
     average_pooling_skipping_nan, elu_exp_minus_one, kahan_mean, relu_times_step, tanh_by_exp,
 )
-from tests.suite_runner import FIXTURES, fixture_cases, ids_with, run_golden, run_suite
+from tests.suite_runner import FIXTURES, FORWARD, fixture_cases, ids_with, run_golden, run_suite
 
 CAUGHT = ("failed", "error")
 
@@ -182,7 +182,7 @@ def overflow_fixtures(tmp_path_factory):
 
 
 def run_overflow(tmp_path, candidate, root):
-    code, output, matrix = run_suite(tmp_path, candidate, "-k", "test_golden_case",
+    code, output, matrix = run_suite(tmp_path, candidate, *FORWARD,
                                      "--no-oracle", "--fixtures-dir", str(root))
     assert matrix is not None, output[-3000:]
     return {r["id"]: r["status"] for layer in matrix["layers"].values()
