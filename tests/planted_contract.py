@@ -127,6 +127,10 @@ class L2WithAnExtraHalf(RegularizerFault):
 
 
 class ConstraintFault(PlantedContract):
+    """The reference's projections, except that of the constraint class `constraint`, which
+    `faulty(w, its full config)` computes."""
+    constraint = None
+
     def observe(self, case):
         seen = super().observe(case)
         if case.params.get("contract") == "constraint":
@@ -135,32 +139,32 @@ class ConstraintFault(PlantedContract):
                     "constrained"][0]
         return seen
 
+    def project(self, w, identifier):
+        resolved = constraints.resolve(identifier)
+        if resolved is None or resolved[0] != self.constraint:
+            return _project(w, identifier)
+        return self.faulty(np.asarray(w, np.float64), resolved[1])
+
 
 _project = constraints.project
 
 
 class MaxNormOverTheWrongAxis(ConstraintFault):
     """max_norm's norms taken over the last axis, whatever `axis` says."""
+    constraint = "MaxNorm"
 
     @staticmethod
-    def project(w, identifier):
-        resolved = constraints.resolve(identifier)
-        if resolved is None or resolved[0] != "MaxNorm":
-            return _project(w, identifier)
-        return _project(w, {"class_name": "MaxNorm",
-                            "config": {**resolved[1], "axis": np.ndim(w) - 1}})
+    def faulty(w, config):
+        return _project(w, {"class_name": "MaxNorm", "config": {**config, "axis": w.ndim - 1}})
 
 
 class UnitNormDividingByNormPlusOne(ConstraintFault):
     """unit_norm as w / (norm + 1)."""
+    constraint = "UnitNorm"
 
     @staticmethod
-    def project(w, identifier):
-        resolved = constraints.resolve(identifier)
-        if resolved is None or resolved[0] != "UnitNorm":
-            return _project(w, identifier)
-        w = np.asarray(w, np.float64)
-        return w / (constraints.norms(w, resolved[1]["axis"]) + 1.0)
+    def faulty(w, config):
+        return w / (constraints.norms(w, config["axis"]) + 1.0)
 
 
 class Keras1SameAsValid(PlantedContract):

@@ -307,21 +307,6 @@ def _simple_rnn_activity_regularized(case):
     return case.layer == "SimpleRNN" and case.config.get("activity_regularizer") is not None
 
 
-KERAS3_SIMPLE_RNN_DROPS_ACTIVITY_REGULARIZER = Divergence(
-    candidates=("tf.keras", "keras-tensorflow", "keras-jax", "keras-torch", "keras-numpy"),
-    when=_simple_rnn_activity_regularized,
-    reason="Keras 3's SimpleRNN takes activity_regularizer and drops it: it adds no activity "
-           "loss, and its get_config() writes activity_regularizer None (GRU and LSTM, and "
-           "tf_keras's SimpleRNN, add it)",
-    evidence="keras/src/layers/rnn/simple_rnn.py (Keras 3.15.1): SimpleRNN.__init__ takes "
-             "activity_regularizer=None and passes it neither to SimpleRNNCell nor to "
-             "super().__init__ (gru.py and lstm.py pass activity_regularizer=... to "
-             "super().__init__); SimpleRNN(4, activity_regularizer='l1') on ones((2, 3, 5)) "
-             "leaves layer.losses == [] on tf.keras 2.21 and Keras 3 on JAX, torch and NumPy; "
-             "GRU(4, activity_regularizer='l1') adds 0.01 * sum|y| / 2",
-    equivalent=lambda case: _as_rnn_of_its_cell(case))
-
-
 def _as_rnn_of_its_cell(case):
     """The SimpleRNN case as RNN(SimpleRNNCell(...)), the activity regularizer on the RNN,
     which keeps it: the same weights, outputs and losses."""
@@ -334,6 +319,21 @@ def _as_rnn_of_its_cell(case):
                       "registered_name": None}
     return (dataclasses.replace(case, layer="RNN", config=config),
             "RNN(SimpleRNNCell(...), activity_regularizer=...)")
+
+
+KERAS3_SIMPLE_RNN_DROPS_ACTIVITY_REGULARIZER = Divergence(
+    candidates=("tf.keras", "keras-tensorflow", "keras-jax", "keras-torch", "keras-numpy"),
+    when=_simple_rnn_activity_regularized,
+    reason="Keras 3's SimpleRNN takes activity_regularizer and drops it: it adds no activity "
+           "loss, and its get_config() writes activity_regularizer None (GRU and LSTM, and "
+           "tf_keras's SimpleRNN, add it)",
+    evidence="keras/src/layers/rnn/simple_rnn.py (Keras 3.15.1): SimpleRNN.__init__ takes "
+             "activity_regularizer=None and passes it neither to SimpleRNNCell nor to "
+             "super().__init__ (gru.py and lstm.py pass activity_regularizer=... to "
+             "super().__init__); SimpleRNN(4, activity_regularizer='l1') on ones((2, 3, 5)) "
+             "leaves layer.losses == [] on tf.keras 2.21 and Keras 3 on JAX, torch and NumPy; "
+             "GRU(4, activity_regularizer='l1') adds 0.01 * sum|y| / 2",
+    equivalent=_as_rnn_of_its_cell)
 
 
 # Edge cases: two consecutive calls of a stateful layer, and dropout in training -------------
