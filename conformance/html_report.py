@@ -102,7 +102,11 @@ def _layer_section(name, entry, overview):
     present = [s for s in ORDER if any(cell_counts(c).get(s) for c in cells)]
     if params:
         out.append('<h3>By parameter value</h3>' + _value_table(cells, params, present))
-    pairs = list(itertools.combinations(params, 2))
+    # a pair of parameters no cell holds together (a common parameter's own key and a layer
+    # parameter, or a full config's) has nothing to show; "contract" (which part of the
+    # contract a cell checks: the common parameters) is read in the by-value table
+    pairs = [(a, b) for a, b in itertools.combinations([p for p in params if p != "contract"], 2)
+             if _grouped(cells, a, b)]
     if pairs and all(c["status"] in ("passed", "skipped") for c in cells):
         # nothing to locate: thousands of green grids would be most of the page
         out.append(f'<p>By pair of parameter values: every cell passed or was skipped '
@@ -160,8 +164,9 @@ def _value_table(cells, params, present):
 
 
 def _pair_grid(cells, a, b):
-    rows_v = _sorted_values(c["params"][a] for c in cells if a in (c.get("params") or {}))
-    cols_v = _sorted_values(c["params"][b] for c in cells if b in (c.get("params") or {}))
+    both = [c for c in cells if a in (c.get("params") or {}) and b in c["params"]]
+    rows_v = _sorted_values(c["params"][a] for c in both)
+    cols_v = _sorted_values(c["params"][b] for c in both)
     head = (f'<tr><th>{e(a)} ╲ {e(b)}</th>'
             + "".join(f'<th class="mono">{e(fmt_value(v))}</th>' for v in cols_v) + '</tr>')
     groups = _grouped(cells, a, b)
