@@ -50,13 +50,7 @@ def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
     for draw in range(SPECIAL_DRAWS if regime.name == "special" else 1):
         if draw and draw % 4 == 0:          # too few positions read: a larger batch
             shapes = [(2 * s[0], *s[1:]) if len(s) else s for s in shapes]
-        if spec.arrays:
-            inputs, weights = spec.arrays(params, config, shapes, regime)
-        else:
-            inputs = (spec.inputs(config, shapes, regime) if spec.inputs
-                      else [regime.values(s) for s in shapes])
-            weights = [regime.weights(shape, spec.weight_scale)
-                       for _, shape in spec.weights(config, shapes)]
+        inputs, weights = draw_arrays(spec, params, config, shapes, regime)
         call_kwargs = spec.call_kwargs(params, shapes, rng) if spec.call_kwargs else {}
         case = Case(id=case_id, layer=spec.layer, spec=keras_spec, params=params,
                     config=jsonable(config), inputs=inputs, weights=weights,
@@ -67,6 +61,17 @@ def build_case(spec, params, seed, keras_spec, case_id, input_shapes=None):
 
 
 SPECIAL_DRAWS = 24             # draws of a special-regime case's data before one is kept
+
+
+def draw_arrays(spec, params, config, shapes, regime):
+    """(inputs, weights) of a config, drawn in the regime: the spec's own `arrays` or
+    `inputs` where it has them, else the regime's plain draws."""
+    if spec.arrays:
+        return spec.arrays(params, config, shapes, regime)
+    inputs = (spec.inputs(config, shapes, regime) if spec.inputs
+              else [regime.values(s) for s in shapes])
+    return inputs, [regime.weights(shape, spec.weight_scale)
+                    for _, shape in spec.weights(config, shapes)]
 
 
 def special_gaps(spec, case):
@@ -348,14 +353,8 @@ def keras1_case(spec, keras_spec, layer1, config1, shapes, case_id):
     seed = seed_of(f"{keras_spec}/{case_id}")
     regime = Regime("unit", np.random.default_rng(seed))
     _, config, _ = keras1.translate(layer1, config1, None, shapes, spec=keras_spec)
-    if spec.arrays:
-        inputs, weights = spec.arrays({"regime": "unit", "index_dtype": "int32"}, config,
-                                      shapes, regime)
-    else:
-        inputs = (spec.inputs(config, shapes, regime) if spec.inputs
-                  else [regime.values(s) for s in shapes])
-        weights = [regime.weights(shape, spec.weight_scale)
-                   for _, shape in spec.weights(config, shapes)]
+    inputs, weights = draw_arrays(spec, {"regime": "unit", "index_dtype": "int32"}, config,
+                                  shapes, regime)
     return Case(id=case_id, layer=spec.layer, spec=keras_spec,
                 params={"contract": "keras1", "keras1": layer1, "regime": "unit"},
                 config=jsonable(config1), inputs=inputs,

@@ -268,12 +268,11 @@ def _straddling(w):
 
 def applies(identifier, shape, keras_spec):
     """Whether Keras can initialize a weight of `shape` with `identifier` (orthogonal needs
-    two or more axes, identity exactly two)."""
-    name, _ = initializers.resolve(identifier, keras_spec)
-    if "Orthogonal" in name:
-        return len(shape) >= 2
-    if "Identity" in name:
-        return len(shape) == 2
+    two or more axes, identity exactly two: reference/initializers.py refuses the others)."""
+    try:
+        initializers.distribution(*initializers.resolve(identifier, keras_spec), shape)
+    except ValueError:
+        return False
     return True
 
 
