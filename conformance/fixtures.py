@@ -307,6 +307,24 @@ def load_all(root, keras_spec, layers=None):
     return cases, problems
 
 
+def case_ids(root, keras_spec):
+    """The id of every case of `keras_spec`'s layers listed in the manifest, from the cases'
+    JSON alone (a file that cannot be read gives none: load_all reports it)."""
+    try:
+        manifest = read_manifest(root)
+    except FixtureError:
+        return []
+    ids = []
+    for name in sorted(manifest["files"]):
+        if name.startswith(f"{keras_spec}/") and name.endswith(".json.gz"):
+            try:
+                doc = json.loads(gzip.decompress((Path(root) / name).read_bytes()))
+                ids += [record["id"] for record in doc["cases"]]
+            except (ValueError, KeyError, TypeError, OSError, EOFError):
+                continue
+    return ids
+
+
 # Generating -----------------------------------------------------------------------------------
 
 def _versions(oracles):

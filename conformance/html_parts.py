@@ -3,6 +3,7 @@ script (allowed by a Content-Security-Policy of their hashes only), escaping, nu
 formats, a layer's aggregate status, and the page shell. The pages are in html_report.py."""
 import base64
 import hashlib
+import functools
 import json
 from collections import Counter
 from html import escape
@@ -134,7 +135,9 @@ def cell_counts(cell):
 
 
 def aggregate(cells):
-    counts = sum((cell_counts(c) for c in cells), Counter())
+    counts = Counter()
+    for c in cells:
+        counts.update(c.get("counts") or {c["status"]: c.get("cases", 1)})
     ratios = [c["max_error_ratio"] for c in cells if c.get("max_error_ratio") is not None]
     return {"status": worst_status(c["status"] for c in cells), "counts": counts,
             "cells": len(cells), "worst": max(ratios, default=None)}
@@ -155,14 +158,24 @@ def anchor(layer):
 
 
 def _key(v):
+    if v is None or type(v) in (str, int, float, bool):     # most values: one dumps each
+        return _scalar_key(v)
     return json.dumps(v, sort_keys=True)
 
 
-def _sorted_values(values):
-    def order(v):
+@functools.lru_cache(maxsize=4096, typed=True)
+def _scalar_key(v):
+    return json.dumps(v)
+
+
+def _ordered(distinct):
+    """The values of {_key(value): value}: numbers first, in numeric order, then the rest in
+    the order of their keys."""
+    def order(item):
+        key, v = item
         number = isinstance(v, (int, float)) and not isinstance(v, bool)
-        return (0, v, "") if number else (1, 0, _key(v))
-    return sorted({_key(v): v for v in values}.values(), key=order)
+        return (0, v, "") if number else (1, 0, key)
+    return [v for _, v in sorted(distinct.items(), key=order)]
 
 
 def _page(title, body):

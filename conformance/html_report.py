@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from conformance.html_parts import (
-    FAILING, ORDER, SYMBOL, _cls, _key, _legend, _page, _sorted_values, aggregate, anchor, badge,
+    FAILING, ORDER, SYMBOL, _cls, _key, _legend, _ordered, _page, aggregate, anchor, badge,
     cell_counts, e, fmt_counts, fmt_ratio, fmt_value, layer_overview, worst_status,
 )
 from conformance.report import SEVERITY
@@ -52,11 +52,7 @@ def render_candidate(matrix):
     tools = ('<div class="tools"><label><input type="checkbox" id="only-failing"> only layers '
              'with failures</label><button data-expand="1">expand all cells</button>'
              '<button data-expand="0">collapse all cells</button></div>')
-    try:            # the cells stay alive while the page renders, so their ids stay theirs
-        sections = [_layer_section(name, entry, overviews[name])
-                    for name, entry in layers.items()]
-    finally:
-        _CELL_KEYS.clear()
+    sections = [_layer_section(name, entry, overviews[name]) for name, entry in layers.items()]
     return _page(f'Keras conformance: {cand.get("name", "?")}',
                  head + _gate_section(matrix.get("gate") or {}) + overview + tools
                  + "\n".join(sections))
@@ -100,19 +96,23 @@ def _layer_section(name, entry, overview):
         out.append(f'<p>Property test: {badge(live.get("status"))}</p>')
     params = list(dict.fromkeys(p for c in cells for p in c.get("params") or {}))
     present = [s for s in ORDER if any(cell_counts(c).get(s) for c in cells)]
+    keyed = _keyed(cells)
     if params:
-        out.append('<h3>By parameter value</h3>' + _value_table(cells, params, present))
+        out.append('<h3>By parameter value</h3>' + _value_table(keyed, params, present))
     # a pair of parameters no cell holds together (a common parameter's own key and a layer
     # parameter, or a full config's) has nothing to show; "contract" (which part of the
     # contract a cell checks: the common parameters) is read in the by-value table
-    pairs = [(a, b) for a, b in itertools.combinations([p for p in params if p != "contract"], 2)
-             if _grouped(cells, a, b)]
+    gridded = [p for p in params if p != "contract"]
+    held = set()
+    for _, keys in keyed:
+        held.update(itertools.combinations([p for p in gridded if p in keys], 2))
+    pairs = [pair for pair in itertools.combinations(gridded, 2) if pair in held]
     if pairs and all(c["status"] in ("passed", "skipped") for c in cells):
         # nothing to locate: thousands of green grids would be most of the page
         out.append(f'<p>By pair of parameter values: every cell passed or was skipped '
                    f'({len(pairs)} grids not drawn; matrix.json holds every cell).</p>')
     elif pairs:
-        grids = [_pair_grid(cells, a, b) for a, b in pairs]
+        grids = [_pair_grid(keyed, a, b) for a, b in pairs]
         plural = "s" * (len(grids) > 1)
         out.append(f'<details class="pairs"{" open" if failing else ""}><summary>'
                    f'<b>By pair of parameter values</b> ({len(grids)} grid{plural})</summary>'
@@ -127,30 +127,30 @@ def _layer_section(name, entry, overview):
     return "\n".join(out) + "</section>"
 
 
-_CELL_KEYS = {}     # id(cell) -> {param: _key(value)}, for the page being rendered
+def _keyed(cells):
+    """(cell, {param: _key(value)}) for each cell: the keys computed once a layer."""
+    return [(c, {p: _key(v) for p, v in (c.get("params") or {}).items()}) for c in cells]
 
 
-def _grouped(cells, *params):
+def _grouped(keyed, *params):
     """The cells that have every one of `params`, grouped by their values (as _key gives
-    them): what _with gives for each combination of values, in one pass."""
+    them), from (cell, {param: _key(value)}) pairs: what _with gives for each combination of
+    values, in one pass."""
     groups = {}
-    for c in cells:
-        keys = _CELL_KEYS.get(id(c))
-        if keys is None:
-            keys = _CELL_KEYS[id(c)] = {p: _key(v) for p, v in (c.get("params") or {}).items()}
+    for c, keys in keyed:
         if all(p in keys for p in params):
             groups.setdefault(tuple(keys[p] for p in params), []).append(c)
     return groups
 
 
-def _value_table(cells, params, present):
+def _value_table(keyed, params, present):
     head = ('<tr><th>Parameter</th><th>Value</th><th>Status</th>'
             + "".join(f'<th class="n">{SYMBOL[s]} {s}</th>' for s in present)
             + '<th class="n">Cells</th><th class="n">Worst ratio</th></tr>')
     rows = []
     for p in params:
-        values = _sorted_values(c["params"][p] for c in cells if p in (c.get("params") or {}))
-        groups = _grouped(cells, p)
+        values = _ordered({keys[p]: c["params"][p] for c, keys in keyed if p in keys})
+        groups = _grouped(keyed, p)
         for i, v in enumerate(values):
             agg = aggregate(groups.get((_key(v),), []))
             first = f'<th rowspan="{len(values)}">{e(p)}</th>' if i == 0 else ""
@@ -163,13 +163,12 @@ def _value_table(cells, params, present):
     return f'<table class="values">{head}{"".join(rows)}</table>'
 
 
-def _pair_grid(cells, a, b):
-    both = [c for c in cells if a in (c.get("params") or {}) and b in c["params"]]
-    rows_v = _sorted_values(c["params"][a] for c in both)
-    cols_v = _sorted_values(c["params"][b] for c in both)
+def _pair_grid(keyed, a, b):
+    rows_v = _ordered({keys[a]: c["params"][a] for c, keys in keyed if a in keys and b in keys})
+    cols_v = _ordered({keys[b]: c["params"][b] for c, keys in keyed if a in keys and b in keys})
     head = (f'<tr><th>{e(a)} ╲ {e(b)}</th>'
             + "".join(f'<th class="mono">{e(fmt_value(v))}</th>' for v in cols_v) + '</tr>')
-    groups = _grouped(cells, a, b)
+    groups = _grouped(keyed, a, b)
     rows = []
     for rv in rows_v:
         tds = []

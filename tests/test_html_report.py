@@ -9,7 +9,7 @@ import pytest
 
 from conformance import html_report
 from conformance.html_parts import SYMBOL, aggregate, anchor, fmt_ratio
-from conformance.html_report import _grouped, render_candidate, render_comparison
+from conformance.html_report import _grouped, _keyed, render_candidate, render_comparison
 from tests.report_samples import HOSTILE_LAYER, HOSTILE_MESSAGE, HOSTILE_TEXTS, HOSTILE_VALUE, \
     candidate_matrix, second_matrix
 
@@ -63,10 +63,10 @@ def test_candidate_summary_and_every_status_in_words():
 
 def test_values_and_pairs_aggregate_the_cells_having_them():
     cells = candidate_matrix()["layers"]["Dense"]["cells"]
-    four = aggregate(_grouped(cells, "units")[("4",)])       # values keyed as JSON text
+    four = aggregate(_grouped(_keyed(cells), "units")[("4",)])       # values keyed as JSON text
     assert (four["status"], four["cells"], four["worst"]) == ("failed", 2, 12.5)
     assert four["counts"] == {"passed": 2, "failed": 1}
-    pair = aggregate(_grouped(cells, "units", "use_bias")[("8", "false")])
+    pair = aggregate(_grouped(_keyed(cells), "units", "use_bias")[("8", "false")])
     assert (pair["status"], dict(pair["counts"])) == ("skipped", {"skipped": 1})
     html = render_candidate(candidate_matrix())
     assert "units ╲ use_bias" in html and "kernel_size ╲ opts" in html
