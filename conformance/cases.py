@@ -159,6 +159,83 @@ def with_expected(spec, case):
     return case
 
 
+def declared(spec, case, precision):
+    """The golden or drawn `case` as a candidate declaring `precision` (conformance/precision.py)
+    must answer it. float32: the case itself. Otherwise the reference's answer on the inputs
+    and weights as such a candidate holds them (rounded to its storage format), within the
+    bounds derived for its unit roundoff and range (tolerance.declaring), widened by how far
+    that answer is from the answer on the float32 arrays: a candidate that keeps some of them
+    in float32 (Keras's mixed policies keep the variables so; a float32 candidate declared
+    bfloat16 keeps all) computes nearer the latter. The candidate itself is still handed the
+    case's float32 arrays. Random outputs and initializer draws are judged by statistical
+    checks derived for float32: skipped, with that reason, under a precision that rounds their
+    outputs or variables."""
+    if precision.name == "float32" or case.out_of_scope:
+        return case
+    kind = case.params.get("contract")
+    if case.check is not None or (kind == "initializer" and (precision.storage or
+                                                            precision.weights)
+                                  and not precision.name.startswith("mixed_")):
+        what = "random outputs" if case.check is not None else "an initializer's draws"
+        return replace(case, out_of_scope=f"{what}: their statistical check is derived for "
+                                          f"float32; not judged under the declared precision "
+                                          f"{precision.name}")
+    held = replace(case, inputs=[precision.rounded(x, "input") for x in case.inputs],
+                   weights=[precision.rounded(w, "weight") for w in case.weights],
+                   call_kwargs={name: _rounded_argument(precision, value)
+                                for name, value in case.call_kwargs.items()})
+    with tolerance.declaring(precision):
+        held = with_expected(spec, held)
+    scope = held.out_of_scope
+    try:
+        bounds = _widened(held.expected, held.bounds, case.expected)
+        observed = held.observed and {
+            name: entry if isinstance(entry, dict) else
+            (entry[0], _widened(entry[0], entry[1], case.observed[name][0]))
+            for name, entry in held.observed.items()}
+    except OutOfScope as exc:
+        scope = scope or str(exc)
+        bounds, observed = held.bounds, held.observed
+    dtypes = held.expected_dtypes and [precision.output if d == "float32" else d
+                                       for d in held.expected_dtypes]
+    return replace(case, expected=held.expected, bounds=bounds, observed=observed,
+                   overflow=held.overflow, expected_mask=held.expected_mask,
+                   expected_dtypes=dtypes, check=held.check,
+                   out_of_scope=scope and f"under the declared precision {precision.name}: "
+                                          f"{scope}")
+
+
+def _widened(values, bounds, float32_values):
+    """`bounds` of `values` (the reference on rounded arrays) plus each element's distance to
+    `float32_values` (the reference on the case's own); OutOfScope where the two differ in
+    which elements are finite (an input at the storage format's limit)."""
+    if values is None or float32_values is None:
+        return bounds
+    widened = []
+    for v, b, f in zip(values, bounds, float32_values):
+        v, f = np.asarray(v, np.float64), np.asarray(f, np.float64)
+        if v.shape != f.shape:
+            return bounds
+        same = (v == f) | (np.isnan(v) & np.isnan(f))
+        if np.any(~same & ~(np.isfinite(v) & np.isfinite(f))):
+            raise OutOfScope("rounding the inputs to the declared storage format changes "
+                             "which outputs are finite or NaN (an input near its limit): "
+                             "the answer depends on which arrays a candidate rounds")
+        with np.errstate(invalid="ignore"):
+            widened.append(np.where(same, b, b + np.abs(v - f)))
+    return widened
+
+
+def _rounded_argument(precision, value):
+    """A call's array argument as the candidate holds it: float arrays (initial states) are
+    inputs of the layer, rounded as inputs are; masks and other values as they are."""
+    if isinstance(value, np.ndarray):
+        return precision.rounded(value, "input")
+    if isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
+        return [precision.rounded(v, "input") for v in value]
+    return value
+
+
 def _values_and_bounds(spec, case, values, bounds):
     """float64 values and their bounds, one array each, checked."""
     values = [np.asarray(o, np.float64) for o in values]

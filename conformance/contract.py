@@ -38,7 +38,7 @@ import numpy as np
 
 from conformance import tolerance
 from conformance.spec import Divergence, Expected
-from conformance.tolerance import U32
+from conformance.tolerance import unit
 from reference import constraints, initializers, keras1, regularizers
 
 CONTRACTS = ("initializer", "regularizer", "constraint", "round_trip", "keras1")
@@ -363,7 +363,7 @@ def losses(spec, case, base):
             b = np.broadcast_to(np.asarray(b, np.float64), y.shape)
             batch = max(y.shape[0], 1) if y.ndim else 1
             values.append(regularizers.activity_penalty(y, *activity))
-            bounds.append(_penalty_bound(y, *activity, slack=b) / batch + U32 * abs(values[-1]))
+            bounds.append(_penalty_bound(y, *activity, slack=b) / batch + unit() * abs(values[-1]))
     for (name, _), w in zip(weight_shapes(spec, case), case.weights):
         factors = regularizers.factors(
             case.config.get(f"{prefixes[name]}_regularizer"), case.spec)
@@ -385,10 +385,10 @@ def _penalty_bound(w, l1, l2, slack=0.0):
     moved2 = float(np.sum((2 * np.abs(w) + slack) * slack))
     bound = 0.0
     if l1:
-        bound += l1 * (moved1 + tolerance.sum_bound(s1, n, s1) + 3 * U32 * s1)
+        bound += l1 * (moved1 + tolerance.sum_bound(s1, n, s1) + 3 * unit() * s1)
     if l2:
-        bound += l2 * (moved2 + tolerance.sum_bound(s2, n, s2) + 4 * U32 * s2)
-    return bound + U32 * (l1 * s1 + l2 * s2)
+        bound += l2 * (moved2 + tolerance.sum_bound(s2, n, s2) + 4 * unit() * s2)
+    return bound + unit() * (l1 * s1 + l2 * s2)
 
 
 def constrained(spec, case):
@@ -411,8 +411,8 @@ def constrained(spec, case):
             n2 = constraints.norms(w, resolved[1]["axis"]) ** 2
             m = w.size // max(n2.size, 1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                r = (tolerance.sum_bound(n2, m, n2) / np.where(n2 > 0, n2, 1.0) + U32) / 2 + U32
-            bound = np.abs(projected) * (2 * r + 6 * U32) + tolerance.TINY32
+                r = (tolerance.sum_bound(n2, m, n2) / np.where(n2 > 0, n2, 1.0) + unit()) / 2 + unit()
+            bound = np.abs(projected) * (2 * r + 6 * unit()) + tolerance.tiny()
         values.append(projected)
         bounds.append(np.broadcast_to(bound, w.shape))
     return values, bounds

@@ -17,7 +17,7 @@ where an answer fails without importing the judge.
 """
 import numpy as np
 
-from conformance.tolerance import F32_OVERFLOW, TINY32
+from conformance.tolerance import overflow_threshold, tiny
 
 
 def as_numbers(array):
@@ -46,8 +46,8 @@ def error_ratio(expected, bound, got, overflow_value=None):
         same_nan = np.isnan(expected) & np.isnan(got)
         same_inf = np.isinf(expected) & (got == expected)
         overflow = (np.isinf(got) & (np.sign(got) == np.sign(expected))
-                    & (np.abs(expected) + bound >= F32_OVERFLOW))
-        flushed = (np.abs(got) < TINY32) & (np.abs(expected) < TINY32)
+                    & (np.abs(expected) + bound >= overflow_threshold()))
+        flushed = (np.abs(got) < tiny()) & (np.abs(expected) < tiny())
         if overflow_value is not None:
             overflow_value = np.asarray(overflow_value, np.float64)
             overflow |= np.isfinite(expected) & (

@@ -34,6 +34,7 @@ def render_candidate(matrix):
     versions = ", ".join(f"{e(k)} {e(v)}" for k, v in sorted((cand.get("versions") or {}).items()))
     head = (f'<h1>Keras conformance: {e(cand.get("name", "?"))}</h1>\n<p class="meta">'
             f'spec <b>{e(cand.get("spec", "?"))}</b> · device <b>{e(cand.get("device", "?"))}</b>'
+            f' · precision <b>{e(cand.get("precision") or "float32")}</b>'
             + (f' · target <b>{e(cand["target"])}</b>' if cand.get("target") else "")
             + (f' · {versions}' if versions else "") + '</p>\n'
             f'<p>{badge(worst_status(s for s, n in totals.items() if n) or "skipped")} '
@@ -250,7 +251,8 @@ def render_comparison(matrices):
             agg += layer_overview(entry)[1]
         totals = Counter(m.get("summary") or agg)
         head.append(f'<th><a href="{e(_detail_href(rel))}">{e(cand.get("name", "?"))}</a>'
-                    f'<small>{e(cand.get("spec", "?"))} · {e(cand.get("device", "?"))}</small>'
+                    f'<small>{e(cand.get("spec", "?"))} · {e(cand.get("device", "?"))} · '
+                    f'{e(cand.get("precision") or "float32")}</small>'
                     f'<small>{fmt_counts(totals)}</small></th>')
     rows = []
     for name in layers:

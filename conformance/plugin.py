@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from conformance import fixtures, gate, oracles, specs
+from conformance import fixtures, gate, oracles, precision, specs
 from conformance.candidates import BUILTINS, CandidateLoadError, load
 from conformance.candidates.isolation import IsolatedCandidate
 from conformance.html_report import load_matrix, write_candidate_report
@@ -51,6 +51,9 @@ def pytest_addoption(parser):
                     help="fail the run when a listed case passes (a stale entry)")
     group.addoption("--baseline", default=None, metavar="MATRIX",
                     help="an earlier matrix.json: report the cells that regressed or improved")
+    group.addoption("--precision", default=None, choices=list(precision.PRECISIONS),
+                    help="judge the candidate as computing in this precision (default: what "
+                         "it declares, else float32)")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -93,6 +96,7 @@ class Session:
             except CandidateLoadError as exc:
                 pytest.exit(str(exc), returncode=gate.UNLOADABLE_CANDIDATE)
         self.known, self.baseline = [], None
+        self._precision = None
         try:
             if config.getoption("known_failures"):
                 self.known = gate.read_known_failures(config.getoption("known_failures"))
@@ -170,7 +174,7 @@ class Session:
         info = self.candidate_info or {"name": self.target, "spec": self.spec}
         candidate = {"name": info.get("name", self.target), "spec": info.get("spec", self.spec),
                      "device": info.get("device"), "versions": info.get("versions") or {},
-                     "target": self.target}
+                     "precision": self.precision(info).name, "target": self.target}
         self.matrix = build_matrix(candidate, list(self.results.values()), self.live)
         self.matrix["gate"] = self.gate_findings()
         if self.baseline is not None:
@@ -231,9 +235,19 @@ class Session:
         chosen = self.config.getoption("layers")
         return [name for name in specs.SPECS if not chosen or name in chosen]
 
+    def precision(self, info=None):
+        """The precision the candidate is judged as computing in: --precision, else what the
+        candidate declares (its `precision`, in `info`), else float32."""
+        if self._precision is None:
+            declared = self.config.getoption("precision") or (info or {}).get("precision")
+            self._precision = precision.get(declared)
+        return self._precision
+
     def rerun(self, case_id):
         parts = ["pytest", "--pyargs", "conformance.test_candidate", "--candidate", self.target,
                  "--case", case_id]
+        if self.config.getoption("precision"):
+            parts += ["--precision", self.config.getoption("precision")]
         if self.config.getoption("fixtures_dir"):
             parts += ["--fixtures-dir", str(self.fixtures_dir)]
         return " ".join(shlex.quote(p) for p in parts)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import Phase, assume, given, reject, settings
 from hypothesis.errors import Unsatisfiable
 
-from conformance import specs
+from conformance import specs, tolerance
 from conformance.candidates.isolation import CandidateError
-from conformance.cases import case_strategy
+from conformance.cases import case_strategy, declared
 from conformance.compare import compare_case
 from conformance.fixtures import FixtureProblem
 from conformance.oracles import TF_RUNTIME_ERROR, tensorflow_error
@@ -43,9 +43,14 @@ def run_candidate(candidate, case):
     return answer["outputs"], answer["mask"], check_mask, answer["observed"]
 
 
-def judge(case, ran):
+def judge(case, ran, precision):
+    """The outcome of the candidate's answer `ran` to `case`, judged for the precision the
+    candidate declares (float32 unless it says otherwise: conformance/precision.py)."""
     outputs, mask, check_mask, observed = ran
-    return compare_case(case, outputs, mask, check_mask, observed)
+    if case.layer in specs.SPECS:
+        case = declared(specs.get(case.layer), case, precision)
+    with tolerance.declaring(precision):
+        return compare_case(case, outputs, mask, check_mask, observed)
 
 
 @pytest.fixture
@@ -78,8 +83,8 @@ def ran(golden, candidate, kc, request):
 
 
 @pytest.mark.kc_case
-def test_golden_case(golden, ran, kc, request):
-    outcome = judge(golden, ran)
+def test_golden_case(golden, ran, kc, candidate, request):
+    outcome = judge(golden, ran, kc.precision(candidate.start()))
     request.node.user_properties.append(
         ("kc_outcome", {"error_ratio": outcome.error_ratio, "worst": outcome.worst}))
     if outcome.status == "skipped":           # outside the suite's scope: no answer to judge
@@ -119,7 +124,7 @@ def test_live_property(layer, kc, candidate, request):
                 tensorflow_refused.append(tensorflow_error(str(exc)))
                 reject()
             raise AssertionError(f"{headline(kc, case)}\ncandidate {exc.kind}: {exc}") from None
-        outcome = judge(case, ran_case)
+        outcome = judge(case, ran_case, kc.precision(candidate.start()))
         # skipped: the outputs match and the candidate cannot show what the case observes
         assert outcome.status in ("passed", "skipped"), (
             f"{headline(kc, case)}\n{outcome.message}\nrerun: {rerun}")

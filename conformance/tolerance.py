@@ -1,4 +1,5 @@
-"""Per-element error bounds derived from the computation, for a float32 candidate.
+"""Per-element error bounds derived from the computation, for a float32 candidate, or for the
+precision a candidate declares (conformance/precision.py; `declaring` below).
 
 A candidate computes in float32 on float32-exact inputs and weights, so its error comes from
 rounding inside the computation only. The bounds below follow that computation:
@@ -24,8 +25,12 @@ rounding inside the computation only. The bounds below follow that computation:
   formulas such as alpha * (exp(z) - 1).
 - data movement (reshape, transpose, max, masking) is exact: its bound is 0.
 """
+import contextlib
+import contextvars
+
 import numpy as np
 
+from conformance.precision import FLOAT32
 from reference.config import OutOfScope
 
 U32 = 2.0 ** -24                      # unit roundoff of float32
@@ -36,32 +41,80 @@ TINY32 = float(np.finfo(np.float32).tiny)   # results below this may flush to ze
 EXP_FLUSH = 4.0 * TINY32
 LAMBDA = 6.0
 
+# The precision the bounds are derived for: float32 unless a candidate declares another. The
+# functions below and the specs' bounds read it through unit(), tiny(), exp_flush() and
+# overflow_threshold(); the statistical checks of random outputs stay float32's.
+_DECLARED = contextvars.ContextVar("declared_precision", default=FLOAT32)
 
-def sum_bound(magnitude, terms, value=0.0, u=U32, overflow="decline"):
+
+def declared():
+    return _DECLARED.get()
+
+
+@contextlib.contextmanager
+def declaring(precision):
+    """Bounds (and what elements.error_ratio admits) derived for `precision` inside."""
+    token = _DECLARED.set(precision)
+    try:
+        yield precision
+    finally:
+        _DECLARED.reset(token)
+
+
+def unit():
+    """The declared unit roundoff of every operation's result (float32's 2^-24)."""
+    return _DECLARED.get().u
+
+
+def tiny():
+    """The declared storage format's smallest normal number (float32's 2^-126): results below
+    it may flush to zero."""
+    return _DECLARED.get().tiny
+
+
+def exp_flush():
+    """EXP_FLUSH of the declared storage format."""
+    return 4.0 * _DECLARED.get().tiny
+
+
+def overflow_threshold():
+    """Where round-to-nearest sends a result of the declared storage format to infinity."""
+    return _DECLARED.get().overflow
+
+
+def sum_bound(magnitude, terms, value=0.0, u=None, overflow="decline", products=False):
     """Bound on a float32 sum of `terms` products whose absolute values add up to `magnitude`
-    and whose exact value is `value` (the +1 covers rounding the result itself).
+    and whose exact value is `value` (the +1 covers rounding the result itself); u: the
+    declared precision's unless given. products=True: a matmul's or a convolution's products,
+    whose operands a declared tf32 rounds first: (2 o + o^2) * magnitude more, o = 2^-11.
 
     Where the sum can overflow part way (overflow_sides), its float32 result depends on the
     evaluation order: with overflow="decline" (the default) the case is outside what float32
     determines (OutOfScope); with overflow="admit" the caller admits the infinity of
     overflow_sides' sign, and only a sum whose positive and negative terms both overflow
     is declined."""
+    u = unit() if u is None else u
     magnitude = np.asarray(magnitude, np.float64)
     with np.errstate(invalid="ignore"):
         correlated = (terms + 3.0) / 2.0 * u * np.abs(np.asarray(value, np.float64))
     # an engine that flushes subnormals (FTZ/DAZ) may lose up to 2^-126 in each term and in
     # the result: (terms + 1) * TINY32, which only matters for results near the subnormals
-    bound = (LAMBDA * np.sqrt(terms) + 1.0) * u * magnitude + correlated + (terms + 1) * TINY32
+    bound = (LAMBDA * np.sqrt(terms) + 1.0) * u * magnitude + correlated + (terms + 1) * tiny()
+    operands = _DECLARED.get().operands
+    if products and operands:
+        bound = bound + (2.0 * operands + operands * operands) * magnitude
     sides = overflow_sides(magnitude, value, bound)
     with np.errstate(invalid="ignore"):
         # where the exact value is itself beyond the range, every order gives its infinity,
         # which compare.py admits: determined
-        part_way = (sides != 0) & (np.abs(np.asarray(value, np.float64)) + bound < F32_OVERFLOW)
+        part_way = (sides != 0) & (np.abs(np.asarray(value, np.float64)) + bound
+                                   < overflow_threshold())
     if overflow == "decline" and np.any(part_way):
         index = tuple(int(i) for i in np.argwhere(part_way)[0])
-        raise OutOfScope(f"{UNDETERMINED}: a float32 sum whose terms' magnitudes add up to "
+        name = declared().storage or "float32"
+        raise OutOfScope(f"{UNDETERMINED}: a {name} sum whose terms' magnitudes add up to "
                          f"{float(np.broadcast_to(magnitude, sides.shape)[index]):.4g}, "
-                         f"beyond float32's range, can overflow part way (element {index})")
+                         f"beyond {name}'s range, can overflow part way (element {index})")
     return bound
 
 
@@ -78,12 +131,13 @@ def overflow_sides(magnitude, value, bound=0.0):
     value = np.broadcast_to(np.asarray(value, np.float64), magnitude.shape)
     with np.errstate(invalid="ignore", over="ignore"):
         finite = np.isfinite(magnitude) & np.isfinite(value)
-        positive = np.where(finite, (magnitude + value) / 2 + bound, 0.0) >= F32_OVERFLOW
-        negative = np.where(finite, (magnitude - value) / 2 + bound, 0.0) >= F32_OVERFLOW
+        positive = np.where(finite, (magnitude + value) / 2 + bound, 0.0) >= overflow_threshold()
+        negative = np.where(finite, (magnitude - value) / 2 + bound, 0.0) >= overflow_threshold()
     if np.any(positive & negative):
         index = tuple(int(i) for i in np.argwhere(positive & negative)[0])
-        raise OutOfScope(f"{UNDETERMINED}: a float32 sum whose positive terms and negative "
-                         f"terms both add up beyond float32's range (magnitude "
+        name = declared().storage or "float32"
+        raise OutOfScope(f"{UNDETERMINED}: a {name} sum whose positive terms and negative "
+                         f"terms both add up beyond {name}'s range (magnitude "
                          f"{float(magnitude[index]):.4g}, value {float(value[index]):.4g} at "
                          f"element {index}) can give +inf, -inf or NaN by evaluation order")
     return np.where(positive, 1, np.where(negative, -1, 0))
@@ -117,13 +171,14 @@ def monotone_bound(f, z, bound):
     return np.where(np.isinf(z), 0.0, carried)
 
 
-def evaluation_bound(y, ulps, scale=0.0, u=U32):
+def evaluation_bound(y, ulps, scale=0.0, u=None):
     """Rounding of a function's own float32 evaluation: ulps * u * (|y| + scale)."""
+    u = unit() if u is None else u
     with np.errstate(invalid="ignore"):
-        return ulps * u * (np.abs(np.asarray(y, np.float64)) + scale) + EXP_FLUSH
+        return ulps * u * (np.abs(np.asarray(y, np.float64)) + scale) + exp_flush()
 
 
-def softmax_bound(z, bound, axis=-1, u=U32):
+def softmax_bound(z, bound, axis=-1, u=None):
     """Bound on float32 softmax(z') along `axis` for |z'_j - z_j| <= b_j, per element.
 
     b_j is the given bound plus u * |z_j - max z| for the max subtraction. With
@@ -135,6 +190,7 @@ def softmax_bound(z, bound, axis=-1, u=U32):
     the exps (4 ulps), their sum of n positive terms and the division. Rows holding NaN or
     +inf give NaN (expected NaN, which only NaN matches).
     """
+    u = unit() if u is None else u
     z = np.asarray(z, np.float64)
     n = z.shape[axis]
     with np.errstate(invalid="ignore", over="ignore"):
@@ -148,7 +204,7 @@ def softmax_bound(z, bound, axis=-1, u=U32):
         spread = np.maximum(np.log(np.sum(share_up, axis=axis, keepdims=True)),
                             -np.log(np.sum(share_down, axis=axis, keepdims=True)))
         carried = np.where(s == 0, 0.0, s * np.expm1(b + spread))
-    return carried + s * (4.0 + LAMBDA * np.sqrt(n) + 2.0) * u + EXP_FLUSH
+    return carried + s * (4.0 + LAMBDA * np.sqrt(n) + 2.0) * u + exp_flush()
 
 
 F32_MAX = float(np.finfo(np.float32).max)

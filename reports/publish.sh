@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Regenerates reports/published/: each built-in Keras candidate against the golden fixtures,
-# then the side-by-side page. Needs the tensorflow, jax and torch extras installed.
+# Regenerates reports/published/: each built-in candidate named (all of them by default)
+# against the golden fixtures, then the side-by-side page of every report there.
+#   bash reports/publish.sh                    # every candidate below
+#   bash reports/publish.sh litert onnxruntime # only these (the others' reports stay)
+# Needs each candidate's extra installed (tensorflow, jax, torch, litert, onnxruntime, openvino).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=reports/published
-rm -rf "$out"
-for candidate in tf.keras tf_keras keras-jax keras-torch keras-numpy; do
+candidates=("$@")
+if [ ${#candidates[@]} -eq 0 ]; then
+  candidates=(tf.keras tf_keras keras-jax keras-torch keras-numpy litert litert-builtin
+              onnxruntime keras-openvino)
+fi
+for candidate in "${candidates[@]}"; do
+  rm -rf "${out:?}/$candidate"
   pytest -q -n auto --pyargs conformance.test_candidate --candidate "$candidate" --no-oracle \
     --report-dir "$out" -p no:cacheprovider
 done

@@ -34,6 +34,9 @@ with no arguments) or an instance.
 import importlib
 
 from conformance.candidates.keras_adapter import KerasCandidate
+from conformance.candidates.litert import LiteRTCandidate
+from conformance.candidates.onnx_runtime import OnnxRuntimeCandidate
+from conformance.candidates.openvino import KerasOpenVINO
 from conformance.candidates.reference_candidate import ReferenceCandidate
 
 BUILTINS = {
@@ -45,6 +48,15 @@ BUILTINS = {
     "keras-jax": lambda: KerasCandidate("keras-jax", "keras3", "keras", "jax"),
     "keras-torch": lambda: KerasCandidate("keras-torch", "keras3", "keras", "torch"),
     "keras-numpy": lambda: KerasCandidate("keras-numpy", "keras3", "keras", "numpy"),
+    # Keras 3 on JAX under Keras's mixed_bfloat16 policy, declared as computing in it
+    "keras-jax-mixed_bfloat16": lambda: KerasCandidate("keras-jax-mixed_bfloat16", "keras3",
+                                                       "keras", "jax", policy="mixed_bfloat16"),
+    # the deploy engines (conversion_cache.py, one_layer.py and one module each)
+    "litert": lambda: LiteRTCandidate("litert", xnnpack=True),
+    "litert-builtin": lambda: LiteRTCandidate("litert-builtin", xnnpack=False),
+    "litert-fp16": lambda: LiteRTCandidate("litert-fp16", xnnpack=True, float16_weights=True),
+    "onnxruntime": lambda: OnnxRuntimeCandidate("onnxruntime"),
+    "keras-openvino": lambda: KerasOpenVINO("keras-openvino"),
 }
 
 

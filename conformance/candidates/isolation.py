@@ -180,6 +180,7 @@ def _raw_info(candidate):
             "methods": [m for m in ("run", "supports", "compute_mask", "observe",
                                     "output_shape", "rejection", "full_config")
                         if callable(getattr(candidate, m, None))]}
+    info["precision"] = getattr(candidate, "precision", None) or "float32"
     for key in ("device", "versions"):
         try:
             info[key] = getattr(candidate, key, None)

@@ -24,8 +24,11 @@ class KerasCandidate:
     """A built-in candidate: `module` is imported on first use ("keras", "tf_keras", or
     "tensorflow" for tf.keras); `backend` is set as KERAS_BACKEND before Keras 3 loads."""
 
-    def __init__(self, name, spec, module, backend=None):
+    def __init__(self, name, spec, module, backend=None, policy=None):
         self.name, self.spec, self.module, self.backend = name, spec, module, backend
+        # a Keras dtype policy set for every layer ("mixed_bfloat16"), declared as the
+        # candidate's precision (conformance/precision.py)
+        self.policy, self.precision = policy, policy or "float32"
         self._keras = None
 
     @property
@@ -44,6 +47,8 @@ class KerasCandidate:
             if self.backend and self._keras.backend.backend() != self.backend:
                 raise RuntimeError(f"asked for backend {self.backend!r}, Keras loaded "
                                    f"{self._keras.backend.backend()!r}")
+            if self.policy:
+                self._keras.config.set_dtype_policy(self.policy)
         return self._keras
 
     @property

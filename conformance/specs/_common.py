@@ -74,7 +74,7 @@ def linear_then_activation(fn, x, weights, config, terms, keras_spec):
     with np.errstate(invalid="ignore", over="ignore"):
         z = fn(x, *weights, **linear)
         magnitude = fn(np.abs(x), *[np.abs(w) for w in weights], **linear)
-        z_bound = tolerance.sum_bound(magnitude, terms, z, overflow="admit")
+        z_bound = tolerance.sum_bound(magnitude, terms, z, overflow="admit", products=True)
         sides = tolerance.overflow_sides(magnitude, z, z_bound)
         y, bound = through_activation(config.get("activation"), z, z_bound, keras_spec)
         alternative = tolerance.overflow_alternative(
@@ -192,7 +192,7 @@ def flushed(x):
     """x with every value below float32's smallest normal replaced by 0: what a kernel that
     treats subnormal inputs as zero (DAZ) sees."""
     x = np.asarray(x, np.float64)
-    return np.where(np.abs(x) < tolerance.TINY32, 0.0, x)
+    return np.where(np.abs(x) < tolerance.tiny(), 0.0, x)
 
 
 def daz_mask_divergence(mask_of, candidates=(*TENSORFLOW, "keras-jax")):

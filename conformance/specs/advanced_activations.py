@@ -35,7 +35,7 @@ def elementwise_bound(f, x, ulps, scale=0.0):
         y = f(x)
         daz = np.abs(f(flushed(x)) - y)
     daz = np.where(np.isfinite(daz), daz, 0.0)
-    return y, ulps * tolerance.U32 * (np.abs(y) + scale) + daz
+    return y, ulps * tolerance.unit() * (np.abs(y) + scale) + daz
 
 
 def _visibly_differs(expected, bound, got):
@@ -176,7 +176,7 @@ def _elu_expect(case):
         return reference.elu(x, **case.config, spec=case.spec)
     f(np.zeros(1))                                                  # refuses what Keras does
     y, bound = elementwise_bound(f, case.inputs[0], *ACTIVATION_ULPS["elu"])
-    return Expected([y], [bound + tolerance.EXP_FLUSH])
+    return Expected([y], [bound + tolerance.exp_flush()])
 
 
 ELU = LayerSpec(

@@ -15,8 +15,6 @@ from conformance.specs._common import through_activation
 from reference.config import OutOfScope
 from reference.core import linear_sum
 
-U = tolerance.U32
-TINY = tolerance.TINY32
 
 
 def _times(magnitude, bound):
@@ -37,18 +35,18 @@ class Bounded:
         other = _bounded(other)
         with np.errstate(invalid="ignore"):
             v = self.v + other.v
-        return Bounded(v, self.e + other.e + U * np.abs(v) + TINY)
+        return Bounded(v, self.e + other.e + tolerance.unit() * np.abs(v) + tolerance.tiny())
 
     def __mul__(self, other):
         other = _bounded(other)
         with np.errstate(invalid="ignore"):
             v = self.v * other.v
         return Bounded(v, _times(np.abs(self.v), other.e) + _times(np.abs(other.v), self.e)
-                       + _times(self.e, other.e) + U * np.abs(v) + TINY)
+                       + _times(self.e, other.e) + tolerance.unit() * np.abs(v) + tolerance.tiny())
 
     def one_minus(self):
         v = 1.0 - self.v
-        return Bounded(v, self.e + U * np.abs(v))
+        return Bounded(v, self.e + tolerance.unit() * np.abs(v))
 
     def split(self, count):
         return [Bounded(v, e) for v, e in zip(np.split(self.v, count, axis=-1),
@@ -71,7 +69,7 @@ def matmul(a, kernel, bias=None):
             v, magnitude, terms = v + bias, magnitude + np.abs(bias), terms + 1
         error = np.broadcast_to(a.e, np.shape(a.v))
         carried = np.sum(_times(np.abs(kernel), error[..., :, None]), axis=-2)
-        return Bounded(v, tolerance.sum_bound(magnitude, terms, v) + carried)
+        return Bounded(v, tolerance.sum_bound(magnitude, terms, v, products=True) + carried)
 
 
 def activate(name, a, spec):
@@ -143,7 +141,7 @@ class Float32Overflow(OutOfScope):
 def _check_float32_range(value, step):
     with np.errstate(invalid="ignore", over="ignore"):
         reach = np.abs(value.v) + value.e
-    risky = np.isfinite(value.v) & ~(reach < tolerance.F32_OVERFLOW)
+    risky = np.isfinite(value.v) & ~(reach < tolerance.overflow_threshold())
     if np.any(risky):
         raise Float32Overflow(f"{tolerance.UNDETERMINED}: a state reaches "
                               f"{float(np.max(np.where(risky, reach, 0))):.3g} at step {step}, "

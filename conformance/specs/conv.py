@@ -303,7 +303,7 @@ def _separable_expect(case):
         fused_magnitude = reference.separable_conv2d(*absolute, **config)
         taps = math.prod(depthwise_kernel.shape[:2])
         sums = depthwise_kernel.shape[2] * depthwise_kernel.shape[3] + len(bias)
-        fused = tolerance.sum_bound(fused_magnitude, taps * sums, z)
+        fused = tolerance.sum_bound(fused_magnitude, taps * sums, z, products=True)
         # two stages, channels_last inside: d and its bound e1, then the pointwise sum
         strides = as_tuple(config.get("strides", 1), 2, "strides")
         dilation = as_tuple(config.get("dilation_rate", 1), 2, "dilation_rate")
@@ -312,13 +312,14 @@ def _separable_expect(case):
         d = depthwise(to_channels_last(x.astype(np.float64), data_format),
                       depthwise_kernel.astype(np.float64), strides,
                       config.get("padding", "valid"), dilation)
-        e1 = tolerance.sum_bound(d_magnitude, taps, d)
+        e1 = tolerance.sum_bound(d_magnitude, taps, d, products=True)
         pointwise = absolute[2][0, 0]
         carried = from_channels_last(np.sum(e1[..., :, None] * pointwise, axis=-2), data_format)
         magnitude2 = np.sum((np.abs(d) + e1)[..., :, None] * pointwise, axis=-2)
         if bias:
             magnitude2 = magnitude2 + absolute[3]
-        staged = tolerance.sum_bound(from_channels_last(magnitude2, data_format), sums, z) + carried
+        staged = tolerance.sum_bound(from_channels_last(magnitude2, data_format), sums, z,
+                                     products=True) + carried
         y, bound = through_activation(case.config.get("activation"), z,
                                       np.maximum(fused, staged), case.spec)
     return Expected([y], [bound])

@@ -46,7 +46,7 @@ def bounded_conv(a, kernel, bias, config, **window):
                                    use_bias=bias is not None, **args)
         error = np.where(np.isfinite(a.v), np.broadcast_to(a.e, np.shape(a.v)), 0.0)
         carried = reference.conv(error, np.abs(kernel), use_bias=False, **args)
-    return Bounded(v, tolerance.sum_bound(magnitude, terms, v) + carried)
+    return Bounded(v, tolerance.sum_bound(magnitude, terms, v, products=True) + carried)
 
 
 def conv_lstm_bounded(x, states, weights, config, spec):

@@ -32,7 +32,7 @@ def _expect(case):
         y = reference.my_layer(x, *case.weights, **case.config)
         magnitude = reference.my_layer(np.abs(x), *[np.abs(w) for w in case.weights],
                                        **case.config)
-        return Expected([y], [tolerance.sum_bound(magnitude, np.shape(x)[-1], y)])
+        return Expected([y], [tolerance.sum_bound(magnitude, np.shape(x)[-1], y, products=True)])
 
 
 MY_LAYER = LayerSpec(

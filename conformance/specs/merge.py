@@ -102,7 +102,7 @@ def _average_expect(case):
     with np.errstate(invalid="ignore", over="ignore"):
         y = merge.average(*case.inputs, **case.config)
         bound = (tolerance.sum_bound(_magnitude(case), n, y * n, overflow="admit") / n
-                 + tolerance.U32 * np.abs(y) + tolerance.TINY32)
+                 + tolerance.unit() * np.abs(y) + tolerance.tiny())
         sides = tolerance.overflow_sides(_magnitude(case), y * n)
     return Expected([y], [bound], mask=_mask_of(case),
                     overflow=[tolerance.overflow_alternative(tolerance.IDENTITY, y, sides)])
@@ -112,7 +112,7 @@ def _multiply_expect(case):
     n = len(case.inputs)
     with np.errstate(invalid="ignore", over="ignore"):
         y = merge.multiply(*case.inputs, **case.config)
-        bound = ((1 + tolerance.U32) ** (n - 1) - 1) * np.abs(y) + n * tolerance.TINY32
+        bound = ((1 + tolerance.unit()) ** (n - 1) - 1) * np.abs(y) + n * tolerance.tiny()
     return Expected([y], [bound], mask=_mask_of(case))
 
 
@@ -275,7 +275,7 @@ def _normalized(x, axis, spec):
         floor = merge.NORM_EPSILON[spec] ** 2
         relative = tolerance.sum_bound(squares, x.shape[axis], squares) / np.maximum(squares,
                                                                                      floor)
-        d = relative / 2 + (RSQRT_ULPS + 2) * tolerance.U32
+        d = relative / 2 + (RSQRT_ULPS + 2) * tolerance.unit()
     return merge.l2_normalize(x, axis, spec), np.broadcast_to(d, x.shape)
 
 
@@ -294,7 +294,8 @@ def _dot_expect(case):
         carried = (merge.dot(ax_ * dx, az_, **plain) + merge.dot(ax_, az_ * dz, **plain)
                    + merge.dot(ax_ * dx, az_ * dz, **plain))
         magnitude = merge.dot(ax_ * (1 + dx), az_ * (1 + dz), **plain)
-        bound = carried + tolerance.sum_bound(magnitude, x.shape[ax], np.abs(y) + carried)
+        bound = carried + tolerance.sum_bound(magnitude, x.shape[ax], np.abs(y) + carried,
+                                             products=True)
     return Expected([y], [bound])
 
 

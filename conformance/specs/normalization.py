@@ -10,8 +10,6 @@ from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from reference.normalization import (batch_statistics, broadcast_shape, feature_axes, fused_path,
                                      split_weights, weight_shape)
 
-U = tolerance.U32
-TINY = tolerance.TINY32
 # a float32 1 / sqrt(v + epsilon) * gamma: epsilon rounded to float32 (u/2), the sum (u),
 # sqrt or rsqrt (2 ulps, half of the argument's relative error), the product with gamma (u)
 INV_ULPS = 8.0
@@ -82,6 +80,7 @@ def _statistics_bound(x, axes):
     jnp.var compute it). A mean off by e shifts the sum of squares by n e^2 only (the
     deviations from the exact mean add up to 0); each deviation rounds (u) and its square
     (u), the sum of n positive terms takes the sum bound, and the division u."""
+    U = tolerance.unit()
     mean, variance, n = batch_statistics(x, axes)
     reduced = tuple(i for i in range(x.ndim) if i not in axes)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -101,13 +100,17 @@ def _normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y)
     cancels where x is far from 0 and near the mean (the offset regime): its products round
     to u * (|x| + |mean|) * |inv|, which the bound carries. The statistics and weights come
     shaped to broadcast against x (broadcast_shape)."""
+    U, TINY = tolerance.unit(), tolerance.tiny()   # the declared precision's
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         denominator = variance + epsilon
         inv = np.abs(gamma) / np.sqrt(denominator)
         spread = np.where(e_var < denominator,
                           np.sqrt(denominator / np.maximum(denominator - e_var, TINY)) - 1, np.inf)
         d = np.abs(x - mean)
-        carried = inv * e_mean * (1 + spread) + d * inv * spread
+        # a zero factor carries nothing, even where the variance's own error reaches it
+        # (spread infinite: bfloat16 statistics of a nearly constant batch)
+        carried = (np.where(e_mean == 0, 0.0, inv * e_mean * (1 + spread))
+                   + np.where(d == 0, 0.0, d * inv * spread))
         rounding = (INV_ULPS * U * d * inv + 3 * U * (np.abs(x) + np.abs(mean)) * inv
                     + 2 * U * np.abs(beta) + U * np.abs(y) + 2 * TINY * (inv + 1))
         return carried + rounding
@@ -118,6 +121,7 @@ def _moving_bound(moving, statistic, e_statistic, momentum, after):
     moving - (moving - statistic) * (1 - momentum): the statistic's error scaled by
     1 - momentum, and a few roundings of the terms (momentum and 1 - momentum rounded to
     float32 included)."""
+    U, TINY = tolerance.unit(), tolerance.tiny()   # the declared precision's
     with np.errstate(invalid="ignore", over="ignore"):
         return ((1 - momentum) * e_statistic
                 + 4 * U * (np.abs(moving) * momentum + np.abs(statistic) * (1 - momentum)
@@ -126,6 +130,7 @@ def _moving_bound(moving, statistic, e_statistic, momentum, after):
 
 
 def _bn_expect(case):
+    U = tolerance.unit()
     x = np.asarray(case.inputs[0], np.float64)
     config = case.config
     training = bool(case.call_kwargs.get("training"))
@@ -256,6 +261,7 @@ def _ar_expect(case):
     """The output is the input, exactly; the loss is (l1 * sum|x| + l2 * sum x^2) / batch,
     each sum over n terms with the sum bound, the factors rounded to float32 (u/2 each), the
     products, the addition and the division (u each)."""
+    U = tolerance.unit()
     x = np.asarray(case.inputs[0], np.float64)
     l1, l2 = case.config.get("l1", 0.0), case.config.get("l2", 0.0)
     y, loss = reference.activity_regularization(x, **case.config)

@@ -105,7 +105,7 @@ def _upsampling_expect(case):
     # next to a NaN input the coordinate's rounding leaves the finite value unbounded
     magnitude = np.where(np.isnan(magnitude), np.inf, magnitude)
     with np.errstate(invalid="ignore"):
-        coordinate = 2 * tolerance.U32 * positions * magnitude
+        coordinate = 2 * tolerance.unit() * positions * magnitude
     return Expected([y], [tolerance.sum_bound(magnitude, 4, y) + coordinate])
 
 

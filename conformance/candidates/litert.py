@@ -1,0 +1,96 @@
+"""LiteRT (TensorFlow Lite) as users deploy it: the case's layer in a one-layer tf.keras model
+(one_layer.py), converted by TensorFlow's converter with `TFLiteConverter.from_keras_model`
+(float32, no optimizations, builtin ops only) and run by the `ai-edge-litert` interpreter.
+
+`litert` is the interpreter as users get it: its default delegate, XNNPACK, takes the ops it
+supports (OpResolverType.AUTO). `litert-builtin` resolves ops with
+OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES: TFLite's builtin kernels alone, so that a
+fault of the converter (in both) is told apart from one of the delegate (in `litert` only).
+
+from_keras_model takes a Keras 3 model in TensorFlow 2.21: it exports the model as a SavedModel
+and converts that (a concrete function of the layer converts too, but its Keras 3 variables stay
+resource variables, READ_VARIABLE ops that the interpreter cannot run without their initializer
+signature; the SavedModel route freezes them to constants). A conversion that raises is an error
+whose message starts "conversion failed: ".
+"""
+import os
+
+import numpy as np
+
+from conformance.candidates.conversion_cache import CACHE, case_key, converting
+from conformance.candidates.one_layer import (OneLayerModel, feeds, not_expressible,
+                                              signature, tensorflow_versions)
+
+
+class LiteRTCandidate:
+    spec = "keras3"
+    device = "cpu"
+
+    def __init__(self, name="litert", xnnpack=True, num_threads=None, float16_weights=False):
+        self.name, self.xnnpack, self.num_threads = name, xnnpack, num_threads
+        # float16_weights: the converter's float16 quantization (Optimize.DEFAULT with
+        # supported_types [float16]): weights stored in float16, which LiteRT's CPU kernels
+        # widen to float32 before computing; declared as exactly that
+        self.float16_weights = float16_weights
+        self.precision = "float16-weights" if float16_weights else "float32"
+        self._builder = None
+
+    @property
+    def builder(self):
+        if self._builder is None:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            self._builder = OneLayerModel()
+        return self._builder
+
+    @property
+    def versions(self):
+        import ai_edge_litert
+        versions = tensorflow_versions()          # the converter is TensorFlow's
+        versions["ai-edge-litert"] = getattr(ai_edge_litert, "__version__", "unknown")
+        versions["delegate"] = "XNNPACK (default)" if self.xnnpack else "none (builtin kernels)"
+        return versions
+
+    def supports(self, case):
+        """True, or why not: what a converted inference graph cannot express, and what
+        Keras 3 itself does not run (the suite's KerasCandidate says)."""
+        return not_expressible(case) or self.builder.supports(case)
+
+    def run(self, case):
+        engine = (f"litert/xnnpack={self.xnnpack}/threads={self.num_threads}/"
+                  f"fp16={self.float16_weights}")
+        runner, inputs = CACHE.get(case_key(engine, case), lambda: self._convert(case),
+                                   engine=engine, case_id=case.id)
+        result = runner(**feeds(inputs, case))
+        return [np.asarray(result[k]) for k in sorted(result, key=_output_number)]
+
+    def _convert(self, case):
+        """(the interpreter's signature runner, the model's inputs as `feeds` takes them);
+        a conversion that raises raises ConversionFailed."""
+        import tensorflow as tf
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        model, paths = self.builder.model(case)
+
+        def convert():
+            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            if self.float16_weights:
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                converter.target_spec.supported_types = [tf.float16]
+            else:
+                converter.optimizations = []
+                converter.target_spec.supported_types = [tf.float32]
+            return converter.convert()
+
+        flatbuffer = converting(convert)
+        resolver = (OpResolverType.AUTO if self.xnnpack
+                    else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter = Interpreter(model_content=flatbuffer, num_threads=self.num_threads,
+                                  experimental_op_resolver_type=resolver)
+        return interpreter.get_signature_runner(), signature(model, paths)
+
+
+def _output_number(key):
+    """output_0, output_1, ..., output_10 in numeric order."""
+    digits = key.rsplit("_", 1)[-1]
+    return (int(digits) if digits.isdigit() else -1, key)

@@ -1,0 +1,130 @@
+"""The deploy engines (litert, litert-builtin, onnxruntime): the conversion cache never serves
+one config's model, or one case's weights, to another; a conversion that raises is an error
+case saying so, and the run goes on; what a converted graph cannot express is skipped."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conformance.candidates.conversion_cache import (ConversionCache, ConversionFailed,
+                                                     case_key, converting)
+from conformance.candidates.one_layer import not_expressible
+from conformance.case import Case
+from tests.suite_runner import FORWARD, FIXTURES, fixture_cases, run_suite
+
+
+def dense_case(units=3, seed=0, case_id="Dense-x", batch=2, features=4, **config):
+    rng = np.random.default_rng(seed)
+    return Case(id=case_id, layer="Dense", spec="keras3", params={},
+                config={"units": units, **config},
+                inputs=[rng.standard_normal((batch, features)).astype(np.float32)],
+                weights=[rng.standard_normal((features, units)).astype(np.float32),
+                         rng.standard_normal(units).astype(np.float32)])
+
+
+# The key ---------------------------------------------------------------------------------------
+
+def test_the_key_holds_config_shapes_call_and_weights():
+    base = dense_case()
+    key = case_key("e", base)
+    assert case_key("e", dataclasses.replace(base, id="other")) == key     # the id is no part
+    assert case_key("f", base) != key                                      # another engine
+    assert case_key("e", dense_case(activation="relu")) != key             # another config
+    assert case_key("e", dense_case(batch=3)) != key                       # another shape
+    other_weights = dataclasses.replace(base, weights=[w + 1 for w in base.weights])
+    assert case_key("e", other_weights) != key                             # another case's weights
+    one_bit = [w.copy() for w in base.weights]
+    one_bit[1].view(np.uint32)[0] ^= 1
+    assert case_key("e", dataclasses.replace(base, weights=one_bit)) != key
+    # weights taken as graph inputs: only their shapes and dtypes name the model
+    assert case_key("e", other_weights, weights_as_inputs=True) == \
+        case_key("e", base, weights_as_inputs=True)
+    trained = dataclasses.replace(base, call_kwargs={"training": False})
+    assert case_key("e", trained) != key                                   # fixed call arguments
+
+
+def test_a_mask_is_a_graph_input_named_by_its_shape():
+    x = np.zeros((2, 5, 3), np.float32)
+    masked = [Case(id="m", layer="LSTM", spec="keras3", params={}, config={"units": 2},
+                   inputs=[x], weights=[], call_kwargs={"mask": mask})
+              for mask in (np.ones((2, 5), bool), np.zeros((2, 5), bool))]
+    assert case_key("e", masked[0]) == case_key("e", masked[1])      # fed at run time
+    longer = dataclasses.replace(masked[0], call_kwargs={"mask": np.ones((2, 6), bool)})
+    assert case_key("e", longer) != case_key("e", masked[0])
+
+
+# The cache -------------------------------------------------------------------------------------
+
+def test_the_cache_converts_once_a_key_and_replays_a_failed_conversion():
+    cache, calls = ConversionCache(maxsize=2), []
+
+    def convert(value):
+        calls.append(value)
+        return value
+
+    assert cache.get("a", lambda: convert(1)) == 1
+    assert cache.get("a", lambda: convert(2)) == 1                   # a hit: not converted again
+    assert cache.get("b", lambda: convert(3)) == 3
+    assert (cache.conversions, cache.hits, calls) == (2, 1, [1, 3])
+
+    def broken():
+        calls.append("broken")
+        return converting(lambda: int("not a number"))
+
+    for _ in range(2):
+        with pytest.raises(ConversionFailed, match=r"^conversion failed: ValueError: invalid"):
+            cache.get("c", broken)
+    assert calls.count("broken") == 1                                # not retried
+    assert len(cache) == 2                                           # the oldest, "a", left
+    assert cache.get("a", lambda: convert(4)) == 4
+
+
+def test_a_converters_message_is_cut_to_its_first_error():
+    message = ("Some ops are not supported:\nloc(fused[\"MaxPool3D:\", \"x\"]): error: "
+               "'tf.MaxPool3D' op is neither a custom op nor a flex op\nmore")
+    with pytest.raises(ConversionFailed) as raised:
+        converting(lambda: (_ for _ in ()).throw(RuntimeError(message)))
+    assert str(raised.value) == ("conversion failed: RuntimeError: error: 'tf.MaxPool3D' op is "
+                                 "neither a custom op nor a flex op")
+
+
+def test_what_an_inference_graph_cannot_express_is_said():
+    training = dataclasses.replace(dense_case(), call_kwargs={"training": True})
+    assert "training call" in not_expressible(training)
+    assert "stateful" in not_expressible(dense_case(stateful=True))
+    assert not_expressible(dense_case()) is None
+
+
+# A real engine ---------------------------------------------------------------------------------
+
+def test_litert_serves_each_case_its_own_weights():
+    pytest.importorskip("ai_edge_litert")
+    from conformance.candidates import load
+    from conformance.candidates.conversion_cache import CACHE
+    litert, reference = load("litert-builtin"), load("reference")
+    first, second = dense_case(seed=1), dense_case(seed=2)           # same config and shapes
+    before = CACHE.conversions
+    outputs = [litert.run(c)[0] for c in (first, second, first)]
+    assert CACHE.conversions - before == 2                           # the repeat is a hit
+    for case, got in zip((first, second, first), outputs):
+        np.testing.assert_allclose(got, reference.run(case)[0], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("candidate", ["litert-builtin", "onnxruntime"])
+def test_a_conversion_that_fails_is_an_error_saying_so_and_the_run_goes_on(tmp_path, candidate):
+    pytest.importorskip("ai_edge_litert" if candidate.startswith("litert") else "tf2onnx")
+    # LiteRT has no builtin MaxPool3D; tf2onnx cannot export a strided "valid"
+    # Conv2DTranspose (negative pads): each layer's cases fail in conversion
+    layer = "MaxPooling3D" if candidate.startswith("litert") else "Conv2DTranspose"
+    ids = [c.id for c in fixture_cases(layer)[:6]] + [c.id for c in fixture_cases("Dense")[:3]]
+    code, output, matrix = run_suite(tmp_path, candidate, *FORWARD, "--no-oracle",
+                                     "--fixtures-dir", str(FIXTURES),
+                                     *[a for i in ids for a in ("--case", i)])
+    assert matrix is not None, output[-3000:]
+    results = {r["id"]: r for entry in matrix["layers"].values() for cell in entry["cells"]
+               for r in cell["case_results"]}
+    errors = [r for r in results.values() if r["status"] == "error"]
+    assert errors, output[-3000:]
+    assert all("conversion failed: " in r["message"] for r in errors)
+    assert all(results[i]["status"] == "passed" for i in ids if i.startswith("Dense-"))
