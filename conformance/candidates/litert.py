@@ -13,18 +13,15 @@ resource variables, READ_VARIABLE ops that the interpreter cannot run without th
 signature; the SavedModel route freezes them to constants). A conversion that raises is an error
 whose message starts "conversion failed: ".
 """
-import os
 
 import numpy as np
 
 from conformance.candidates.conversion_cache import CACHE, case_key, converting
-from conformance.candidates.one_layer import (OneLayerModel, feeds, not_expressible,
-                                              signature, tensorflow_versions)
+from conformance.candidates.one_layer import (ConvertingCandidate, feeds, signature,
+                                              tensorflow_versions)
 
 
-class LiteRTCandidate:
-    spec = "keras3"
-    device = "cpu"
+class LiteRTCandidate(ConvertingCandidate):
 
     def __init__(self, name="litert", xnnpack=True, num_threads=None, float16_weights=False):
         self.name, self.xnnpack, self.num_threads = name, xnnpack, num_threads
@@ -33,14 +30,6 @@ class LiteRTCandidate:
         # widen to float32 before computing; declared as exactly that
         self.float16_weights = float16_weights
         self.precision = "float16-weights" if float16_weights else "float32"
-        self._builder = None
-
-    @property
-    def builder(self):
-        if self._builder is None:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            self._builder = OneLayerModel()
-        return self._builder
 
     @property
     def versions(self):
@@ -49,11 +38,6 @@ class LiteRTCandidate:
         versions["ai-edge-litert"] = getattr(ai_edge_litert, "__version__", "unknown")
         versions["delegate"] = "XNNPACK (default)" if self.xnnpack else "none (builtin kernels)"
         return versions
-
-    def supports(self, case):
-        """True, or why not: what a converted inference graph cannot express, and what
-        Keras 3 itself does not run (the suite's KerasCandidate says)."""
-        return not_expressible(case) or self.builder.supports(case)
 
     def run(self, case):
         engine = (f"litert/xnnpack={self.xnnpack}/threads={self.num_threads}/"

@@ -5,6 +5,7 @@ the case's inputs and the call's array arguments (a mask, initial states), all a
 of the case's shapes (batch included), so the converted graph takes them as inputs and holds
 the weights as constants."""
 import dataclasses
+import os
 
 import numpy as np
 
@@ -108,3 +109,24 @@ def feeds(signature, case):
 def tensorflow_versions():
     import tensorflow as tf
     return {"tensorflow": tf.__version__, "keras": tf.keras.__version__}
+
+
+class ConvertingCandidate:
+    """What the converting candidates (litert, onnxruntime) share: keras3 semantics on the CPU,
+    the one-layer model's builder, and what they skip."""
+    spec = "keras3"
+    device = "cpu"
+    precision = "float32"
+    _builder = None
+
+    @property
+    def builder(self):
+        if self._builder is None:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            self._builder = OneLayerModel()
+        return self._builder
+
+    def supports(self, case):
+        """True, or why not: what a converted inference graph cannot express, and what
+        Keras 3 itself does not run (the suite's KerasCandidate says)."""
+        return not_expressible(case) or self.builder.supports(case)

@@ -21,26 +21,15 @@ import tempfile
 import numpy as np
 
 from conformance.candidates.conversion_cache import CACHE, case_key, converting
-from conformance.candidates.one_layer import (OneLayerModel, feeds, not_expressible,
-                                              signature, tensorflow_versions)
+from conformance.candidates.one_layer import (ConvertingCandidate, feeds, signature,
+                                              tensorflow_versions)
 
 EXPORTER = "tf2onnx"          # or "keras": model.export(format="onnx") (see above)
 
 
-class OnnxRuntimeCandidate:
-    spec = "keras3"
-    device = "cpu"
-
+class OnnxRuntimeCandidate(ConvertingCandidate):
     def __init__(self, name="onnxruntime", exporter=EXPORTER, opset=None):
         self.name, self.exporter, self.opset = name, exporter, opset
-        self._builder = None
-
-    @property
-    def builder(self):
-        if self._builder is None:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            self._builder = OneLayerModel()
-        return self._builder
 
     @property
     def versions(self):
@@ -55,11 +44,6 @@ class OnnxRuntimeCandidate:
                          "opset": self.opset or f"tf2onnx default ({_default_opset()})",
                          "provider": "CPUExecutionProvider"})
         return versions
-
-    def supports(self, case):
-        """True, or why not: what a converted inference graph cannot express, and what
-        Keras 3 itself does not run (the suite's KerasCandidate says)."""
-        return not_expressible(case) or self.builder.supports(case)
 
     def run(self, case):
         engine = f"onnxruntime/{self.exporter}/opset={self.opset}"
