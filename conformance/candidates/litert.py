@@ -53,7 +53,7 @@ class LiteRTCandidate(ConvertingCandidate):
         import tensorflow as tf
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        model, paths = self.builder.model(case)
+        model, paths = converting(lambda: self.builder.model(case))     # symbolic: may refuse
 
         def convert():
             converter = tf.lite.TFLiteConverter.from_keras_model(model)

@@ -62,7 +62,7 @@ class OnnxRuntimeCandidate(ConvertingCandidate):
         them); an export that raises raises ConversionFailed."""
         import onnxruntime
 
-        model, paths = self.builder.model(case)
+        model, paths = converting(lambda: self.builder.model(case))     # symbolic: may refuse
         # tf2onnx cannot export a model whose output is its input (an InputLayer case:
         # "ValueError: graph input 'features' not exist"); Keras's export can
         exporter = "keras" if case.layer == "InputLayer" else self.exporter
