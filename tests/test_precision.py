@@ -9,7 +9,7 @@ from conformance.elements import error_ratio
 from reference.config import OutOfScope
 from tests.suite_runner import FIXTURES, FORWARD, run_suite
 
-LAYERS = ("Dense", "Conv1D", "Activation", "AveragePooling2D", "LSTM", "BatchNormalization")
+LAYERS = ("Dense", "Conv1D", "LSTM", "BatchNormalization")
 
 
 def statuses(matrix):
@@ -75,7 +75,7 @@ def test_bfloat16_storage_fails_as_float32_and_passes_as_declared(tmp_path):
     declared = run(tmp_path / "a", planted, LAYERS)
     assert declared["candidate"]["precision"] == "mixed_bfloat16"
     counts = statuses(declared)
-    assert counts.get("passed", 0) > 200 and not counts.get("failed"), counts
+    assert counts.get("passed", 0) > 150 and not counts.get("failed"), counts
     failing = run(tmp_path / "b", planted, LAYERS, "--precision", "float32")
     failed = {name for name, entry in failing["layers"].items() if entry["summary"].get("failed")}
     assert {"Dense", "Conv1D", "LSTM", "BatchNormalization"} <= failed, failed
@@ -85,7 +85,7 @@ def test_a_float32_candidate_declared_bfloat16_still_passes(tmp_path):
     matrix = run(tmp_path, "reference", LAYERS, "--precision", "bfloat16")
     assert matrix["candidate"]["precision"] == "bfloat16"
     counts = statuses(matrix)
-    assert counts.get("passed", 0) > 200 and not counts.get("failed") and \
+    assert counts.get("passed", 0) > 150 and not counts.get("failed") and \
         not counts.get("error"), counts
 
 
