@@ -3,6 +3,8 @@ and the documented exit codes for a broken fixture set, a bad candidate and a us
 import json
 import shutil
 
+import pytest
+
 from conformance import fixtures, gate
 from tests.suite_runner import FORWARD, ROOT, run_suite
 
@@ -103,7 +105,8 @@ def test_known_failures_file_format(tmp_path):
         ("AvgPool-2", "own reason"), ("live:Dense", "")]
 
 
-def test_shipped_known_failures_files_match_the_specs():
-    for path in sorted((ROOT / "reports" / "known-failures").glob("*.txt")):
-        assert path.read_text() == gate.known_failures_from_specs(path.stem), (
-            f"{path} is stale: regenerate with python -m conformance.gate known-failures {path.stem}")
+@pytest.mark.parametrize("path", sorted((ROOT / "reports" / "known-failures").glob("*.txt")),
+                         ids=lambda path: path.stem)
+def test_shipped_known_failures_files_match_the_specs(path):
+    assert path.read_text() == gate.known_failures_from_specs(path.stem), (
+        f"{path} is stale: regenerate with python -m conformance.gate known-failures {path.stem}")

@@ -111,14 +111,14 @@ def test_litert_with_float16_weights_passes_as_declared_and_fails_as_float32(tmp
     plain = [c for layer in ("Dense", "Conv2D") for c in fixture_cases(layer)
              if c.config.get("activation") in (None, "linear", "relu", "tanh", "sigmoid", "elu")
              and c.params["regime"] in ("unit", "small", "offset", "ties", "long")
-             and c.config.get("data_format", "channels_last") == "channels_last"][:24]
+             and c.config.get("data_format", "channels_last") == "channels_last"][:12]
     ids = [a for c in plain for a in ("--case", c.id)]
     declared = run(tmp_path / "a", "litert-fp16", [], *ids)
     assert declared["candidate"]["precision"] == "float16-weights"
     counts = statuses(declared)
-    assert counts.get("passed", 0) >= 20 and not counts.get("failed"), counts
+    assert counts.get("passed", 0) >= 10 and not counts.get("failed"), counts
     as_float32 = run(tmp_path / "b", "litert-fp16", [], *ids, "--precision", "float32")
-    assert statuses(as_float32).get("failed", 0) >= 10, statuses(as_float32)
+    assert statuses(as_float32).get("failed", 0) >= 6, statuses(as_float32)
 
 
 def test_litert_float16_quantization_rounds_the_graphs_constants_too():
