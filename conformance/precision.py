@@ -68,17 +68,24 @@ class Precision:
         return round_to(array, fmt)
 
 
+# float32's significand bits a format drops (it keeps float32's exponent range)
+_DROPPED = {"bfloat16": 16, "tf32": 13}
+
+
 def round_to(array, fmt):
-    """float32 `array` rounded to nearest even in "bfloat16" or "float16", back as float32."""
+    """float32 `array` rounded to nearest even in "bfloat16", "tf32" or "float16", back as
+    float32."""
     x = np.asarray(array, np.float32)
     if fmt == "float16":
         with np.errstate(over="ignore"):
             return x.astype(np.float16).astype(np.float32)
-    if fmt != "bfloat16":
+    if fmt not in _DROPPED:
         raise ValueError(f"unknown format {fmt!r}")
+    drop = _DROPPED[fmt]
     bits = x.view(np.uint32).astype(np.uint64)
-    kept = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16         # round half to even at bit 16
-    out = (kept << 16).astype(np.uint32).view(np.float32)
+    half = (1 << (drop - 1)) - 1
+    kept = (bits + half + ((bits >> drop) & 1)) >> drop       # round half to even
+    out = (kept << drop).astype(np.uint32).view(np.float32)
     return np.where(np.isnan(x), x, out)
 
 

@@ -201,11 +201,7 @@ class KerasCandidate:
                 # outputs (from the initializers' weights) thrown away
                 layer = self.build(case)
                 self._call(layer, case)
-            weights = [np.asarray(w) for w in case.weights]
-            if case.layer == "MyLayer":     # its kernel must be its one trainable weight
-                custom_layer.set_trainable_weights(layer, weights)
-            else:
-                layer.set_weights(weights)
+            set_weights(layer, case)
         out = self._call(layer, case)
         return layer, [self._to_numpy(o) for o in _flatten(out)]
 
@@ -281,6 +277,15 @@ class KerasCandidate:
         except Exception as exc:  # noqa: BLE001 - the oracle reports whatever Keras raised
             return type(exc).__name__, str(exc)[:300]
         return None
+
+
+def set_weights(layer, case):
+    """The case's weights into the built layer, in get_weights() order."""
+    weights = [np.asarray(w) for w in case.weights]
+    if case.layer == "MyLayer":     # its kernel must be its one trainable weight
+        custom_layer.set_trainable_weights(layer, weights)
+    else:
+        layer.set_weights(weights)
 
 
 def _per_cell(layer, states):

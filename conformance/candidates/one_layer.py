@@ -9,8 +9,7 @@ import os
 
 import numpy as np
 
-from conformance import custom_layer
-from conformance.candidates.keras_adapter import KerasCandidate, _flatten
+from conformance.candidates.keras_adapter import KerasCandidate, _flatten, set_weights
 
 
 # The common parameters' cells (conformance/contract.py) a converted graph has nothing to show
@@ -73,11 +72,7 @@ class OneLayerModel(KerasCandidate):
         layer = self.build(case)
         outputs = _flatten(self._call(layer, dataclasses.replace(case, inputs=inputs)))
         if case.weights:
-            weights = [np.asarray(w) for w in case.weights]
-            if case.layer == "MyLayer":     # its kernel must be its one trainable weight
-                custom_layer.set_trainable_weights(layer, weights)
-            else:
-                layer.set_weights(weights)
+            set_weights(layer, case)
         used, self._symbols, self._used = self._used, {}, []
         model = keras.Model(inputs + used, outputs)
         return model, [("input", i) for i in range(len(inputs))] + [paths[id(s)] for s in used]
