@@ -92,16 +92,16 @@ def test_a_float32_candidate_declared_bfloat16_still_passes(tmp_path):
 def test_keras_jax_under_mixed_bfloat16_passes_as_declared_and_fails_as_float32(tmp_path):
     pytest.importorskip("jax")
     from tests.suite_runner import fixture_cases
-    ids = [a for c in fixture_cases("Dense")[:40] + fixture_cases("Conv1D")[:20]
+    ids = [a for c in fixture_cases("Dense")[:16] + fixture_cases("Conv1D")[:8]
            for a in ("--case", c.id)]
     declared = run(tmp_path / "a", "keras-jax-mixed_bfloat16", [], *ids)
     assert declared["candidate"]["precision"] == "mixed_bfloat16"
     counts = statuses(declared)
-    assert counts.get("passed", 0) >= 40 and not counts.get("failed") and \
+    assert counts.get("passed", 0) >= 20 and not counts.get("failed") and \
         not counts.get("error"), counts
     as_float32 = run(tmp_path / "b", "keras-jax-mixed_bfloat16", [], *ids,
                      "--precision", "float32")
-    assert statuses(as_float32).get("failed", 0) >= 20, statuses(as_float32)
+    assert statuses(as_float32).get("failed", 0) >= 10, statuses(as_float32)
 
 
 def test_litert_with_float16_weights_passes_as_declared_and_fails_as_float32(tmp_path):
