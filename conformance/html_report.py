@@ -55,8 +55,44 @@ def render_candidate(matrix):
              '<button data-expand="0">collapse all cells</button></div>')
     sections = [_layer_section(name, entry, overviews[name]) for name, entry in layers.items()]
     return _page(f'Keras conformance: {cand.get("name", "?")}',
-                 head + _gate_section(matrix.get("gate") or {}) + overview + tools
-                 + "\n".join(sections))
+                 head + _gate_section(matrix.get("gate") or {}) + _model_section(matrix)
+                 + overview + tools + "\n".join(sections))
+
+
+# the model section's statuses, as the badges of case statuses show them
+MODEL_BADGE = {"passed": "passed", "failing": "failed", "error": "error", "skipped": "skipped",
+               "not vouched": "error"}
+
+
+def _model_section(matrix):
+    """--model: the model's layers in its own order, with each one's status and, where it
+    fails, the first problem and its rerun command."""
+    model = matrix.get("model")
+    if not model:
+        return ""
+    rows = []
+    for n, row in enumerate(model.get("layers") or []):
+        status = row.get("status", "?")
+        shown = MODEL_BADGE.get(status)
+        mark = f'<td class="{_cls(shown)}">{SYMBOL.get(shown, "·")} {e(status)}</td>'
+        detail = e(row.get("message") or "")
+        if row.get("rerun"):
+            detail += f'<br><code>{e(row["rerun"])}</code>'
+        shapes = ", ".join(str(tuple(s)) for s in row.get("input_shapes") or [])
+        layer = (f'<a href="#{e(anchor(row["layer"]))}">{e(row["layer"])}</a>'
+                 if row["layer"] in (matrix.get("layers") or {}) else e(row["layer"]))
+        rows.append(f'<tr><td class="n">{n}</td><td>{e(row.get("name"))}</td><td>{layer}</td>'
+                    f'<td>{e(shapes)}</td>{mark}<td class="n">{e(row.get("cases", ""))}</td>'
+                    f'<td class="n">{fmt_ratio(row.get("worst_ratio"))}</td>'
+                    f'<td>{detail}</td></tr>')
+    counts = ", ".join(f"{e(n)} {e(s)}" for s, n in sorted((model.get("summary") or {}).items()))
+    return (f'<section class="model"><h2>Model {e(model.get("name"))}</h2>'
+            f'<p class="meta">{e(model.get("source"))} · {e(model.get("spec"))} · '
+            f'{len(model.get("layers") or [])} layer instances: {counts}</p>'
+            '<table class="overview"><tr><th class="n">#</th><th>Layer</th><th>Class</th>'
+            '<th>Input shapes</th><th>Status</th><th class="n">Cases</th>'
+            '<th class="n">Worst ratio</th><th>First problem</th></tr>\n'
+            + "\n".join(rows) + '</table></section>\n')
 
 
 def _gate_section(findings):

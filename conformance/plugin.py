@@ -4,12 +4,14 @@ import gc
 import json
 import os
 import shlex
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from conformance import fixtures, gate, oracles, precision, specs
+from conformance import fixtures, gate, models, oracles, precision, specs
 from conformance.candidates import BUILTINS, CandidateLoadError, load
 from conformance.candidates.isolation import IsolatedCandidate
 from conformance.html_report import load_matrix, write_candidate_report
@@ -54,6 +56,20 @@ def pytest_addoption(parser):
     group.addoption("--precision", default=None, choices=list(precision.PRECISIONS),
                     help="judge the candidate as computing in this precision (default: what "
                          "it declares, else float32)")
+    group.addoption("--model", default=None, metavar="MODEL",
+                    help="check this model layer by layer, in place of the golden fixtures: a "
+                         ".keras or .h5 file, or keras.applications.<Name>")
+    group.addoption("--model-input-size", type=int, default=models.DEFAULT_INPUT_SIZE,
+                    metavar="N", help="a keras.applications model's input height and width "
+                                      f"(default {models.DEFAULT_INPUT_SIZE})")
+    group.addoption("--model-inputs", default=None, metavar="NPZ",
+                    help="the model's inputs: each layer also gets a case of the activations "
+                         "it really receives")
+    group.addoption("--model-fixtures", default=None, metavar="DIR",
+                    help="write the model's cases here, a fixture set any candidate can replay "
+                         "with --fixtures-dir (default: a temporary folder)")
+    group.addoption("--model-objects", action="append", default=[], metavar="MODULE",
+                    help="import this module first: it registers the model's custom classes")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -109,6 +125,49 @@ class Session:
         self._cases = None
         oracle = config.getoption("oracle")
         self.oracle = oracle if oracle is not None else self.target in oracles.ORACLES.values()
+        self.model, self.listing, self._made_dir = config.getoption("model"), None, None
+        if self.model:
+            self._model_cases()
+        elif (self.fixtures_dir / models.LISTING).is_file():     # a model's cases, replayed
+            self.listing = models.read_listing(self.fixtures_dir)
+
+    def _model_cases(self):
+        """--model: the model's cases, built once (on the controller) into a fixture set that
+        replaces the golden fixtures; xdist workers are handed its folder. The oracle tests
+        and the live property tests are about the specs' own cases and do not run."""
+        config = self.config
+        if hasattr(config, "workerinput"):
+            self.fixtures_dir = Path(config.workerinput["kc_model_dir"])
+        else:
+            root = config.getoption("model_fixtures")
+            if root is None:
+                root = self._made_dir = tempfile.mkdtemp(prefix="kc-model-")
+            log = Path(root) / "build.log"
+            Path(root).mkdir(parents=True, exist_ok=True)
+            try:
+                with open(log, "w") as out:
+                    models.build(self.model, root, config.getoption("model_input_size"),
+                                 config.getoption("model_inputs"),
+                                 config.getoption("model_objects"), out=out)
+            except (ValueError, OSError, ImportError) as exc:
+                raise pytest.UsageError(f"--model {self.model}: {exc}") from None
+            self.fixtures_dir = Path(root)
+        self.listing = models.read_listing(self.fixtures_dir)
+        if self.listing["spec"] != self.spec:
+            raise pytest.UsageError(
+                f"--model {self.model} is a {self.listing['spec']} model; candidate "
+                f"{self.target} computes {self.spec} semantics")
+        self.oracle = False
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node):
+        """xdist, on the controller: each worker reads the model's cases the controller built."""
+        if self.model:
+            node.workerinput["kc_model_dir"] = str(self.fixtures_dir)
+
+    def pytest_unconfigure(self, config):
+        if self._made_dir and not hasattr(config, "workerinput"):
+            shutil.rmtree(self._made_dir, ignore_errors=True)
 
     def cases(self):
         if self._cases is None:
@@ -177,6 +236,8 @@ class Session:
                      "precision": self.precision(info).name, "target": self.target}
         self.matrix = build_matrix(candidate, list(self.results.values()), self.live)
         self.matrix["gate"] = self.gate_findings()
+        if self.listing is not None:
+            self.matrix["model"] = models.section(self.listing, self.results)
         if self.baseline is not None:
             self.matrix["gate"]["baseline"] = {"path": self.config.getoption("baseline"),
                                                **gate.compare_with_baseline(self.baseline,
@@ -228,6 +289,10 @@ class Session:
                 tr.write_line(f"{kind.upper()}: {change['layer']} {json.dumps(change['params'])}"
                               f" {change['before']} -> {change['after']}",
                               red=kind == "regressed", green=kind == "improved")
+        if "model" in matrix:
+            tr.section(f"keras-conformance: model {matrix['model']['name']}, layer by layer")
+            for line in models.summary_lines(matrix["model"]):
+                tr.write_line(line)
         tr.write_line(f"matrix: {self.matrix_path}")
         tr.write_line(f"report: {self.html_path}")
 
@@ -248,7 +313,15 @@ class Session:
                  "--case", case_id]
         if self.config.getoption("precision"):
             parts += ["--precision", self.config.getoption("precision")]
-        if self.config.getoption("fixtures_dir"):
+        if self.model:
+            parts += ["--model", self.model]
+            for option in ("model_input_size", "model_inputs"):
+                value = self.config.getoption(option)
+                if value is not None and value != models.DEFAULT_INPUT_SIZE:
+                    parts += [f"--{option.replace('_', '-')}", str(value)]
+            for module in self.config.getoption("model_objects"):
+                parts += ["--model-objects", module]
+        elif self.config.getoption("fixtures_dir"):
             parts += ["--fixtures-dir", str(self.fixtures_dir)]
         return " ".join(shlex.quote(p) for p in parts)
 
@@ -291,7 +364,7 @@ def pytest_collection_modifyitems(session, config, items):
         if item.get_closest_marker("kc_oracle") and not kc.oracle:
             drop.append(item)
             continue
-        if config.getoption("cases") and item.get_closest_marker("kc_live"):
+        if (config.getoption("cases") or kc.model) and item.get_closest_marker("kc_live"):
             drop.append(item)
             continue
         keep.append(item)
