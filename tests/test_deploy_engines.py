@@ -111,13 +111,30 @@ def test_litert_serves_each_case_its_own_weights():
     assert not np.allclose(outputs[0], outputs[1])
 
 
+def _failing_and_unsupported(candidate):
+    """(cases whose conversion fails on a converter bug, cases of what the engine documents
+    as unsupported, the words of the document the skip reason cites)."""
+    if candidate.startswith("litert"):
+        # the converter's layout pass mis-types the Squeeze after a channels_first Conv1D
+        # ('tfl.transpose' op expect output type ...); LiteRT has no builtin MaxPool3D
+        failing = [c for c in fixture_cases("Conv1D") if c.config["data_format"] ==
+                   "channels_first" and c.config["filters"] > 1][:4]
+        return failing, fixture_cases("MaxPooling3D")[:2], "schema.fbs"
+    # tf2onnx writes a strided "valid" Conv2DTranspose's padding as negative pads; it converts
+    # no un-inlined function call (Keras's channels_first Conv3D)
+    return (fixture_cases("Conv2DTranspose")[:6],
+            [c for c in fixture_cases("Conv3D") if c.config["data_format"] ==
+             "channels_first"][:2], "support_status.md")
+
+
 @pytest.mark.parametrize("candidate", ["litert-builtin", "onnxruntime"])
 def test_a_conversion_that_fails_is_an_error_saying_so_and_the_run_goes_on(tmp_path, candidate):
+    """A converter that raises on a config its engine claims is an error saying "conversion
+    failed"; what the engine documents as unsupported is skipped citing the document; the
+    cases after them still run."""
     pytest.importorskip("ai_edge_litert" if candidate.startswith("litert") else "tf2onnx")
-    # LiteRT has no builtin MaxPool3D; tf2onnx cannot export a strided "valid"
-    # Conv2DTranspose (negative pads): each layer's cases fail in conversion
-    layer = "MaxPooling3D" if candidate.startswith("litert") else "Conv2DTranspose"
-    ids = [c.id for c in fixture_cases(layer)[:6]] + [c.id for c in fixture_cases("Dense")[:3]]
+    failing, unsupported, document = _failing_and_unsupported(candidate)
+    ids = [c.id for c in failing + unsupported] + [c.id for c in fixture_cases("Dense")[:3]]
     code, output, matrix = run_suite(tmp_path, candidate, *FORWARD, "--no-oracle",
                                      "--fixtures-dir", str(FIXTURES),
                                      *[a for i in ids for a in ("--case", i)])
@@ -125,6 +142,9 @@ def test_a_conversion_that_fails_is_an_error_saying_so_and_the_run_goes_on(tmp_p
     results = {r["id"]: r for entry in matrix["layers"].values() for cell in entry["cells"]
                for r in cell["case_results"]}
     errors = [r for r in results.values() if r["status"] == "error"]
-    assert errors, output[-3000:]
+    assert errors and {r["id"] for r in errors} <= {c.id for c in failing}, output[-3000:]
     assert all("conversion failed: " in r["message"] for r in errors)
+    for case in unsupported:
+        result = results[case.id]
+        assert result["status"] == "skipped" and document in result["message"], result
     assert all(results[i]["status"] == "passed" for i in ids if i.startswith("Dense-"))

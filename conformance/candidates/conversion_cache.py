@@ -16,6 +16,7 @@ and how long each took.
 import hashlib
 import json
 import os
+import re
 import time
 from collections import OrderedDict
 
@@ -142,9 +143,16 @@ def converting(what):
 
 def _summary(text):
     """The first error of a converter's message: MLIR's `loc(...): 'tf.Op' op is ...` is cut
-    to what follows its location."""
-    lines = [line for line in text.splitlines() if line.strip()] or [""]
-    first = next((line for line in lines if "error:" in line), lines[0])
+    to what follows its location; Keras's "Exception encountered when calling X.call()." is
+    followed by the reason on its next line; a long message keeps its head and its tail
+    (onnxruntime names the failing attribute at the end)."""
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if line.strip()]
+    lines = lines or [""]
+    at = next((i for i, line in enumerate(lines) if "error:" in line), 0)
+    first = lines[at]
     if "loc(" in first and "): " in first:
         first = first.rsplit("): ", 1)[-1]
-    return " ".join(first.split())[:600]
+    if first.startswith("Exception encountered when calling") and at + 1 < len(lines):
+        first = f"{first} {lines[at + 1]}"
+    first = " ".join(first.split())
+    return first if len(first) <= 600 else f"{first[:300]} ... {first[-300:]}"

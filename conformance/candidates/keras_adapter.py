@@ -151,6 +151,10 @@ class KerasCandidate:
             return np.asarray(self.keras.ops.convert_to_numpy(value))
         return np.asarray(value)
 
+    def _arrays(self, outputs):
+        """The outputs of a call as NumPy arrays."""
+        return [self._to_numpy(o) for o in outputs]
+
     def run(self, case):
         return self._run(case)[1]
 
@@ -193,8 +197,8 @@ class KerasCandidate:
             self._call(layer, calls[0])
             layer.set_weights([np.asarray(w) for w in case.weights])
             layer.reset_states()
-            return layer, [self._to_numpy(o) for call in calls
-                           for o in _flatten(self._call(layer, call))]
+            return layer, self._arrays([o for call in calls
+                                        for o in _flatten(self._call(layer, call))])
         if case.weights:
             if not self._built_from_shapes(layer, case):
                 # a layer that cannot build from shapes alone builds in a first call, its
@@ -203,7 +207,7 @@ class KerasCandidate:
                 self._call(layer, case)
             set_weights(layer, case)
         out = self._call(layer, case)
-        return layer, [self._to_numpy(o) for o in _flatten(out)]
+        return layer, self._arrays(_flatten(out))
 
     def _built_from_shapes(self, layer, case):
         """Whether layer.build(input shapes) built the layer, as its first call would have

@@ -6,9 +6,11 @@ of the case's shapes (batch included), so the converted graph takes them as inpu
 the weights as constants."""
 import dataclasses
 import os
+import re
 
 import numpy as np
 
+from conformance.candidates.conversion_cache import CACHE, ConversionFailed, case_key
 from conformance.candidates.keras_adapter import KerasCandidate, _flatten, set_weights
 
 
@@ -26,8 +28,26 @@ NOT_IN_A_GRAPH = {
 }
 
 
+# What the one-layer model itself cannot be built for: Keras's symbolic call refuses it
+BUILD_REFUSALS = (
+    (r"Computed output size would be zero or negative",
+     "a zero-size output: Keras's symbolic shape inference refuses it "
+     "(keras/src/ops/operation_utils.py, 'Computed output size would be zero or negative'), "
+     "so no one-layer model can be built to hand to a converter (tf.keras, run eagerly, "
+     "returns the empty output)"),
+)
+
+
 def not_expressible(case):
     """Why a one-layer inference graph cannot express the case, or None."""
+    if case.layer == "InputLayer":
+        config = case.config
+        declared = config.get("batch_size") or (config.get("batch_shape") or
+                                                config.get("batch_input_shape") or [None])[0]
+        if declared is not None and declared != np.shape(case.inputs[0])[0]:
+            return (f"the case feeds a batch of {np.shape(case.inputs[0])[0]} to an InputLayer "
+                    f"declaring {declared}: Keras does not hold an InputLayer to its batch, a "
+                    f"converted graph holds the declared static shape")
     if case.call_kwargs.get("training") is True:
         return ("a training call (training=True): a converted model is an inference graph; "
                 "the converters trace the layer at inference")
@@ -108,10 +128,19 @@ def tensorflow_versions():
 
 class ConvertingCandidate:
     """What the converting candidates (litert, onnxruntime) share: keras3 semantics on the CPU,
-    the one-layer model's builder, and what they skip."""
+    the one-layer model's builder, the conversion cache, and what they skip.
+
+    A subclass names its `engine` (the cache's key prefix: the engine and its options) and
+    gives `_convert(case)` -> what `run` needs; `converted(case)` looks it up in the cache.
+    DOCUMENTED_UNSUPPORTED: (pattern over the "conversion failed: ..." message, the document
+    saying the engine does not support it); a case whose conversion fails so is skipped with
+    that reason and the converter's own message, before run. Any other failed conversion is
+    an error: the engine claims the op and cannot convert this config."""
     spec = "keras3"
     device = "cpu"
     precision = "float32"
+    engine = None
+    DOCUMENTED_UNSUPPORTED = ()
     _builder = None
 
     @property
@@ -121,7 +150,28 @@ class ConvertingCandidate:
             self._builder = OneLayerModel()
         return self._builder
 
+    def converted(self, case):
+        """The engine's converted model of the case's layer (cached; a failed conversion
+        raises its ConversionFailed again)."""
+        return CACHE.get(case_key(self.engine, case), lambda: self._convert(case),
+                         engine=self.engine, case_id=case.id)
+
     def supports(self, case):
-        """True, or why not: what a converted inference graph cannot express, and what
-        Keras 3 itself does not run (the suite's KerasCandidate says)."""
-        return not_expressible(case) or self.builder.supports(case)
+        """True, or why not: what a converted inference graph cannot express, what Keras 3
+        itself does not run (the suite's KerasCandidate says), and what the engine documents
+        as unsupported (its conversion is tried here, once: run() finds it in the cache)."""
+        verdict = not_expressible(case) or self.builder.supports(case)
+        if verdict is not True:
+            return verdict
+        return self.documented_unsupported(case) or True
+
+    def documented_unsupported(self, case):
+        """Why the engine cannot take the case, where its conversion fails as its documents
+        (or Keras's symbolic call, BUILD_REFUSALS) say it must; None otherwise."""
+        try:
+            self.converted(case)
+        except ConversionFailed as failed:
+            for pattern, document in BUILD_REFUSALS + tuple(self.DOCUMENTED_UNSUPPORTED):
+                if re.search(pattern, str(failed)):
+                    return f"{document} ({failed})"
+        return None
