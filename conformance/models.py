@@ -75,13 +75,23 @@ def load(source, input_size=DEFAULT_INPUT_SIZE, objects=()):
         if builder is None:
             raise ValueError(f"{source}: no such application in "
                              f"{'tf_keras' if keras2 else 'keras'}.applications")
-        model = builder(weights=None, input_shape=(input_size, input_size, 3))
+        model = builder(weights=None, **({} if input_size is None else
+                                         {"input_shape": (input_size, input_size, 3)}))
     else:
         if not Path(source).is_file():
             raise ValueError(f"{source}: no such model file (a .keras or .h5 file, or a "
                              f"keras.applications name)")
         model = keras.models.load_model(source, compile=False)
     return keras, "keras2" if keras2 else "keras3", model
+
+
+def applications(keras2=False):
+    """The names of every keras.applications (or tf_keras.applications) model builder."""
+    if keras2:
+        import tf_keras as keras
+    else:
+        import keras
+    return sorted(n for n in dir(keras.applications) if n[0].isupper())
 
 
 def walk(model, prefix=""):
@@ -113,9 +123,17 @@ def _as_list(value):
 
 
 def real_config(layer):
-    """The layer's complete get_config() as plain JSON values (tuples as lists)."""
-    return json.loads(json.dumps(layer.get_config(), default=lambda v: list(v)
-                                 if isinstance(v, tuple) else str(v)))
+    """The layer's complete get_config() as plain JSON values: tuples as lists, NumPy scalars
+    (tf_keras's ReLU keeps max_value as a float32) as numbers, anything else as its text."""
+    return json.loads(json.dumps(layer.get_config(), default=_plain))
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
 
 
 def filled(shape):

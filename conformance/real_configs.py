@@ -10,7 +10,6 @@ exceptions, which must be none) and exits 1 if any layer raised or failed. It im
 chosen Keras in this process: a developer's tool, not part of a candidate run.
 """
 import argparse
-import os
 import sys
 from collections import Counter
 
@@ -20,35 +19,21 @@ from conformance import specs
 from conformance.case import Case
 from conformance.cases import with_expected
 from conformance.compare import compare_case
-from conformance.models import real_config
+from conformance.models import applications, filled, load, real_config, walk
 from conformance.oracles import ORACLES
 from conformance.regimes import Regime
 
 
-def _keras(name):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if name == "tf_keras":
-        import tf_keras
-        return tf_keras, "keras2"
-    import tensorflow as tf
-    return tf.keras, "keras3"
-
-
-def check_layer(keras, keras_spec, layer, rng):
-    """(status, message) for one real layer: passed, failed, outside the scope or exception."""
+def check_layer(keras_spec, layer, shapes, rng):
+    """(status, message) for one real layer called on `shapes` (batch and unknown sizes
+    filled: models.filled): passed, failed, outside the scope or exception."""
     name = type(layer).__name__
     spec = specs.SPECS[name]
-    config = real_config(layer)
-    tensors = layer.output if name == "InputLayer" else layer.input
-    tensors = tensors if isinstance(tensors, (list, tuple)) else [tensors]  # a merge: several
-    # an unknown batch is 2, an unknown spatial size 8: enough for the 'valid' 5x5 depthwise
-    # convolutions MobileNetV3 runs on inputs of unknown size (2 would leave them empty)
-    xs = [Regime("unit", rng).values(tuple((8 if k else 2) if d is None else d
-                                           for k, d in enumerate(t.shape)))
-          for t in tensors]
-    x = xs[0] if len(xs) == 1 else xs
-    case = Case(id=layer.name, layer=name, spec=keras_spec, params={}, config=config,
-                inputs=xs, weights=[np.asarray(w) for w in layer.get_weights()])
+    xs = [Regime("unit", rng).values(filled(shape)) for shape in shapes]
+    x = xs[0] if len(xs) == 1 else xs                  # a merge: several
+    case = Case(id=layer.name, layer=name, spec=keras_spec, params={},
+                config=real_config(layer), inputs=xs,
+                weights=[np.asarray(w) for w in layer.get_weights()])
     try:
         case = with_expected(spec, case)
     except Exception as exc:  # noqa: BLE001 - what this tool exists to find
@@ -63,19 +48,24 @@ def check_layer(keras, keras_spec, layer, rng):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m conformance.real_configs",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="+", help="keras.applications names (MobileNet, ...)")
+    parser.add_argument("models", nargs="*", help="keras.applications names (MobileNet, ...)")
+    parser.add_argument("--all", action="store_true", help="every keras.applications builder")
     parser.add_argument("--keras", choices=sorted(ORACLES.values()), default="tf.keras")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="height and width (default: each application's own)")
     args = parser.parse_args(argv)
-    keras, keras_spec = _keras(args.keras)
+    prefix = "tf_keras.applications." if args.keras == "tf_keras" else "keras.applications."
     rng = np.random.default_rng(0)
-    counts, problems = {}, []
-    for model_name in args.models:
-        model = getattr(keras.applications, model_name)(weights=None)
-        for layer in model.layers:
+    counts, problems, no_spec = {}, [], Counter()
+    names = applications(args.keras == "tf_keras") if args.all else args.models
+    for model_name in names:
+        keras, keras_spec, model = load(prefix + model_name, args.input_size)
+        for _, layer, shapes in walk(model):
             name = type(layer).__name__
-            if name not in specs.SPECS:
+            if name not in specs.SPECS or keras_spec not in specs.SPECS[name].keras_specs:
+                no_spec[name] += 1
                 continue
-            status, message = check_layer(keras, keras_spec, layer, rng)
+            status, message = check_layer(keras_spec, layer, shapes, rng)
             counts.setdefault(name, Counter())[status] += 1
             if status in ("exception", "failed"):
                 problems.append(f"{model_name}/{layer.name} ({name}): {status}: {message}")
@@ -84,8 +74,10 @@ def main(argv=None):
         print(f"{name:<20} " + ", ".join(f"{n} {s}" for s, n in sorted(c.items())))
     for p in problems:
         print(p)
+    if no_spec:
+        print("no spec: " + ", ".join(f"{name} ({n})" for name, n in no_spec.most_common()))
     print(f"{sum(sum(c.values()) for c in counts.values())} layers with a spec in "
-          f"{len(args.models)} models; {len(problems)} raised or failed")
+          f"{len(names)} models; {len(problems)} raised or failed")
     return 1 if problems else 0
 
 
