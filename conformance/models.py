@@ -114,8 +114,8 @@ def _nodes(layer):
     """The input tensors of each call of `layer` in the model (an InputLayer's: its output)."""
     if layer.__class__.__name__ == "InputLayer":
         return [[layer.output]]
-    nodes = [list(n.input_tensors) for n in layer._inbound_nodes if n.input_tensors]
-    return nodes or [[t] for t in _as_list(layer.input)]
+    nodes = [_as_list(n.input_tensors) for n in layer._inbound_nodes]   # tf_keras: one tensor
+    return [n for n in nodes if n] or [_as_list(layer.input)]
 
 
 def _as_list(value):
@@ -124,15 +124,15 @@ def _as_list(value):
 
 def real_config(layer):
     """The layer's complete get_config() as plain JSON values: tuples as lists, NumPy scalars
-    (tf_keras's ReLU keeps max_value as a float32) as numbers, anything else as its text."""
+    and arrays (tf_keras's ReLU keeps max_value as a 0-d array) as numbers and lists, anything else as its text."""
     return json.loads(json.dumps(layer.get_config(), default=_plain))
 
 
 def _plain(value):
     if isinstance(value, tuple):
         return list(value)
-    if isinstance(value, np.generic):
-        return value.item()
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
     return str(value)
 
 

@@ -88,8 +88,9 @@ class Oracles:
     def versions(self):
         versions = {}
         for candidate in self.started.values():
-            if candidate.info:
-                versions.update(candidate.info.get("versions") or {})
+            found = (candidate.info or {}).get("versions")
+            if isinstance(found, dict):     # not "unknown (...)": an oracle that did not load
+                versions.update(found)
         return versions
 
     def close(self):

@@ -21,14 +21,14 @@ class Scale(keras.layers.Layer):
 
 
 def small_model():
-    """conv (3x3, relu) -> scale (custom) -> mix (1x1) -> pool -> head (softmax); two Conv2D
+    """conv (3x3, relu) -> scale (custom) -> mix (1x1) -> pool -> head (logits); two Conv2D
     layers, so that a fault in one of them is told apart from its class."""
     inputs = keras.Input((6, 6, 3), name="image")
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
     x = Scale(name="scale")(x)
     x = keras.layers.Conv2D(5, 1, name="mix")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = keras.layers.Dense(3, activation="softmax", name="head")(x)
+    outputs = keras.layers.Dense(3, name="head")(x)
     model = keras.Model(inputs, outputs, name="small")
     rng = np.random.default_rng(0)
     model.set_weights([rng.standard_normal(w.shape).astype(np.float32) * 0.5
