@@ -285,15 +285,16 @@ def _some_cases(spec, keras_spec):
 
 @pytest.mark.parametrize("keras_spec", KERAS_SPECS)
 def test_real_model_layers_run_through_the_reference(keras_spec, oracles):
-    """Every layer with a spec in two keras.applications models, with its own complete
-    get_config(), weights and input shape: no exception, and within bound of the layer's own
-    output (python -m conformance.real_configs, in its own process)."""
+    """Every layer with a spec in two keras.applications models (at 64x64), with its own
+    complete get_config(), weights and input shape: no exception, and within bound of the
+    layer's own output (python -m conformance.real_configs, in its own process)."""
     import subprocess
     import sys
     oracles(keras_spec, "cpu")                       # skips where TensorFlow is missing
     done = subprocess.run(
         [sys.executable, "-m", "conformance.real_configs", "--keras", ORACLES[keras_spec],
-         "MobileNet", "MobileNetV3Small"], capture_output=True, text=True, timeout=600)
+         "MobileNet", "MobileNetV3Small", "--input-size", "64"], capture_output=True, text=True,
+        timeout=600)
     summary = [l for l in done.stdout.splitlines() if "layers with a spec" in l]
     assert done.returncode == 0 and summary, done.stdout[-3000:] + done.stderr[-3000:]
     assert int(summary[0].split()[0]) >= 5 and "0 raised or failed" in summary[0]

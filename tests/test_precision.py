@@ -70,19 +70,26 @@ def test_a_tf32_matmul_fails_as_float32_and_passes_as_declared(tmp_path):
     assert statuses(as_float32).get("failed", 0) > 20, statuses(as_float32)
 
 
+def first_cases(per_layer=50):
+    """--case arguments for the first golden cases of each of LAYERS."""
+    from tests.suite_runner import fixture_cases
+    return [a for layer in LAYERS for c in fixture_cases(layer)[:per_layer]
+            for a in ("--case", c.id)]
+
+
 def test_bfloat16_storage_fails_as_float32_and_passes_as_declared(tmp_path):
     planted = "tests.planted_precision:BFloat16Storage"
-    declared = run(tmp_path / "a", planted, LAYERS)
+    declared = run(tmp_path / "a", planted, LAYERS, *first_cases())
     assert declared["candidate"]["precision"] == "mixed_bfloat16"
     counts = statuses(declared)
     assert counts.get("passed", 0) > 150 and not counts.get("failed"), counts
-    failing = run(tmp_path / "b", planted, LAYERS, "--precision", "float32")
+    failing = run(tmp_path / "b", planted, LAYERS, *first_cases(), "--precision", "float32")
     failed = {name for name, entry in failing["layers"].items() if entry["summary"].get("failed")}
     assert {"Dense", "Conv1D", "LSTM", "BatchNormalization"} <= failed, failed
 
 
 def test_a_float32_candidate_declared_bfloat16_still_passes(tmp_path):
-    matrix = run(tmp_path, "reference", LAYERS, "--precision", "bfloat16")
+    matrix = run(tmp_path, "reference", LAYERS, *first_cases(), "--precision", "bfloat16")
     assert matrix["candidate"]["precision"] == "bfloat16"
     counts = statuses(matrix)
     assert counts.get("passed", 0) > 150 and not counts.get("failed") and \
