@@ -14,13 +14,17 @@ from reference.core import (
     activation_layer, dense, dropout, flatten, input_layer, lambda_layer, masking,
     masking_mask, permute, repeat_vector, reshape,
 )
-from reference.conv import conv, conv_transpose, separable_conv2d
+from reference.conv import conv, conv_transpose, depthwise_conv, separable_conv2d
 from reference.custom import my_layer
 from reference.embedding import embedding, embedding_mask
+from reference.attention import einsum_dense, multi_head_attention, reversible_embedding
 from reference.cudnn import cudnn_gru, cudnn_lstm
 from reference.conv_lstm import conv_lstm2d
 from reference.local import locally_connected
 from reference.normalization import activity_regularization, batch_normalization
+from reference.model_layers import (
+    identity, layer_normalization, normalization, relu_layer, rescaling, softmax_layer,
+)
 from reference.noise import alpha_dropout, gaussian_dropout, gaussian_noise
 from reference.merge import add, average, concatenate, dot, maximum, multiply, subtract
 from reference.pooling import average_pooling, max_pooling
@@ -38,14 +42,18 @@ __all__ = [
     "elu", "leaky_relu", "prelu", "thresholded_relu",
     "activity_regularization", "batch_normalization",
     "OutOfScope", "activation", "activation_layer", "average_pooling", "conv", "conv_lstm2d", "conv_transpose", "cropping",
+    "depthwise_conv",
     "dense", "dropout", "locally_connected", "global_average_pooling", "global_max_pooling", "upsampling",
     "zero_padding",
     "flatten", "input_layer", "lambda_layer", "masking", "masking_mask", "max_pooling",
     "permute", "repeat_vector", "reshape", "separable_conv2d", "gru", "lstm", "simple_rnn",
     "cudnn_gru", "cudnn_lstm",
+    "einsum_dense", "multi_head_attention", "reversible_embedding",
     "embedding", "embedding_mask", "sequential", "my_layer",
     "gru_cell", "lstm_cell", "rnn", "simple_rnn_cell", "stacked_rnn_cells",
     "bidirectional", "bidirectional_mask", "time_distributed", "time_distributed_mask",
     "add", "average", "concatenate", "dot", "maximum", "multiply", "subtract",
     "alpha_dropout", "gaussian_dropout", "gaussian_noise",
+    "identity", "layer_normalization", "normalization", "relu_layer", "rescaling",
+    "softmax_layer",
 ]

@@ -51,7 +51,10 @@ def test_a_complete_dense_config_gives_what_the_compact_one_gives(config):
     ({"quantization_config": {"mode": "int8"}}, "quantization_config"),
     ({"lora_rank": 4}, "lora_rank"),
     ({"some_future_key": True}, "some_future_key"),
-    ({"activation": "gelu"}, "gelu"),
+    # an activation another package registered (gelu is Keras's own: in the scope)
+    ({"activation": {"module": "builtins", "class_name": "function",
+                     "config": "keras_hub>gelu_approximate", "registered_name": "function"}},
+     "keras_hub>gelu_approximate"),
 ])
 def test_keys_that_change_the_result_are_outside_the_scope(change, key):
     with pytest.raises(OutOfScope, match=key):
@@ -64,10 +67,53 @@ def test_outside_the_scope_is_not_a_keras_rejection():
         reference.dense(X, KERNEL, BIAS, **{**KERAS3_DENSE, "activation": "no_such_thing"})
 
 
-def test_a_grouped_convolution_is_outside_the_scope():
-    x, kernel = rng.standard_normal((1, 5, 4)), rng.standard_normal((3, 2, 2))
+# an EfficientNet's Normalization, adapted (no statistics in its config), as each Keras writes it
+KERAS3_ADAPTED = {"name": "normalization", "trainable": True, "dtype": KERAS3_POLICY,
+                  "axis": [-1], "invert": False, "mean": None, "variance": None}
+TF_KERAS_ADAPTED = {**KERAS3_ADAPTED, "dtype": "float32"}
+
+
+@pytest.mark.parametrize("config", [KERAS3_ADAPTED, TF_KERAS_ADAPTED])
+@pytest.mark.parametrize("invert", [False, True])
+def test_an_adapted_normalization_computes_with_its_weights(config, invert):
+    """get_weights() order: mean, variance, count; the same formula and epsilon rule as the
+    config's statistics (a variance of 0 or 1e-16: sqrt below 1e-7, the epsilon divides)."""
+    x = rng.standard_normal((2, 3, 3, 4))
+    mean, variance = np.float32([0.5, -2.0, 0.0, 1e3]), np.float32([2.0, 0.0, 1e-16, 1e4])
+    given = reference.normalization(x, **{**config, "invert": invert, "mean": mean.tolist(),
+                                          "variance": variance.tolist()})
+    adapted = reference.normalization(x, mean, variance, np.int64(50),
+                                      **{**config, "invert": invert})
+    assert np.array_equal(adapted, given)
+
+
+@pytest.mark.parametrize("axis, weights_shape", [(None, ()), ([1, 2], (3, 3)), (1, (3,))])
+def test_an_adapted_normalization_has_the_kept_axes_shape(axis, weights_shape):
+    x, config = rng.standard_normal((2, 3, 3, 4)), {**KERAS3_ADAPTED, "axis": axis}
+    mean, variance = np.full(weights_shape, 1.5), np.full(weights_shape, 4.0)
+    y = reference.normalization(x, mean, variance, 0, **config)
+    assert np.allclose(y, (x - 1.5) / 2.0)
+    with pytest.raises(ValueError, match="kept axes' shape"):
+        reference.normalization(x, np.zeros(4), np.ones(4), 0, **config)
+    with pytest.raises(ValueError, match="mean, variance and count"):
+        reference.normalization(x, **config)     # no weights: Keras's set_weights refuses it
+
+
+def test_a_grouped_convolution_is_each_group_on_its_own():
+    """Conv1D(groups=2): filters 0-1 read channels 0-1 with kernel[..., :2], filters 2-3
+    channels 2-3 with kernel[..., 2:]; a transposed convolution (no groups in its reference)
+    with groups=2 is outside the scope."""
+    x, kernel = rng.standard_normal((1, 5, 4)), rng.standard_normal((3, 2, 4))
+    y = reference.conv(x, kernel, filters=4, kernel_size=[3], groups=2, use_bias=False)
+    for g in range(2):
+        one = reference.conv(x[..., 2 * g:2 * g + 2], kernel[..., 2 * g:2 * g + 2], filters=2,
+                             kernel_size=[3], use_bias=False)
+        assert np.array_equal(y[..., 2 * g:2 * g + 2], one)
+    with pytest.raises(ValueError, match="divisible"):
+        reference.conv(x[..., :3], kernel, filters=4, kernel_size=[3], groups=2, use_bias=False)
     with pytest.raises(OutOfScope, match="groups=2"):
-        reference.conv(x, kernel, filters=2, kernel_size=[3], groups=2, use_bias=False)
+        reference.conv_transpose(x, rng.standard_normal((3, 2, 4)), filters=2, kernel_size=[3],
+                                 groups=2, use_bias=False)
 
 
 def test_complete_input_layer_configs_of_both_kerases():

@@ -3,6 +3,7 @@ Keras 3 on TensorFlow) or tf_keras (Keras 2). Imported only inside a candidate's
 import copy
 import dataclasses
 import importlib
+import inspect
 import json
 import os
 from collections.abc import Mapping
@@ -222,7 +223,8 @@ class KerasCandidate:
             layer.build(shapes[0] if len(shapes) == 1 else shapes)
         except Exception:  # noqa: BLE001 - the caller builds the layer by calling it instead
             return False
-        return bool(layer.built)
+        # tf_keras's MultiHeadAttention makes its sublayers' weights in its first call only
+        return bool(layer.built) and bool(layer.weights or not case.weights)
 
     def compute_mask(self, case):
         if case.layer == "InputLayer":
@@ -257,7 +259,13 @@ class KerasCandidate:
             if hasattr(layer, "state_size") and not hasattr(layer, "return_sequences"):
                 # a cell (one step) declares its output_size, not compute_output_shape
                 return {"shape": [int(shapes[0][0]), int(layer.output_size)]}
-            shape = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
+            if not layer.built:         # tf_keras's EinsumDense computes it in build()
+                try:
+                    layer.build(shapes[0] if len(shapes) == 1 else shapes)
+                except Exception:  # noqa: BLE001 - MultiHeadAttention builds from its call
+                    pass
+            shape = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes,
+                                               **_shape_arguments(layer, case.call_kwargs))
         if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)) \
                 or isinstance(shape, list) and shape and hasattr(shape[0], "as_list"):
             shape = shape[0]                  # several outputs (return_state): the first
@@ -284,12 +292,23 @@ class KerasCandidate:
 
 
 def set_weights(layer, case):
-    """The case's weights into the built layer, in get_weights() order."""
+    """The case's weights into the built layer, in get_weights() order, then its
+    finalize_state() where it has one."""
     weights = [np.asarray(w) for w in case.weights]
     if case.layer == "MyLayer":     # its kernel must be its one trainable weight
         custom_layer.set_trainable_weights(layer, weights)
     else:
         layer.set_weights(weights)
+    # A layer may compute with tensors made from its weights: an adapted Normalization's
+    # call reads self.mean and self.variance, which finalize_state() reshapes from the
+    # weights. Loading a saved model calls it after restoring the variables (Keras 3:
+    # load_own_variables in keras/src/layers/preprocessing/normalization.py); Keras 3's
+    # set_weights does not, so without this call the layer would keep its initial mean 0
+    # and variance 1. tf_keras's set_weights already calls it (tf_keras/src/engine/
+    # base_layer.py); a second call recomputes the same tensors.
+    finalize = getattr(layer, "finalize_state", None)
+    if callable(finalize):
+        finalize()
 
 
 def _per_cell(layer, states):
@@ -315,9 +334,27 @@ def _flatten(out):
     return [out]
 
 
+def _shape_arguments(layer, call_kwargs):
+    """The call's keyword arguments that compute_output_shape takes too: an array argument
+    as its shape under `<name>_shape` (MultiHeadAttention's value_shape and key_shape), any
+    other by its name (ReversibleEmbedding's reverse)."""
+    taken = inspect.signature(layer.compute_output_shape).parameters
+    given = {}
+    for name, value in call_kwargs.items():
+        if isinstance(value, np.ndarray) and f"{name}_shape" in taken:
+            given[f"{name}_shape"] = tuple(value.shape)
+        elif not isinstance(value, np.ndarray) and name in taken:
+            given[name] = value
+    return given
+
+
 def _json_default(value):
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return value.item()
+    if isinstance(value, np.ndarray):    # tf_keras's ReLU keeps its numbers as 0-d arrays
+        return value.tolist()
+    if hasattr(value, "as_list"):        # tf_keras's TensorShape (MultiHeadAttention's config)
+        return value.as_list() if value.rank is not None else None
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, Mapping):       # tf_keras's tracked _DictWrapper (a backward_layer)

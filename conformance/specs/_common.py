@@ -7,6 +7,7 @@ import numpy as np
 
 from conformance import tolerance
 from conformance.spec import Divergence, Expected
+from conformance.specs import _activation_bounds, _engine_activations, _engines
 from conformance.elements import error_ratio
 from reference.config import OutOfScope
 from reference.activations import SELU_ALPHA, SELU_SCALE, activation as get_activation
@@ -23,6 +24,25 @@ ACTIVATION_ULPS = {
     "tanh": (8, 0.0), "sigmoid": (8, 0.0), "hard_sigmoid": (4, 1.0),
     "elu": (8, 0.0), "selu": (8, 0.0), "softplus": (8, 0.0), "softsign": (4, 0.0),
     "exponential": (8, 0.0),
+    # Keras 3's further names (conformance/specs/_activation_bounds.py adds the spread of the
+    # non-monotone ones, gelu's rounded argument and the flushed sigmoid of silu(-88)). Exact:
+    # relu6, hard_tanh, hard_shrink. A product with a constant rounds its constant too:
+    # leaky_relu's 0.2 * z (2), soft_shrink's z - 0.5 (2: a tie), sparse_sigmoid's (z + 1) / 2 (2).
+    # Measured (TensorFlow, JAX, PyTorch, NumPy, float32, CPU, 31000 inputs over every
+    # regime), the worst error over the bound's other parts: gelu 11 (JAX at z = -1.39; the
+    # rounding of gelu's erfc argument is carried apart), silu 7, mish 7 (TensorFlow),
+    # celu 4.9 (JAX's expm1), log_sigmoid 4.1, sparse_plus 3.8, hard_silu 2.7 ulps of |f(z)|;
+    # gelu, silu and mish get half as much again, so that TensorFlow stays below 0.75 of
+    # the bound. Where Keras's own formula cancels, the scale is |z|:
+    # tanh_shrink's z - tanh(z) near 0, squareplus's z + sqrt(z^2 + 4) for z < 0, gelu's tanh
+    # form's 1 + tanh(...) for z < 0, hard_silu's z * (z / 6 + 1 / 2) (Keras-NumPy) near -3.
+    "relu6": (0, 0.0), "hard_tanh": (0, 0.0), "hard_shrink": (0, 0.0), "leaky_relu": (2, 0.0),
+    "soft_shrink": (2, 0.0), "sparse_sigmoid": (2, 0.0), "sparse_plus": (6, 0.0),
+    "gelu": (16, 0.0), "silu": (12, 0.0), "swish": (12, 0.0), "mish": (12, 0.0),
+    "celu": (8, 0.0), "log_sigmoid": (8, 0.0), "hard_silu": (4, np.abs),
+    "hard_swish": (4, np.abs), "tanh_shrink": (8, np.abs), "squareplus": (4, np.abs),
+    "gelu_approximate": (8, np.abs),
+    # rows, not elements (_activation_bounds.ROW_BOUNDS): log_softmax, sparsemax, glu
 }
 
 
@@ -35,10 +55,25 @@ def through_activation(name, z, bound, keras_spec):
         name = name.get("config")
     if name == "softmax":
         return y, tolerance.softmax_bound(z, bound)
-    ulps, scale = ACTIVATION_ULPS[name]
-    bound = tolerance.monotone_bound(f, z, bound) + tolerance.evaluation_bound(y, ulps, scale)
+    if name in _activation_bounds.ROW_BOUNDS:
+        return y, _activation_bounds.ROW_BOUNDS[name](z, bound)
+    bound = elementwise_bound(name, f, z, y, bound)
     _watch_exp_minus_one(name, z, y, bound)
+    y, bound = _engines.watch(name, z, y, bound, keras_spec)
     return y, bound
+
+
+def elementwise_bound(name, f, z, y, bound):
+    """Bound on a float32 f(z') for |z' - z| <= bound, f elementwise with y = f(z): f's
+    spread over the interval, its evaluation (ACTIVATION_ULPS; a callable scale is of z) and a
+    flushed subnormal factor (_activation_bounds)."""
+    ulps, scale = ACTIVATION_ULPS[name]
+    if callable(scale):                 # |z|, where Keras's formula cancels
+        with np.errstate(invalid="ignore"):
+            scale = np.where(np.isfinite(z), scale(np.asarray(z, np.float64)), 0.0)
+    return (_activation_bounds.spread(f, z, bound, name)
+            + tolerance.evaluation_bound(y, ulps, scale)
+            + _activation_bounds.flushed_factor(name, z))
 
 
 # tf_exp_minus_one_in_recurrence follows every elu of a recurrence's Bounded run: while a list
@@ -90,15 +125,21 @@ TENSORFLOW = ("tf.keras", "tf_keras", "keras-tensorflow")
 CONVERTED_FROM_TF_KERAS = ("litert", "litert-builtin", "litert-fp16", "onnxruntime")
 
 
-def tf_softmax_divergence(logits_of):
+def _activation_is_softmax(case):
+    return case.config.get("activation") == "softmax"
+
+
+def tf_softmax_divergence(logits_of, applies=_activation_is_softmax, axis_of=lambda case: -1):
     """TensorFlow's softmax of rows holding NaN or +inf beside finite or -inf logits.
-    logits_of(case) gives the softmax's input (the layer's output before its activation)."""
+    logits_of(case) gives the softmax's input (the layer's output before its activation);
+    applies(case) whether the case runs TensorFlow's softmax (the layer's activation is
+    softmax), along axis_of(case)."""
     def when(case):
-        if case.config.get("activation") != "softmax" or case.params.get("regime") != "special":
+        if not applies(case) or case.params.get("regime") != "special":
             return False
-        z = np.asarray(logits_of(case), np.float64)
+        z, axis = np.asarray(logits_of(case), np.float64), axis_of(case)
         special = np.isnan(z) | np.isposinf(z)
-        return bool(np.any(special.any(axis=-1) & (~special).any(axis=-1)))
+        return bool(np.any(special.any(axis=axis) & (~special).any(axis=axis)))
     return Divergence(
         candidates=TENSORFLOW, when=when,
         reason="TensorFlow's CPU softmax of a row holding NaN or +inf beside finite or -inf "
@@ -189,10 +230,13 @@ def tf_exp_minus_one_in_recurrence(activations_of, expect):
                       evidence=EXP_MINUS_ONE_EVIDENCE)
 
 
-def tf_activation_divergences(logits_of):
+def tf_activation_divergences(logits_of, **engines):
     """TensorFlow's known divergences of a layer's activation (softmax over special values,
-    elu and selu near 0), for a layer whose activation's input is logits_of(case)."""
-    return (tf_softmax_divergence(logits_of), tf_exp_minus_one_divergence(logits_of))
+    elu and selu near 0), for a layer whose activation's input is logits_of(case), and the
+    deploy engines' (_engine_activations.activation_divergences, given `engines`:
+    clamped_on, fused_on, logits_on)."""
+    return (tf_softmax_divergence(logits_of), tf_exp_minus_one_divergence(logits_of),
+            *_engine_activations.activation_divergences(logits_of, **engines))
 
 
 def linear_part(fn):

@@ -10,6 +10,8 @@ from conformance.elements import error_ratio
 from conformance.regimes import ELEMENTWISE
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import ACTIVATION_ULPS, flushed, tf_exp_minus_one_divergence
+from conformance.specs._engine_ops import ONNX_ELU_SELECT
+from conformance.specs._engine_activations import elu_layer_divergence
 from reference.advanced_activations import LEAKY_RELU_DEFAULT, prelu_alpha_shape
 
 
@@ -188,7 +190,8 @@ ELU = LayerSpec(
     inputs=_elu_inputs, expect=_elu_expect,
     divergences=(tf_exp_minus_one_divergence(
         lambda case: case.inputs[0],
-        lambda case: ("elu", float(np.float32(case.config.get("alpha", 1.0))))),),
+        lambda case: ("elu", float(np.float32(case.config.get("alpha", 1.0))))),
+                 ONNX_ELU_SELECT, elu_layer_divergence()),
     rejects=(Reject({"alpha": None}, ((2, 3),), "alpha None (tf_keras in the constructor, "
                     "Keras 3 at the call)"),),
 )

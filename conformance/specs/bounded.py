@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance import tolerance
+from conformance.specs import _engines
 from conformance.specs._common import through_activation
 from reference.config import OutOfScope
 from reference.core import linear_sum
@@ -69,7 +70,8 @@ def matmul(a, kernel, bias=None):
             v, magnitude, terms = v + bias, magnitude + np.abs(bias), terms + 1
         error = np.broadcast_to(a.e, np.shape(a.v))
         carried = np.sum(_times(np.abs(kernel), error[..., :, None]), axis=-2)
-        return Bounded(v, tolerance.sum_bound(magnitude, terms, v, products=True) + carried)
+        bound = tolerance.sum_bound(magnitude, terms, v, products=True) + carried
+    return Bounded(_engines.kernel_output(v), bound)    # an engine's replay: its clamp
 
 
 def activate(name, a, spec):
@@ -159,9 +161,9 @@ def fold_bounded(step, x, states, mask, go_backwards, zero_output_for_mask):
             keep = np.asarray(mask)[:, t].reshape(-1, *(1,) * (output.v.ndim - 1))
             before = (Bounded(0.0, 0.0) if zero_output_for_mask or previous is None
                       else previous)
-            output = Bounded(np.where(keep, output.v, before.v),
+            output = Bounded(_engines.select(keep, output.v, before.v),
                              np.where(keep, output.e, before.e))
-            new_states = [Bounded(np.where(keep, n.v, o.v), np.where(keep, n.e, o.e))
+            new_states = [Bounded(_engines.select(keep, n.v, o.v), np.where(keep, n.e, o.e))
                           for n, o in zip(new_states, states)]
         for value in [output, *new_states]:
             _check_float32_range(value, t)
@@ -169,4 +171,5 @@ def fold_bounded(step, x, states, mask, go_backwards, zero_output_for_mask):
         states, previous = new_states, output
     stacked = Bounded(np.stack([o.v for o in outputs], axis=1),
                       np.stack([np.broadcast_to(o.e, o.v.shape) for o in outputs], axis=1))
+    _engines.record(stacked, *states)       # an engine's replayed run (_engines.off_in_run)
     return stacked, states

@@ -20,6 +20,8 @@ from conformance.cases import seed_of
 from conformance.regimes import LONG_TERMS, REGIMES, Regime
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW, tf_exp_minus_one_in_recurrence
+from conformance.specs._engine_ops import BUILTIN_CLAMPED_OUTPUT
+from conformance.specs._engine_activations import activations_in_recurrence
 from conformance.specs.core import ACTIVATIONS
 from conformance.specs.bounded import (
     Bounded, fold_bounded, gru_bounded, lstm_bounded, simple_rnn_bounded,
@@ -226,6 +228,12 @@ def tf_cell_exp_minus_one(expect):
     spec's)."""
     return tf_exp_minus_one_in_recurrence(_cell_activations, expect)
 
+
+def engine_cell_activations(expect):
+    """The deploy engines' activation kernels at some step of a cell, a stack or RNN over
+    them (expect: the spec's)."""
+    return activations_in_recurrence(_cell_activations, expect)
+
 STEP_REJECTS = {
     "SimpleRNNCell": (
         Reject({"units": 0}, ((1, 2),), "units must be positive",
@@ -264,7 +272,8 @@ def _cell_spec(kind):
         call_kwargs=lambda params, shapes, rng: _step_call_kwargs(
             {**params, "cell": kind}, shapes, rng),
         expect=_step_expect(function), valid=_step_valid, rejects=STEP_REJECTS[kind],
-        divergences=(TF_CELL_SOFTMAX, tf_cell_exp_minus_one(_step_expect(function))))
+        divergences=(TF_CELL_SOFTMAX, tf_cell_exp_minus_one(_step_expect(function)),
+                     *engine_cell_activations(_step_expect(function)), BUILTIN_CLAMPED_OUTPUT))
 
 
 SIMPLE_RNN_CELL = _cell_spec("SimpleRNNCell")
@@ -283,4 +292,6 @@ STACKED_RNN_CELLS = LayerSpec(
                                        np.zeros((1, 3), np.float32)]}),
     ),
     divergences=(TF_CELL_SOFTMAX,
-                 tf_cell_exp_minus_one(_step_expect(reference.stacked_rnn_cells))))
+                 tf_cell_exp_minus_one(_step_expect(reference.stacked_rnn_cells)),
+                 *engine_cell_activations(_step_expect(reference.stacked_rnn_cells)),
+                 BUILTIN_CLAMPED_OUTPUT))

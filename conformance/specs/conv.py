@@ -12,14 +12,21 @@ from conformance.specs._common import (
     CONVERTED_FROM_TF_KERAS, linear_part, linear_then_activation, tf_activation_divergences,
     through_activation,
 )
+from conformance.specs._engine_ops import (
+    CONV3D_ENGINES, CONV_ENGINES, OPENVINO_ONEDNN_CONV2D, OPENVINO_ONEDNN_DEPTHWISE,
+    SEPARABLE_ENGINES, TRANSPOSE_ENGINES, XNNPACK_DEPTHWISE_SPREAD,
+)
+from conformance.specs._onednn import (  # noqa: F401 (_onednn_width_one: conv_lstm.py)
+    TF_ONEDNN_CONV2D, TF_ONEDNN_DEPTHWISE, _onednn_width_one,
+)
 from reference.conv import depthwise
 from reference.layout import from_channels_last, to_channels_last
 from reference.padding import as_tuple, span
 
-
 def _conv_weights(config, shapes):
     rank = len(shapes[0]) - 2
     channels = shapes[0][1] if config.get("data_format") == "channels_first" else shapes[0][-1]
+    channels //= max(config.get("groups", 1), 1)    # the kernel reads one group (0: refused)
     kernel = (*as_tuple(config["kernel_size"], rank, "kernel_size"), channels, config["filters"])
     bias = [("bias", (config["filters"],))] if config.get("use_bias", True) else []
     return [("kernel", kernel)] + bias
@@ -47,22 +54,25 @@ def _conv_make(rank, products_per_channel=lambda params, kernel: math.prod(kerne
     """Config and input shape for a `rank`-d convolution from its params: each spatial size
     from the kernel's span (at least, for "valid") to a few past it, so sizes are often not
     multiples of the strides; the long regime makes one output sum of 2048 to 4096 products
-    (`products_per_channel` of them per input channel)."""
+    (`products_per_channel` of them per input channel of its group). With groups > 1, one or
+    two channels per group: one makes it depthwise-like (groups = channels)."""
     def make(params, rng):
         config = {k: v for k, v in params.items() if k != "regime"}
+        groups = params.get("groups", 1)
         kernel = as_tuple(params["kernel_size"], rank, "kernel_size")
         reach = [span(k, d) for k, d in zip(kernel, as_tuple(params["dilation_rate"], rank,
                                                                  "dilation_rate"))]
         data_format = params.get("data_format", "channels_last")
         if params["regime"] == "long":
             terms = int(rng.integers(LONG_TERMS[0], LONG_TERMS[1] + 1))
-            channels = -(-terms // products_per_channel(params, kernel))
+            channels = groups * -(-terms // products_per_channel(params, kernel))
             spatial = [r + int(rng.integers(0, 2)) for r in reach]
             return config, [_spatial_shape(config, channels, 1, spatial, data_format)]
         spatial = [int(rng.integers(r if params["padding"] == "valid" else 1,
                                     r + CONV_EXTRA[rank] + 1)) for r in reach]
         batch = int(rng.integers(1, 4 if rank < 3 else 3))
-        channels = int(rng.integers(1, 5 if rank < 3 else 4))
+        channels = (int(rng.integers(1, 5 if rank < 3 else 4)) if groups == 1
+                    else groups * int(rng.integers(1, 3)))
         return config, [_spatial_shape(config, channels, batch, spatial, data_format)]
     return make
 
@@ -73,11 +83,13 @@ def _largest(value):
 
 
 def _conv_valid(params):
-    """Keras forbids strides > 1 together with dilation_rate > 1 (on any axes). Long
-    reductions keep to the activations that show a sum's error plainly."""
+    """Keras forbids strides > 1 together with dilation_rate > 1 (on any axes), and filters
+    that the groups do not divide. Long reductions keep to the activations that show a sum's
+    error plainly."""
     strided = _largest(params["strides"]) > 1
     dilated = _largest(params["dilation_rate"]) > 1
-    return not (strided and dilated) and (
+    grouped = "filters" not in params or params["filters"] % params.get("groups", 1) == 0
+    return grouped and not (strided and dilated) and (
         params["regime"] != "long" or params["activation"] in (None, "linear", "tanh"))
 
 
@@ -124,9 +136,9 @@ TF_BIAS_ADD_LAST_AXIS = Divergence(
 
 CONV1D = LayerSpec(
     layer="Conv1D", windowed=True,
-    domains={"filters": (1, 3), "kernel_size": (1, 2, 3, 5), "strides": (1, 2, 3),
+    domains={"filters": (1, 2, 3), "kernel_size": (1, 2, 3, 5), "strides": (1, 2, 3),
              "padding": ("valid", "same", "causal"), "dilation_rate": (1, 2, 3),
-             "data_format": DATA_FORMATS,
+             "data_format": DATA_FORMATS, "groups": (1, 2),
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_conv_valid,
     make=_conv_make(1), weights=_conv_weights, expect=_conv_expect,
@@ -143,10 +155,15 @@ CONV1D = LayerSpec(
         (_conv(1, filters=3, kernel_size=1, data_format="channels_first"), [(2, 4, 3)]),
         (_conv(1, filters=2, kernel_size=2, data_format="channels_first", strides=2),
          [(1, 2, 4)]),
+        # grouped: groups = channels = filters (depthwise-like), and two channels per group
+        (_conv(1, filters=4, groups=4, kernel_size=3, padding="same"), [(2, 6, 4)]),
+        (_conv(1, filters=6, groups=3, kernel_size=2, padding="causal",
+               data_format="channels_first"), [(1, 6, 5)]),
     ),
     # tf_keras accepts the second reject below and returns uninitialised memory (README,
     # "Known divergences"): it is listed for keras3 only, and the reference refuses it in both.
-    divergences=(*tf_activation_divergences(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
+    divergences=(*tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
+                 TF_BIAS_ADD_LAST_AXIS, XNNPACK_DEPTHWISE_SPREAD),
     rejects=(
         Reject(_conv_config(1, kernel_size=5), ((1, 3, 2),),
                "a 'valid' kernel longer than the input"),
@@ -156,75 +173,22 @@ CONV1D = LayerSpec(
                "strides and dilation > 1"),
         Reject(_conv_config(1, padding="full"), ((1, 10, 2),), "unknown padding"),
         Reject(_conv_config(1, filters=0), ((1, 10, 2),), "filters must be positive"),
+        Reject(_conv_config(1, filters=2, groups=2), ((1, 10, 3),),
+               "input channels not divisible by groups"),
     ),
 )
 
 
-def _onednn_width_one(case, multiplier=None):
-    """TensorFlow's oneDNN Conv2D and depthwise convolution (the CPU default) on one input
-    channel, a stride > 1 along the width only and an output one column wide. The garbage there
-    is deterministic per shape; this predicate covers every failing shape found and some that
-    pass, so TensorFlow's answer is not trusted anywhere inside it. Conv2D needs a batch of 2
-    or more; the depthwise convolution a depth_multiplier of 2 or more."""
-    x = case.inputs[0] if case.inputs else None
-    if x is None or np.ndim(x) != 4:
-        return False
-    config = case.config
-    channels_first = config.get("data_format") == "channels_first"
-    channels = x.shape[1] if channels_first else x.shape[-1]
-    strides = as_tuple(config.get("strides", 1), 2, "strides")
-    width = [np.shape(e)[-1 if channels_first else -2] for e in case.expected or []]
-    enough = (x.shape[0] >= 2 if multiplier is None
-              else config.get(multiplier, 1) >= 2)
-    return enough and channels == 1 and strides[0] == 1 and strides[1] > 1 and width == [1]
-
-
-def _onednn_conv2d_unreliable(case):
-    return _onednn_width_one(case)
-
-
-def _onednn_depthwise_unreliable(case):
-    return _onednn_width_one(case, multiplier="depth_multiplier")
-
-
-TF_ONEDNN_CONV2D = Divergence(
-    candidates=("tf.keras", "tf_keras", "keras-tensorflow", "keras-torch"),
-    when=_onednn_conv2d_unreliable,
-    reason="oneDNN's Conv2D on CPU (TensorFlow's default, and PyTorch's for a channels_last "
-           "input) returns wrong values for one input channel, strides (1, s > 1) and an "
-           "output one column wide, when the batch is 2 or more",
-    evidence="tf.nn.conv2d(x, k, strides=[1, 1, 2, 1], padding='VALID') with x of shape "
-             "(2, 5, 3, 1) and k of shape (3, 3, 1, 3), standard normal: wrong in 20 of 20 "
-             "draws on TensorFlow 2.21 (values such as 3.6e14), right in 20 of 20 with "
-             "TF_ENABLE_ONEDNN_OPTS=0. A sweep of 3888 shapes (batch 1-3, H 3/5, W 1-5, "
-             "C 1-2, kernels 1-3 x 1/3, strides 1-2 x 1-3, both paddings) found 88 wrong, "
-             "all inside this predicate (480 shapes), none flaky. PyTorch 2.13 CPU: "
-             "conv2d(x.permute(0, 3, 1, 2), ..., stride=(1, 2)) on the same NHWC array is "
-             "wrong in 20 of 20 draws, right with torch.backends.mkldnn.enabled = False "
-             "(and right on a contiguous NCHW input); keras-torch fails the fixture case "
-             "Conv2D-084 (vouched for by keras-jax)")
-
-
-TF_ONEDNN_DEPTHWISE = Divergence(
-    candidates=("tf.keras", "tf_keras", "keras-tensorflow"), when=_onednn_depthwise_unreliable,
-    reason="TensorFlow's oneDNN depthwise convolution on CPU returns wrong values for one input "
-           "channel, depth_multiplier > 1, strides (1, s > 1) and an output one column wide",
-    evidence="tf.nn.depthwise_conv2d, TensorFlow 2.21 with oneDNN: a sweep of 4608 shapes "
-             "(batch 1-2, H 1/3, W 1-5, C 1-2, kernels 1/3 x 1-3, strides 1-2 x 1-3, "
-             "multiplier 1/3, both paddings) found 48 wrong, every one with C = 1, multiplier 3, "
-             "strides (1, 2 or 3), output width 1 (and kernel width > 1, output height > 1); "
-             "SeparableConv2D inherits it from its depthwise step")
-
-
 CONV2D = LayerSpec(
     layer="Conv2D", windowed=True,
-    domains={"filters": (1, 3), "kernel_size": (1, 2, 3, [3, 2], [1, 3]),
+    domains={"filters": (1, 2, 3), "kernel_size": (1, 2, 3, [3, 2], [1, 3]),
              "strides": (1, 2, [1, 2], [3, 1]), "dilation_rate": (1, 2, [2, 1]),
-             "padding": ("valid", "same"), "data_format": DATA_FORMATS,
+             "padding": ("valid", "same"), "data_format": DATA_FORMATS, "groups": (1, 2),
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_conv_valid, make=_conv_make(2), weights=_conv_weights, expect=_conv_expect,
-    divergences=(*tf_activation_divergences(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS,
-                 TF_ONEDNN_CONV2D),
+    divergences=(*tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
+                 TF_BIAS_ADD_LAST_AXIS,
+                 TF_ONEDNN_CONV2D, OPENVINO_ONEDNN_CONV2D, XNNPACK_DEPTHWISE_SPREAD),
     edge_cases=(
         # "same" with an odd total on both axes: the extra row and column go after
         (_conv(2, kernel_size=[2, 4], padding="same", strides=[1, 2]), [(1, 5, 6, 2)]),
@@ -239,6 +203,12 @@ CONV2D = LayerSpec(
         # TensorFlow's oneDNN failure (TF_ONEDNN_CONV2D): one channel, strides (1, 2), width 1
         (_conv(2, kernel_size=3, strides=[1, 2], padding="valid", use_bias=False),
          [(2, 5, 3, 1)]),
+        # grouped: groups = channels with two filters each (a depthwise multiplier of 2), and
+        # two channels per group in channels_first
+        (_conv(2, filters=6, groups=3, kernel_size=[2, 3], padding="same", strides=[1, 2]),
+         [(1, 4, 5, 3)]),
+        (_conv(2, groups=2, kernel_size=3, dilation_rate=[1, 2], padding="same",
+               data_format="channels_first"), [(2, 4, 3, 5)]),
     ),
     rejects=(
         Reject(_conv_config(2, kernel_size=[1, 4]), ((1, 4, 3, 1),),
@@ -246,6 +216,10 @@ CONV2D = LayerSpec(
         Reject(_conv_config(2, strides=[1, 2], dilation_rate=[2, 1]), ((1, 8, 8, 1),),
                "strides and dilation > 1 on different axes"),
         Reject(_conv_config(2, kernel_size=[3, 0]), ((1, 8, 8, 1),), "a zero kernel size"),
+        Reject(_conv_config(2, filters=3, groups=2), ((1, 5, 5, 4),),
+               "filters not divisible by groups"),
+        # tf_keras takes groups=0 as 1 (base_conv.py: `self.groups = groups or 1`)
+        Reject(_conv_config(2, groups=0), ((1, 5, 5, 2),), "groups=0", ("keras3",)),
     ),
 )
 
@@ -264,15 +238,17 @@ CONV3D = LayerSpec(
     layer="Conv3D", windowed=True,
     domains={"filters": (1, 2), "kernel_size": (1, 2, [3, 2, 1]),
              "strides": (1, 2, [1, 2, 1]), "dilation_rate": (1, [1, 2, 1]),
-             "padding": ("valid", "same"), "data_format": DATA_FORMATS,
+             "padding": ("valid", "same"), "data_format": DATA_FORMATS, "groups": (1, 2),
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_conv3d_valid, make=_conv_make(3), weights=_conv_weights, expect=_conv_expect,
-    divergences=(*tf_activation_divergences(linear_part(reference.conv)), TF_BIAS_ADD_LAST_AXIS),
+    divergences=(*tf_activation_divergences(linear_part(reference.conv), **CONV3D_ENGINES),
+                 TF_BIAS_ADD_LAST_AXIS),
     edge_cases=(
         (_conv(3, kernel_size=[2, 3, 2], padding="same", strides=[1, 2, 3]), [(1, 3, 4, 5, 2)]),
         (_conv(3, kernel_size=2, dilation_rate=[2, 1, 1], padding="valid"), [(1, 3, 2, 2, 1)]),
         # channels_first, the last output axis as long as the filters (tf.keras's bias bug)
         (_conv(3, kernel_size=1, data_format="channels_first"), [(1, 3, 2, 3, 2)]),
+        (_conv(3, groups=2, kernel_size=2, padding="same"), [(1, 3, 2, 3, 2)]),  # groups = C
     ),
     rejects=(
         Reject(_conv_config(3, kernel_size=[1, 1, 3]), ((1, 2, 2, 2, 1),),
@@ -338,8 +314,10 @@ SEPARABLE_CONV2D = LayerSpec(
     valid=_conv_valid,
     make=_conv_make(2, lambda params, kernel: params["depth_multiplier"]),
     weights=_separable_weights, expect=_separable_expect,
-    divergences=(*tf_activation_divergences(linear_part(reference.separable_conv2d)),
-                 TF_BIAS_ADD_LAST_AXIS, TF_ONEDNN_DEPTHWISE),
+    divergences=(*tf_activation_divergences(linear_part(reference.separable_conv2d),
+                                           **SEPARABLE_ENGINES),
+                 TF_BIAS_ADD_LAST_AXIS, TF_ONEDNN_DEPTHWISE, OPENVINO_ONEDNN_DEPTHWISE,
+                 XNNPACK_DEPTHWISE_SPREAD),
     edge_cases=(
         # several channels and multipliers: the interleaved order c*M + m shows
         (_conv(2, depth_multiplier=3, kernel_size=[2, 3], padding="same", strides=[2, 1]),
@@ -452,7 +430,8 @@ CONV2D_TRANSPOSE = LayerSpec(
     valid=_transpose_valid, make=_transpose_make, weights=_transpose_weights,
     expect=_transpose_expect,
     spec_values=(("dilation_rate", [1, 2], ("keras3",)),),   # tf_keras: equal or refused
-    divergences=(*tf_activation_divergences(linear_part(reference.conv_transpose)),
+    divergences=(*tf_activation_divergences(linear_part(reference.conv_transpose),
+                                           **TRANSPOSE_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS, XLA_TRANSPOSE_ABORT),
     edge_cases=(
         # valid with output_padding: the last row and column get no tap, only the bias

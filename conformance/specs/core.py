@@ -14,9 +14,32 @@ from conformance.specs._common import (
     tf_activation_divergences,
     through_activation,
 )
-from reference.activations import NAMES
+from conformance.specs._activation_bounds import activation_divergences
+from conformance.specs._engine_ops import converter_constants, onnx_select
+from reference.activations import KERAS2_NAMES, KERAS3_NAMES, NAMES
 
 ACTIVATIONS = (None, *NAMES)
+# Activation's and Dense's domain: every name Keras 3's activations.get knows, but glu (which
+# halves the last axis where Activation's and Dense's compute_output_shape keep it: edge cases
+# only, see below) and threshold (no defaults: Keras raises at the call, a Reject)
+ALL_ACTIVATIONS = (None, *(n for n in KERAS3_NAMES if n not in ("glu", "threshold")))
+# tf_keras knows only KERAS2_NAMES
+ONLY_KERAS3 = tuple(("activation", n, ("keras3",)) for n in ALL_ACTIVATIONS[1:]
+                    if n not in KERAS2_NAMES)
+ALIASES = ("swish", "hard_swish")         # silu's and hard_silu's other names
+# The regimes that show something of each further activation: its value (unit), saturation and
+# overflow (large), cancellation near 0 (small), flushed subnormals (tiny), NaN and inf
+# (special); the kinks at 0, +-1 and +-3 (ties) where it has some; an alias: unit and special
+KINKED = frozenset({"relu6", "leaky_relu", "hard_silu", "hard_tanh", "hard_shrink",
+                    "soft_shrink", "sparse_plus", "sparse_sigmoid", "sparsemax"})
+
+
+def further_regime(name, regime):
+    """Whether a further activation (not in NAMES) takes `regime` in Activation and Dense."""
+    if name in ALIASES:
+        return regime in ("unit", "special")
+    return regime in ("unit", "large", "small", "tiny", "special") or (
+        regime == "ties" and name in KINKED)
 # Layers that only move data: a regime can change their result only by special values or
 # subnormals that an engine mangles on the way (NaN canonicalised, subnormals flushed).
 DATA_MOVEMENT_REGIMES = ("unit", "tiny", "special")
@@ -46,9 +69,12 @@ def _dense_make(params, rng):
 def _dense_valid(params):
     """Long reductions (thousands of input features) are kept small elsewhere: rank 2, at most
     3 units, and the activations that show a sum's error plainly (none, saturating, softmax)."""
+    name = params["activation"]
+    if name not in ACTIVATIONS and not further_regime(name, params["regime"]):
+        return False
     return params["regime"] != "long" or (
         params["rank"] == 2 and params["units"] <= 3
-        and params["activation"] in (None, "linear", "tanh", "softmax"))
+        and name in (None, "linear", "tanh", "softmax"))
 
 
 def _dense_weights(config, shapes):
@@ -67,9 +93,11 @@ def _dense_expect(case):
 
 DENSE = LayerSpec(
     layer="Dense",
-    domains={"units": (1, 3, 8), "activation": ACTIVATIONS, "use_bias": (True, False),
+    domains={"units": (1, 3, 8), "activation": ALL_ACTIVATIONS, "use_bias": (True, False),
              "rank": (2, 3, 4, 5), "regime": REGIMES},
-    valid=_dense_valid, divergences=(*tf_activation_divergences(linear_part(reference.dense)),),
+    spec_values=ONLY_KERAS3,
+    valid=_dense_valid, divergences=(*tf_activation_divergences(linear_part(reference.dense)),
+                                     *activation_divergences(linear_part(reference.dense))),
     make=_dense_make, weights=_dense_weights, expect=_dense_expect,
     edge_cases=(({"units": 64, "activation": None, "use_bias": True, "rank": 2,
                   "regime": "unit"}, [(2, 256)]),
@@ -78,10 +106,19 @@ DENSE = LayerSpec(
                 ({"units": 1, "activation": None, "use_bias": False, "rank": 2,
                   "regime": "long"}, [(1, 4096)]),                    # one long dot product
                 ({"units": 3, "activation": "exponential", "use_bias": True, "rank": 2,
-                  "regime": "large"}, [(1, 1)])),                     # one input feature
+                  "regime": "large"}, [(1, 1)]),                      # one input feature
+                # glu: units / 2 outputs (Keras declares units: not drawn by the oracle tests)
+                ({"units": 8, "activation": "glu", "use_bias": True, "rank": 2,
+                  "regime": "unit"}, [(3, 5)], ("keras3",)),
+                ({"units": 2, "activation": "glu", "use_bias": False, "rank": 3,
+                  "regime": "special"}, [(4, 2, 3)], ("keras3",))),
     rejects=(Reject({"units": 0}, ((2, 3),), "units must be positive", ("keras3",)),
              Reject({"units": 2, "activation": "no_such_activation"}, ((2, 3),),
-                    "unknown activation name")),
+                    "unknown activation name"),
+             Reject({"units": 3, "activation": "glu"}, ((2, 3),),
+                    "glu halves an axis of odd length", ("keras3",)),
+             Reject({"units": 2, "activation": "celu"}, ((2, 3),),
+                    "tf_keras does not know celu", ("keras2",))),
 )
 
 
@@ -108,15 +145,42 @@ def _activation_expect(case):
     return Expected([y], [bound])
 
 
+def _activation_valid(params):
+    """Long rows only for the sums (softmax, log_softmax); the further activations in their
+    regimes (further_regime)."""
+    name, regime = params["activation"], params["regime"]
+    if regime == "long":
+        return name in ("softmax", "log_softmax")
+    return name in ACTIVATIONS or further_regime(name, regime)
+
+
 ACTIVATION = LayerSpec(
     layer="Activation",
-    domains={"activation": ACTIVATIONS, "rank": (2, 3, 4), "regime": REGIMES},
-    valid=lambda p: p["regime"] != "long" or p["activation"] == "softmax",   # the only sum
+    domains={"activation": ALL_ACTIVATIONS, "rank": (2, 3, 4), "regime": REGIMES},
+    spec_values=ONLY_KERAS3, valid=_activation_valid,
     make=_activation_make, inputs=_activation_inputs, expect=_activation_expect,
-    divergences=(*tf_activation_divergences(lambda case: case.inputs[0]),),
+    divergences=(*tf_activation_divergences(lambda case: case.inputs[0], clamped_on=()),
+                 *activation_divergences(lambda case: case.inputs[0])),
     edge_cases=(({"activation": "softmax", "rank": 2, "regime": "special"}, [(1, 1)]),
-                ({"activation": "softmax", "rank": 2, "regime": "long"}, [(1, 4096)])),
-    rejects=(Reject({"activation": "no_such_activation"}, ((2, 3),), "unknown activation name"),),
+                ({"activation": "softmax", "rank": 2, "regime": "long"}, [(1, 4096)]),
+                # rows of large logits, some 50 or more below their row's max: where a
+                # softmax that drops a very negative logit (or skips the max shift) shows
+                ({"activation": "softmax", "rank": 2, "regime": "large"}, [(3, 5)]),
+                # glu halves the last axis; Keras's compute_output_shape keeps it, which the
+                # oracle tests check, so glu is drawn here only (its values are vouched for)
+                *(({"activation": "glu", "rank": rank, "regime": regime}, [shape], ("keras3",))
+                  for rank, regime, shape in ((2, "unit", (3, 6)), (3, "large", (2, 2, 4)),
+                                              (2, "special", (4, 8)), (4, "small", (2, 1, 2, 2))))),
+    rejects=(Reject({"activation": "no_such_activation"}, ((2, 3),), "unknown activation name"),
+             Reject({"activation": "glu"}, ((2, 3),), "glu halves an axis of odd length",
+                    ("keras3",)),
+             Reject({"activation": "threshold"}, ((2, 3),), "threshold has no default "
+                    "threshold and default_value: Keras raises at the call", ("keras3",)),
+             Reject({"activation": "keras_hub>gelu_approximate"}, ((2, 3),),
+                    "Keras 3 reads an activation string in its own table only",
+                    ("keras3",)),
+             Reject({"activation": "sparsemax"}, ((2, 3),), "tf_keras does not know "
+                    "sparsemax", ("keras2",))),
 )
 
 
@@ -238,20 +302,31 @@ def _masking_inputs(config, shapes, regime):
     return [x]
 
 
+
+def _masking_expect(case):
+    return Expected([reference.masking(case.inputs[0], **case.config, spec=case.spec)],
+                    [tolerance.exact()],
+                    mask=reference.masking_mask(case.inputs[0], **case.config, spec=case.spec))
+
+
+# The deploy engines: LiteRT's converter writes mask_value=inf as FLT_MAX; tf2onnx writes Keras
+# 3's where(mask, x, 0) as a product, tf_keras's mask multiplication (the keras2 branch)
+MASKING_ENGINES = (converter_constants(_masking_expect), onnx_select(lambda case: [
+    reference.masking(case.inputs[0], **case.config, spec="keras2")]))
+
 MASKING = LayerSpec(
     layer="Masking",
     domains={"mask_value": (0.0, 1.0, -2.5), "regime": ELEMENTWISE},
     make=lambda params, rng: ({"mask_value": params["mask_value"]},
                               [(_batch(rng), int(rng.integers(1, 7)), int(rng.integers(1, 4)))]),
     inputs=_masking_inputs,
-    divergences=(daz_mask_divergence(lambda case, x: reference.masking_mask(x, **case.config)),),
+    divergences=(daz_mask_divergence(lambda case, x: reference.masking_mask(x, **case.config)),
+                 *MASKING_ENGINES),
     edge_cases=(({"mask_value": 0.0, "regime": "unit"}, [(2, 8, 1)]),  # masked iff it is 0
                 ({"mask_value": 1.0, "regime": "unit"}, [(1, 1, 3)]),  # a single step
                 ({"mask_value": -2.5, "regime": "unit"}, [(3, 12, 2)]),  # many masked steps
                 ({"mask_value": 0.1, "regime": "unit"}, [(2, 6, 2)]),   # 0.1 is not a float32
                 # masked steps of infinities: 0 in Keras 3, inf * 0 = NaN in tf_keras
                 ({"mask_value": float("inf"), "regime": "unit"}, [(2, 6, 2)])),
-    expect=lambda case: Expected(
-        [reference.masking(case.inputs[0], **case.config, spec=case.spec)], [tolerance.exact()],
-        mask=reference.masking_mask(case.inputs[0], **case.config, spec=case.spec)),
+    expect=_masking_expect,
 )

@@ -1,5 +1,6 @@
 """Specs of Lambda (a named function, its output_shape, arguments and mask, a mask given as a
 tensor) and of the Input layer (shape or batch_shape, batch_size, dtype, name)."""
+import dataclasses
 import os
 
 import numpy as np
@@ -9,6 +10,7 @@ from conformance import lambdas, tolerance
 from conformance.regimes import ELEMENTWISE
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import daz_mask_divergence
+from conformance.specs._engine_ops import BUILTIN_CLAMPED_OUTPUT, infinite_out
 from conformance.specs.core import DATA_MOVEMENT_REGIMES, _batch, _dims
 from reference.config import dtype_name
 
@@ -32,6 +34,16 @@ def _lambda_make(params, rng):
     return {"function": function, "output_shape": output_shape, "mask": params["mask"],
             "arguments": arguments}, [shape]
 
+
+
+def _computes_and_overflows(case):
+    """An infinite output of a Lambda that computes (square, or affine and head with a scale
+    or shift other than 1 and 0: the converter folds x * 1 + 0 away), where TFLite's builtin
+    MUL or ADD gives FLT_MAX (_engine_ops.BUILTIN_CLAMPED_OUTPUT)."""
+    arguments = case.config.get("arguments") or {}
+    computes = (case.config.get("function") == "square" or arguments.get("scale", 1.0) != 1.0
+                or arguments.get("shift", 0.0) != 0.0)
+    return computes and infinite_out(case)
 
 def _lambda_expect(case):
     x, = case.inputs
@@ -69,7 +81,8 @@ LAMBDA = LayerSpec(
     spec_values=(("mask", TENSOR_MASK, ("keras3",)),),
     make=_lambda_make, expect=_lambda_expect,
     divergences=(daz_mask_divergence(lambda case, x: reference.core.lambda_mask(
-        x, mask=lambdas.resolve_lambda_config(case.config).get("mask"))),),
+        x, mask=lambdas.resolve_lambda_config(case.config).get("mask"))),
+                 dataclasses.replace(BUILTIN_CLAMPED_OUTPUT, when=_computes_and_overflows)),
     inputs=lambda config, shapes, regime: [regime.values(s, huge=True) for s in shapes],
 )
 

@@ -31,6 +31,9 @@ from conformance.elements import error_ratio
 from conformance.regimes import ELEMENTWISE, LONG_TERMS
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import CONVERTED_FROM_TF_KERAS
+from conformance.specs._engine_ops import (
+    BUILTIN_CLAMPED_MERGE, LITERT_MAXIMUM, ONNX_BIAS_ADD_NCHW, OPENVINO_MAXIMUM, XNNPACK_ZERO_NORM,
+)
 from conformance.specs.core import DATA_MOVEMENT_REGIMES, _batch, _dims
 from reference import merge
 
@@ -206,13 +209,17 @@ def _elementwise(layer, expect, inputs=(2, 3, 4, 5), huge=lambda n: False, rejec
 
 
 ADD = _elementwise("Add", _sum_expect(merge.add), huge=lambda n: n == 2,
-                   divergences=(TF_SUM_AS_BIAS_ADD,))
+                   divergences=(TF_SUM_AS_BIAS_ADD, BUILTIN_CLAMPED_MERGE, ONNX_BIAS_ADD_NCHW))
 SUBTRACT = _elementwise(
     "Subtract", _sum_expect(merge.subtract), inputs=(2,), huge=lambda n: True,
-    rejects=(Reject({}, ((2, 3),) * 3, "Subtract takes exactly 2 inputs"),))
-MULTIPLY = _elementwise("Multiply", _multiply_expect, huge=lambda n: True)
-AVERAGE = _elementwise("Average", _average_expect, divergences=(TF_SUM_AS_BIAS_ADD,))
-MAXIMUM = _elementwise("Maximum", _maximum_expect, huge=lambda n: True)
+    rejects=(Reject({}, ((2, 3),) * 3, "Subtract takes exactly 2 inputs"),),
+    divergences=(BUILTIN_CLAMPED_MERGE,))
+MULTIPLY = _elementwise("Multiply", _multiply_expect, huge=lambda n: True,
+                        divergences=(BUILTIN_CLAMPED_MERGE,))
+AVERAGE = _elementwise("Average", _average_expect,
+                       divergences=(TF_SUM_AS_BIAS_ADD, BUILTIN_CLAMPED_MERGE, ONNX_BIAS_ADD_NCHW))
+MAXIMUM = _elementwise("Maximum", _maximum_expect, huge=lambda n: True,
+                       divergences=(LITERT_MAXIMUM, OPENVINO_MAXIMUM))
 
 
 # Concatenate ----------------------------------------------------------------------------------
@@ -344,7 +351,7 @@ DOT = LayerSpec(
              "ranks": ([2, 2], [2, 3], [3, 2], [3, 3], [4, 3]),
              "normalize": (False, True), "regime": (*ELEMENTWISE, "long")},
     valid=_dot_valid, make=_dot_make, expect=_dot_expect,
-    divergences=(NUMPY_NORM_WITHOUT_EPSILON,),
+    divergences=(NUMPY_NORM_WITHOUT_EPSILON, XNNPACK_ZERO_NORM),
     edge_cases=(({"axes": 1, "ranks": [2, 2], "normalize": True, "regime": "unit"},
                  [(1, 1), (1, 1)]),                                   # the cosine of one term
                 ({"axes": 1, "ranks": [2, 2], "normalize": True, "regime": "tiny"},

@@ -7,6 +7,7 @@ import reference
 from conformance import tolerance
 from conformance.regimes import LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.specs._engine_ops import BUILTIN_CLAMPED_OUTPUT
 from reference.normalization import (batch_statistics, broadcast_shape, feature_axes, fused_path,
                                      split_weights, weight_shape)
 
@@ -71,7 +72,7 @@ def _bn_arrays(params, config, shapes, regime):
     return [x], [np.asarray(w, np.float32) for w in weights]
 
 
-def _statistics_bound(x, axes):
+def statistics_bound(x, axes):
     """(mean, variance, n, bound on a float32 mean, bound on a float32 variance), per channel
     (the listed axes kept, the others of length 1), n the product of the axes not listed.
 
@@ -92,7 +93,7 @@ def _statistics_bound(x, axes):
     return mean, variance, n, e_mean, e_var
 
 
-def _normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y):
+def normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y):
     """Bound on a float32 (x - mean) / sqrt(variance + epsilon) * gamma + beta, computed as
     (x - mean) * inv + beta (torch) or x * inv + (beta - mean * inv) (TensorFlow, JAX, NumPy)
     with inv = gamma / sqrt(variance + epsilon), where mean and variance carry e_mean and
@@ -143,13 +144,13 @@ def _bn_expect(case):
     gamma, beta, moving_mean, moving_variance = (
         w.reshape(view) for w in split_weights(case.weights, center, scale, shape))
     if not (training and config.get("trainable", True)):
-        bound = _normalized_bound(x, moving_mean, moving_variance, 0.0, 0.0, gamma, beta,
+        bound = normalized_bound(x, moving_mean, moving_variance, 0.0, 0.0, gamma, beta,
                                   epsilon, y)
         observed = None if not training else {
             "weights": (after, [tolerance.exact()] * len(after))}
         return Expected([y], [bound], observed=observed)
-    mean, variance, n, e_mean, e_var = _statistics_bound(x, axes)
-    bound = _normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y)
+    mean, variance, n, e_mean, e_var = statistics_bound(x, axes)
+    bound = normalized_bound(x, mean, variance, e_mean, e_var, gamma, beta, epsilon, y)
     fused = fused_path(config.get("axis", -1), x.ndim, config.get("fused"), case.spec)
     bessel = n / max(n - 1, 1) if fused else 1
     folded, e_folded = variance * bessel, e_var * bessel + U * variance * bessel
@@ -201,7 +202,7 @@ BATCH_NORMALIZATION = LayerSpec(
     spec_values=tuple(("axis", axis, ("keras2",)) for axis in LIST_AXES),
     valid=_bn_valid, make=_bn_make, arrays=_bn_arrays, expect=_bn_expect, weights=_bn_weights,
     call_kwargs=lambda params, shapes, rng: {"training": params["training"]},
-    divergences=(BN_ONE_PASS_VARIANCE,),
+    divergences=(BN_ONE_PASS_VARIANCE, BUILTIN_CLAMPED_OUTPUT),
     edge_cases=(
         # tf_keras's fused kernel (rank 4, axis 3 or 1) in training: the unbiased variance
         # goes into the moving average; axis 2 is not fused

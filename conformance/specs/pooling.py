@@ -8,6 +8,7 @@ from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW
+from conformance.specs._engine_ops import ENGINE_MAX_POOLING, LITERT_AVERAGE_POOLING
 from conformance.elements import error_ratio
 from reference.layout import from_channels_last, to_channels_last
 from reference.padding import as_tuple, pad_amounts
@@ -222,7 +223,7 @@ def _max_pooling(rank):
     return LayerSpec(
         layer=f"MaxPooling{rank}D", windowed=True, domains=_domains(rank, average=False),
         make=_pooling_make(rank), expect=_max_expect, edge_cases=EDGE_CASES[rank],
-        divergences=(TF_MAX_POOLING_SKIPS_NAN,),
+        divergences=(TF_MAX_POOLING_SKIPS_NAN, ENGINE_MAX_POOLING),
         rejects=(Reject(_pool_config(_pool(padding="causal")), ((1,) + (6,) * rank + (2,),),
                         "pooling has no causal padding"),
                  Reject(_pool_config(empty), ((1,) + (3,) * rank + (2,),),
@@ -234,7 +235,8 @@ def _average_pooling(rank):
     return LayerSpec(
         layer=f"AveragePooling{rank}D", windowed=True, domains=_domains(rank, average=True),
         valid=_long_pool_valid(rank), make=_pooling_make(rank), expect=_average_expect,
-        divergences=(TORCH_AVERAGE_SAME, TORCH_EMPTY_POOL, TORCH_SMALL_INPUT_SAME),
+        divergences=(TORCH_AVERAGE_SAME, TORCH_EMPTY_POOL, TORCH_SMALL_INPUT_SAME,
+                     *LITERT_AVERAGE_POOLING),
         edge_cases=EDGE_CASES[rank] + (
             (empty, [(1,) + (3,) * rank + (2,)]),   # a 'valid' pool longer than the input: empty
         ),

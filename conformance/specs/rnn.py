@@ -20,7 +20,7 @@ from reference.recurrent import CELLS, cell_configs
 from conformance.specs.cells import (
     BOUNDED_ACTIVATIONS, KINDS, ONLY, TF_CELL_SOFTMAX, _activations,
     _bounded_stack, _cell_domains, _cell_weights, _exact, _plan, _serialized, _state_units,
-    tf_cell_exp_minus_one,
+    engine_cell_activations, tf_cell_exp_minus_one,
 )
 
 
@@ -183,6 +183,31 @@ JAX_UNROLLED_IGNORES_ZERO_OUTPUT = Divergence(
              "reference [1, 0, 0]")
 
 
+
+def _last_output_not_zeroed(case):
+    """zero_output_for_mask, the last output only, a mask, and some row whose last processed
+    step is masked after a real one (before any, the output it keeps is still the zeros it
+    starts from)."""
+    mask = case.call_kwargs.get("mask")
+    if (mask is None or not case.config.get("zero_output_for_mask")
+            or case.config.get("return_sequences")):
+        return False
+    mask = np.asarray(mask)[:, ::-1] if case.config.get("go_backwards") else np.asarray(mask)
+    return bool(np.any(~mask[:, -1] & mask.any(axis=1)))
+
+
+OPENVINO_LAST_OUTPUT_NOT_ZEROED = Divergence(
+    candidates=("keras-openvino",), when=_last_output_not_zeroed,
+    reason="Keras 3 on OpenVINO zeroes the masked steps of the returned sequence "
+           "(zero_output_for_mask) but not the last output: a row whose last step is masked "
+           "returns its previous output where Keras on TensorFlow gives 0",
+    evidence="keras/src/backend/openvino/rnn.py (Keras 3.15.1), _rnn_unrolled: last_output = "
+             "select(mask_t, output, previous) and only the sequence's step is select(mask_t, "
+             "output, 0) (lines 240-256); _rnn_loop the same (lines 415-431). openvino "
+             "2026.4.1: RNN(LSTMCell, zero_output_for_mask=True, return_sequences=False), mask "
+             "[[1, 1, 0, 0]] (RNN-147): [0.172, 1.28, -0.179] where tf.keras and the reference "
+             "give 0; RNN-065, -089, -115 and -131 alike")
+
 # Keras 3 on JAX and NumPy: the SimpleRNN/GRU/LSTM divergence, where the masked output is not
 # zeroed anyway (zero_output_for_mask, a flag of RNN's own, zeroes it on every backend)
 SCAN_REPEATS_INITIAL_H = dataclasses.replace(
@@ -255,6 +280,7 @@ RNN = LayerSpec(
     make=_rnn_make, weights=_rnn_weights, call_kwargs=_rnn_call_kwargs, expect=_rnn_expect,
     valid=_rnn_valid_cells, rejects=RNN_REJECTS,
     divergences=(SCAN_REPEATS_INITIAL_H, TF_CELL_SOFTMAX, tf_cell_exp_minus_one(_rnn_expect),
+                 *engine_cell_activations(_rnn_expect), OPENVINO_LAST_OUTPUT_NOT_ZEROED,
                  TORCH_UNROLLED_MASK_FLIP,
                  TF_UNROLLED_ZEROS_MIRRORED, JAX_UNROLLED_IGNORES_ZERO_OUTPUT,
                  TF_KERAS_UNROLLED_ZEROS_RAISE, JAX_STACK_PREVIOUS_OUTPUT),

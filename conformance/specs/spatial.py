@@ -9,6 +9,7 @@ from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW, exact_expect
+from conformance.specs._engine_ops import BUILTIN_CLAMPED_OUTPUT, ENGINE_MAX_POOLING, onnx_select
 from conformance.specs.core import DATA_MOVEMENT_REGIMES
 from reference.padding import as_tuple
 from reference.spatial import source_positions
@@ -312,6 +313,21 @@ DENSE_BILINEAR_ZERO_WEIGHT = Divergence(
              "(XLA)")
 
 
+ENGINE_BILINEAR_ZERO_WEIGHT = Divergence(
+    candidates=("litert", "litert-builtin", "keras-openvino"), when=_torch_lerp_differs,
+    reason="LiteRT's RESIZE_BILINEAR and OpenVINO's Interpolate sum every neighbour times its "
+           "weight, a weight of 0 included (at size 1 an axis reads each input twice, at "
+           "weights 1 and 0), so an infinite input gives NaN where the reference keeps it: "
+           "torch's replay (TORCH_BILINEAR_ZERO_WEIGHT) predicts where",
+    evidence="ai-edge-litert 2.3.0 (both resolvers) and openvino 2026.4.1 under Keras 3.15.1: "
+             "UpSampling2D(1, interpolation='bilinear') on UpSampling2D-009's (1, 2, 3, 2) "
+             "input [-inf, -0.187, -0.482, -1.03, -0, -0.0349, 2.04, -inf, nan, nan, inf, "
+             "-0.0622] gives NaN at the infinities, where the reference and tf.keras give "
+             "them back; TFLite's half-pixel resize reads rows (floor(y), ceil(y)) = (t, t) "
+             "at scale 1 (tensorflow/lite/kernels/internal/reference/resize_bilinear.h). The "
+             "predicate matched these engines' failures exactly (two of 21 bilinear cases "
+             "each) and none of their passing cases")
+
 def _upsampling(rank):
     def make(params, rng):
         config = _config(params, "size", "data_format", "interpolation")
@@ -328,7 +344,7 @@ def _upsampling(rank):
     return LayerSpec(layer=f"UpSampling{rank}D", domains=domains, valid=valid, make=make,
                      expect=_upsampling_expect,
                      divergences=(TF_BILINEAR_INF, TORCH_BILINEAR_ZERO_WEIGHT,
-                                  DENSE_BILINEAR_ZERO_WEIGHT),
+                                  DENSE_BILINEAR_ZERO_WEIGHT, ENGINE_BILINEAR_ZERO_WEIGHT),
                      rejects=(Reject({"size": 0}, ((1,) + (3,) * rank + (2,),),
                                      "size must be positive"),))
 
@@ -392,6 +408,16 @@ def _steps_mask(params, shapes, rng):
     return {"mask": mask}
 
 
+
+def _masked_average_as_product(case):
+    """Keras 3 leaves masked steps out with tf.where; tf2onnx writes it as a product, which is
+    tf_keras's mask multiplication (the reference's keras2 branch): a masked inf gives NaN."""
+    return [reference.global_average_pooling(case.inputs[0], case.call_kwargs.get("mask"),
+                                             **case.config, spec="keras2")]
+
+
+ONNX_MASKED_AVERAGE = onnx_select(_masked_average_as_product)
+
 def _global(kind, rank):
     average = kind == "Average"
     masked = average and rank == 1
@@ -401,7 +427,11 @@ def _global(kind, rank):
                  **({"mask": MASKS} if masked else {}),
                  "regime": REGIMES if average else ELEMENTWISE},
         make=_global_make(rank), call_kwargs=_steps_mask if masked else None,
-        expect=_global_average_expect if average else exact_expect(reference.global_max_pooling))
+        expect=_global_average_expect if average else exact_expect(reference.global_max_pooling),
+        # the masked mean is a sum and a division, which TFLite's builtin kernels clamp (the
+        # MEAN of GlobalAveragePooling2D-005 keeps inf)
+        divergences=((ONNX_MASKED_AVERAGE, BUILTIN_CLAMPED_OUTPUT) if masked
+                     else () if average else (ENGINE_MAX_POOLING,)))
 
 
 GLOBAL_MAX_POOLING_1D, GLOBAL_MAX_POOLING_2D = (_global("Max", r) for r in (1, 2))
