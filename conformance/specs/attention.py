@@ -34,7 +34,8 @@ from conformance.specs._common import (
 )
 from conformance.specs.embedding import LOOKUP_REGIMES, read_specials
 from reference.activations import activation as get_activation
-from reference.attention import contracted_terms, einsum_dense_shapes, split_equation
+from reference.attention import (contracted_terms, einsum_dense_shapes, keras3_fused,
+                                 split_equation)
 
 
 def _long_terms(rng):
@@ -295,6 +296,30 @@ TF_PROJECTION_BIAS_ADD = Divergence(
              "reference")
 
 
+def _jax_fused_value_dim(case):
+    """Keras 3's fused path (keras3_fused: a rank-3 query, no dropout, no scores returned)
+    with value_dim other than key_dim."""
+    config = case.config
+    value_dim = config.get("value_dim")
+    return (case.spec == "keras3" and value_dim is not None
+            and value_dim != config.get("key_dim")
+            and keras3_fused(np.ndim(case.inputs[0]), config.get("dropout", 0.0),
+                             bool(case.call_kwargs.get("return_attention_scores"))))
+
+
+JAX_FUSED_VALUE_DIM = Divergence(
+    candidates=("keras-jax",), when=_jax_fused_value_dim,
+    reason="Keras 3 on JAX raises in its fused attention when value_dim differs from key_dim: "
+           "its XLA fallback reshapes the attention output to the query's shape",
+    evidence="keras/src/backend/jax/nn.py dot_product_attention (Keras 3.15.1), the XLA "
+             "fallback: `output_shape = query.shape` ... `jnp.reshape(encoded, "
+             "output_shape)`. MultiHeadAttention(num_heads=2, key_dim=3, value_dim=2) on "
+             "query (2, 1, 2), value (2, 1, 3), key (2, 1, 4) raises TypeError 'cannot reshape "
+             "array of shape (2, 1, 2, 1, 2) (size 8) into shape (2, 1, 2, 3)' (found by the "
+             "live property test); with return_attention_scores=True (the einsum path) it "
+             "computes, as tf.keras and keras-torch do")
+
+
 MULTI_HEAD_ATTENTION = LayerSpec(
     layer="MultiHeadAttention",
     domains={"num_heads": (1, 2), "key_dim": (1, 3), "value_dim": (None, 2),
@@ -313,7 +338,7 @@ MULTI_HEAD_ATTENTION = LayerSpec(
                  ("robust_masking", True, ("keras2",))),
     valid=_mha_valid, make=_mha_make, inputs=_mha_inputs, weights=_mha_weights,
     call_kwargs=_mha_call_kwargs, expect=_mha_expect,
-    divergences=(TF_PROJECTION_BIAS_ADD, Divergence(
+    divergences=(TF_PROJECTION_BIAS_ADD, JAX_FUSED_VALUE_DIM, Divergence(
         candidates=TENSORFLOW, when=_tf_softmax_rows,
         reason="TensorFlow's CPU softmax of a row of attention logits holding NaN or +inf "
                "beside finite or -inf ones gives 0 for those, where IEEE arithmetic (and "

@@ -9,7 +9,8 @@ import numpy as np
 import reference
 from conformance import tolerance
 from conformance.regimes import ELEMENTWISE
-from conformance.spec import Expected, LayerSpec, Reject
+from conformance.elements import error_ratio
+from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs.advanced_activations import elementwise_bound
 
 DATA_MOVEMENT_REGIMES = ("unit", "tiny", "special")
@@ -35,11 +36,38 @@ def _relu_expect(case):
     return Expected([y], [bound])
 
 
+def _numpy_leaky_path_differs(case):
+    """ReLU with a negative_slope, no max_value and threshold 0 is Keras's leaky_relu
+    (keras/src/activations/activations.py ReLU.static_call), which Keras 3's NumPy backend
+    computes as np.maximum(x, slope * x): min(x, slope * x) for a slope > 1."""
+    config = case.config
+    slope = config.get("negative_slope", 0.0)
+    if not slope or config.get("max_value") is not None or config.get("threshold", 0.0) \
+            or not case.expected:
+        return False
+    x = np.asarray(case.inputs[0], np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = np.maximum(x, np.float64(np.float32(slope)) * x)
+    return bool(np.any(error_ratio(case.expected[0], case.bounds[0], got) > 1))
+
+
+NUMPY_LEAKY_RELU = Divergence(
+    candidates=("keras-numpy",), when=_numpy_leaky_path_differs,
+    reason="Keras 3's NumPy backend computes leaky_relu as np.maximum(x, slope * x), which is "
+           "min(x, slope * x) for a slope > 1; ReLU with a negative_slope and neither "
+           "max_value nor threshold is that leaky_relu",
+    evidence="keras/src/activations/activations.py ReLU.static_call (Keras 3.15.1) returns "
+             "backend.nn.leaky_relu(x, negative_slope) when max_value is None and threshold "
+             "is 0; keras/src/backend/numpy/nn.py lines 110-112: np.maximum(x, slope * x) (the "
+             "LeakyReLU row of the known divergences). ReLU(negative_slope=1.5) on 281.39 "
+             "gives 422.09 on keras-numpy (ReLU-004), 281.39 elsewhere")
+
+
 RELU = LayerSpec(
     layer="ReLU",
     domains={"max_value": (None, 0.0, 1.0, 6.0), "negative_slope": (0.0, 0.1, 1.5),
              "threshold": (0.0, 1.0, 2.5), "rank": (2, 3), "regime": ELEMENTWISE},
-    make=_relu_make, expect=_relu_expect,
+    make=_relu_make, expect=_relu_expect, divergences=(NUMPY_LEAKY_RELU,),
     # inputs N(0, 9), and up to 1e38 in the large regime: past every threshold and max_value;
     # the ties regime puts values on 0, 1, 2.5 and 3 (x == threshold gives 0, x == max_value m)
     inputs=lambda config, shapes, regime: [regime.values(s, scale=3.0, huge=True)

@@ -10,7 +10,7 @@ import numpy as np
 import reference
 from conformance import tolerance
 from conformance.regimes import LONG_TERMS, REGIMES
-from conformance.spec import Expected, LayerSpec, Reject
+from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import tf_softmax_divergence
 from conformance.specs.normalization import normalized_bound, statistics_bound
 from reference.model_layers import (layer_norm_axes, layer_norm_weight_shape, masked_logits,
@@ -137,6 +137,16 @@ def _softmax_axis(case):
     return softmax_axes(case.config.get("axis", -1), np.ndim(case.inputs[0]))
 
 
+NUMPY_SOFTMAX_AXES = Divergence(
+    candidates=("keras-numpy",), when=lambda case: len(_softmax_axis(case)) > 1,
+    reason="Keras 3's Softmax layer on its NumPy backend raises for an axis list: it hands "
+           "Keras's tracked list to scipy's logsumexp",
+    evidence="keras-numpy 3.15.1: Softmax(axis=[1, 2]) on shape (2, 3, 2) raises TypeError "
+             "''TrackedList' object cannot be interpreted as an integer' from "
+             "scipy/special/_logsumexp.py (Softmax-011, -028); tf.keras, keras-jax and "
+             "keras-torch compute it")
+
+
 SOFTMAX = LayerSpec(
     layer="Softmax",
     domains={"axis": (-1, 1, [-1], [1, 2]), "rank": (2, 3, 4), "mask": SOFTMAX_MASKS,
@@ -150,7 +160,8 @@ SOFTMAX = LayerSpec(
     # IEEE arithmetic gives what TensorFlow does (NaN only at the +inf)
     divergences=(tf_softmax_divergence(_softmax_logits,
                                        applies=lambda case: len(_softmax_axis(case)) == 1,
-                                       axis_of=lambda case: _softmax_axis(case)[0]),),
+                                       axis_of=lambda case: _softmax_axis(case)[0]),
+                 NUMPY_SOFTMAX_AXES),
     edge_cases=(({"axis": -1, "rank": 2, "mask": "group_masked", "robust_masking": False,
                   "regime": "large"}, [(2, 5)]),
                 ({"axis": [1, 2], "rank": 3, "mask": "group_masked", "robust_masking": False,
@@ -226,6 +237,73 @@ def _ln_expect(case):
     return Expected([y], [bound])
 
 
+def _contiguous_as_written(case):
+    """Keras 3's is_continuous_axis on the config's axis list, sorted as written
+    (keras/src/utils/python_utils.py): where Keras 3 on torch calls F.layer_norm."""
+    axis = case.config.get("axis", -1)
+    written = sorted([axis] if isinstance(axis, int) else axis)
+    steps = {b - a for a, b in zip(written, written[1:])}
+    return len(written) <= 1 or steps in ({1}, {-1})
+
+
+def _torch_kernel_on_other_axes(case):
+    """Keras 3 on torch hands contiguous axes to F.layer_norm(x, their sizes), which
+    normalizes the trailing axes of those sizes: wrong (or raising) unless the axes end at
+    the last one. Not with rms_scaling."""
+    if case.config.get("rms_scaling") or not _contiguous_as_written(case):
+        return False
+    rank = np.ndim(case.inputs[0])
+    axes, _ = layer_norm_axes(case.config.get("axis", -1), rank, case.spec)
+    return sorted(axes) != list(range(rank - len(axes), rank))
+
+
+def _one_pass_cancels(case):
+    """The variance as E[x^2] - E[x]^2 (moments of Keras 3's torch and NumPy backends): a
+    group whose squared mean exceeds 10 times its variance loses much of it (covering, as
+    BatchNormalization's row). Not with rms_scaling (a variance about the mean by np.var)."""
+    if case.config.get("rms_scaling"):
+        return False
+    x = np.asarray(case.inputs[0], np.float64)
+    axes, _ = layer_norm_axes(case.config.get("axis", -1), x.ndim, case.spec)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = np.mean(x, axis=tuple(axes))
+        variance = np.var(x, axis=tuple(axes))
+        return bool(np.any(mean ** 2 > 10 * variance))
+
+
+ONE_PASS_EVIDENCE = (
+    "keras/src/backend/numpy/nn.py line 951 and torch/nn.py lines 976-982 (Keras 3.15.1, "
+    "`moments`: 'faster but less numerically stable'), reached from keras/src/ops/nn.py "
+    "_layer_normalization; keras-numpy fails the offset cases LayerNormalization-004, -016, "
+    "-029, -034, -037 (a live case: expected -3.006, got -1.654, 62 times the bound), "
+    "keras-torch LayerNormalization-004 (axis [-1, 1], not contiguous as written); "
+    "tf.nn.moments and jnp.var subtract the mean first")
+TORCH_LAYER_NORM_KERNEL = Divergence(
+    candidates=("keras-torch",), when=_torch_kernel_on_other_axes,
+    reason="Keras 3 on torch normalizes contiguous axes with F.layer_norm, which always takes "
+           "the trailing axes: an axis that is not the last (axis=1 of a rank-3 or rank-4 "
+           "input, [1, 2] of rank 4) is normalized over the wrong axes, or raises",
+    evidence="keras/src/ops/nn.py _layer_normalization (Keras 3.15.1): `elif "
+             "backend.config.backend() == 'torch' and is_continuous_axis(axis): outputs = "
+             "F.layer_norm(x, normalized_shape, ...)`; LayerNormalization(axis=1) on shape "
+             "(1, 4, 4, 2) raises RuntimeError 'Given normalized_shape=[4], expected input "
+             "with shape [*, 4]' (LayerNormalization-013), and is silently wrong where the "
+             "sizes match; tf.keras, keras-jax and keras-numpy normalize axis 1")
+NUMPY_ONE_PASS_LAYER_NORM = Divergence(
+    candidates=("keras-numpy",), when=_one_pass_cancels,
+    reason="Keras 3 on NumPy computes LayerNormalization's variance in one pass, E[x^2] - "
+           "E[x]^2, which cancels where a group's mean is large against its spread (offset "
+           "regime): covering",
+    evidence=ONE_PASS_EVIDENCE)
+TORCH_ONE_PASS_LAYER_NORM = Divergence(
+    candidates=("keras-torch",),
+    when=lambda case: not _contiguous_as_written(case) and _one_pass_cancels(case),
+    reason="Keras 3 on torch computes LayerNormalization's variance in one pass, E[x^2] - "
+           "E[x]^2, for axes F.layer_norm does not take (not contiguous as written), which "
+           "cancels where a group's mean is large against its spread: covering",
+    evidence=ONE_PASS_EVIDENCE)
+
+
 LAYER_NORMALIZATION = LayerSpec(
     layer="LayerNormalization",
     domains={"axis": LN_AXES, "rank": (2, 3, 4), "center": (True, False),
@@ -236,6 +314,7 @@ LAYER_NORMALIZATION = LayerSpec(
     spec_values=(("rms_scaling", True, ("keras3",)),),
     valid=_ln_valid, make=_ln_make, weights=_ln_weights, expect=_ln_expect,
     weight_scale=1.0,
+    divergences=(TORCH_LAYER_NORM_KERNEL, TORCH_ONE_PASS_LAYER_NORM, NUMPY_ONE_PASS_LAYER_NORM),
     edge_cases=(
         # one element normalized: variance 0, y = beta
         ({"axis": -1, "rank": 2, "center": True, "scale": True, "rms_scaling": False,
