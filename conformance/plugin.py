@@ -130,6 +130,7 @@ class Session:
             self._model_cases()
         elif (self.fixtures_dir / models.LISTING).is_file():     # a model's cases, replayed
             self.listing = models.read_listing(self.fixtures_dir)
+            self.oracle = False
 
     def _model_cases(self):
         """--model: the model's cases, built once (on the controller) into a fixture set that
@@ -364,7 +365,8 @@ def pytest_collection_modifyitems(session, config, items):
         if item.get_closest_marker("kc_oracle") and not kc.oracle:
             drop.append(item)
             continue
-        if (config.getoption("cases") or kc.model) and item.get_closest_marker("kc_live"):
+        if (config.getoption("cases") or kc.listing is not None) and \
+                item.get_closest_marker("kc_live"):
             drop.append(item)
             continue
         keep.append(item)

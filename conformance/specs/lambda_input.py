@@ -109,7 +109,7 @@ def _input_inputs(config, shapes, regime):
 
 JAX_WITHOUT_X64 = Divergence(
     candidates=("keras-jax",),
-    when=lambda case: case.params["dtype"] == "float64"
+    when=lambda case: case.config.get("dtype") == "float64"
     and os.environ.get("JAX_ENABLE_X64", "0").lower() in ("0", "false", ""),
     reason="JAX truncates float64 to float32 unless jax_enable_x64 is set (JAX_ENABLE_X64=1)",
     evidence="https://docs.jax.dev/en/latest/default_dtypes.html; keras-team/keras#18482 "
