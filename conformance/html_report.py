@@ -61,7 +61,7 @@ def render_candidate(matrix):
 
 # the model section's statuses, as the badges of case statuses show them
 MODEL_BADGE = {"passed": "passed", "failing": "failed", "error": "error", "skipped": "skipped",
-               "not vouched": "error"}
+               "not vouched": "error", "known divergence": "xfailed"}
 
 
 def _model_section(matrix):

@@ -277,9 +277,10 @@ def read_listing(root):
 def section(listing, results):
     """The matrix's "model" section: the model's layers in its order, each with a status
     (passed: every case vouched for by the oracle and passed by the candidate; failing; error;
-    not vouched: the oracle disagrees with the reference on some case; skipped; no spec;
-    outside the scope), its worst error/bound ratio, the first problem and its rerun command;
-    and the counts of each status."""
+    not vouched: the oracle disagrees with the reference on some case; known divergence: a
+    case the spec or the known-failures file expects the candidate to fail, and it does;
+    skipped; no spec; outside the scope), its worst error/bound ratio, the first problem and
+    its rerun command; and the counts of each status."""
     rows = []
     for entry in listing["layers"]:
         row = {"name": entry["name"], "layer": entry["layer"], "input_shapes": entry["shapes"],
@@ -310,6 +311,10 @@ def _judged(entry, results):
         case_id, why = next(iter(entry["oracle"].items()))
         return {**row, "status": "not vouched", "case": case_id,
                 "message": f"the oracle did not vouch for {case_id}: {why[:300]}"}
+    known = [r for r in results if r["status"] == "xfailed"]
+    if known:
+        return {**row, "status": "known divergence", "case": known[0]["id"],
+                "message": _first_line(known[0]["message"]) or "a known divergence"}
     if all(s == "skipped" for s in statuses):
         return {**row, "status": "skipped", "message": _first_line(results[0]["message"])}
     return {**row, "status": "passed", "message": ""}
