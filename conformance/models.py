@@ -15,6 +15,7 @@ golden case and an engine team can replay them without TensorFlow.
 """
 import argparse
 import importlib
+import inspect
 import json
 import re
 import sys
@@ -114,8 +115,19 @@ def _nodes(layer):
     """The input tensors of each call of `layer` in the model (an InputLayer's: its output)."""
     if layer.__class__.__name__ == "InputLayer":
         return [[layer.output]]
-    nodes = [_as_list(n.input_tensors) for n in layer._inbound_nodes]   # tf_keras: one tensor
+    nodes = [_call_tensors(n) for n in layer._inbound_nodes]
     return [n for n in nodes if n] or [_as_list(layer.input)]
+
+
+def _call_tensors(node):
+    """A call's tensors: its positional arguments where there are several (MultiHeadAttention
+    called as mha(x, x) gets x twice, which the node's flattened input_tensors holds once),
+    else its input tensors (a merge's list; tf_keras's single tensor)."""
+    arguments = getattr(node, "arguments", None)          # Keras 3
+    args = getattr(arguments, "args", None) or getattr(node, "call_args", None) or ()
+    if len(args) > 1 and all(hasattr(a, "shape") for a in args):
+        return list(args)
+    return _as_list(node.input_tensors)
 
 
 def _as_list(value):
@@ -160,11 +172,23 @@ def layer_cases(model_name, keras_spec, entry, layer, recorded=None):
         else:
             inputs = draw_inputs(spec, config, entry.shapes, layer,
                                  Regime(regime, np.random.default_rng(seed)))
+        inputs, call_kwargs = call_arguments(layer, inputs)
         case = Case(id=case_id, layer=entry.layer, spec=keras_spec,
                     params={"model_layer": entry.name, "regime": regime}, config=config,
-                    inputs=inputs, weights=weights, seed=seed)
+                    inputs=inputs, weights=weights, call_kwargs=call_kwargs, seed=seed)
         cases.append(with_expected(spec, case))
     return cases
+
+
+def call_arguments(layer, arrays):
+    """(the case's inputs, its call arguments) from the arrays of a call's tensors: a layer
+    whose call takes them as separate arguments (MultiHeadAttention's query, value, key) gets
+    the first as its input and the others by name, as its spec's cases hold them; a layer
+    whose call takes one argument (a merge's list of inputs) gets them all as inputs."""
+    names = list(inspect.signature(layer.call).parameters)
+    if len(arrays) < 2 or len(names) < 2 or names[0] == "inputs":
+        return list(arrays), {}
+    return list(arrays[:1]), dict(zip(names[1:], arrays[1:]))
 
 
 def draw_inputs(spec, config, shapes, layer, regime):
@@ -173,7 +197,9 @@ def draw_inputs(spec, config, shapes, layer, regime):
     dtypes = [getattr(t, "dtype", "float32") for t in _nodes(layer)[0]]
     if spec.inputs:
         try:
-            return spec.inputs(config, shapes, regime)
+            drawn = spec.inputs(config, shapes, regime)
+            if len(drawn) == len(shapes):       # not a rule for the first tensor only
+                return drawn
         except (KeyError, TypeError, ValueError):
             pass                      # a rule written for the spec's own configs: plain draws
     inputs = []
@@ -310,7 +336,7 @@ def _judged(entry, results):
     if entry["oracle"]:
         case_id, why = next(iter(entry["oracle"].items()))
         return {**row, "status": "not vouched", "case": case_id,
-                "message": f"the oracle did not vouch for {case_id}: {why[:300]}"}
+                "message": f"the oracle did not vouch for {case_id}: {' '.join(why.split())[:300]}"}
     known = [r for r in results if r["status"] == "xfailed"]
     if known:
         return {**row, "status": "known divergence", "case": known[0]["id"],

@@ -369,6 +369,9 @@ def pytest_collection_modifyitems(session, config, items):
                 item.get_closest_marker("kc_live"):
             drop.append(item)
             continue
+        if kc.model and not item.get_closest_marker("kc_case"):
+            drop.append(item)         # --model runs the model's cases, not the suite's tests
+            continue
         keep.append(item)
         layer = getattr(item, "callspec", None) and item.callspec.params.get("layer")
         if item.get_closest_marker("kc_live") and layer:
