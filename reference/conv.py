@@ -136,6 +136,19 @@ def depthwise_conv(x, depthwise_kernel, bias=None, *, kernel_size, strides=1, pa
     rank = depthwise_kernel.ndim - 2
     kernel_size, strides, dilation_rate = _window_args(None, kernel_size, strides, dilation_rate,
                                                        rank, strided_dilation=spec == "keras3")
+    x, channels = _depthwise_input(x, depthwise_kernel, kernel_size, depth_multiplier,
+                                   padding, data_format)
+    if use_bias != (bias is not None):
+        raise ValueError("a bias must be given exactly when use_bias is True")
+    y = depthwise(x, depthwise_kernel, strides, padding, dilation_rate)
+    if use_bias:
+        y = y + np.asarray(bias, np.float64)
+    return get_activation(activation, spec)(from_channels_last(y, data_format))
+
+
+def _depthwise_input(x, depthwise_kernel, kernel_size, depth_multiplier, padding, data_format):
+    """(x channels_last, its channels C) after the checks a depthwise step makes as Keras
+    does: a positive int depth_multiplier M, "valid" or "same", a kernel (*kernel_size, C, M)."""
     if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
         raise ValueError(f"`depth_multiplier` must be a positive int, got {depth_multiplier!r}")
     if padding not in ("valid", "same"):
@@ -146,12 +159,7 @@ def depthwise_conv(x, depthwise_kernel, bias=None, *, kernel_size, strides=1, pa
         raise ValueError(f"depthwise kernel shape {depthwise_kernel.shape} does not match "
                          f"kernel_size {kernel_size}, {channels} channels and depth_multiplier "
                          f"{depth_multiplier}")
-    if use_bias != (bias is not None):
-        raise ValueError("a bias must be given exactly when use_bias is True")
-    y = depthwise(x, depthwise_kernel, strides, padding, dilation_rate)
-    if use_bias:
-        y = y + np.asarray(bias, np.float64)
-    return get_activation(activation, spec)(from_channels_last(y, data_format))
+    return x, channels
 
 
 @takes_config
@@ -169,16 +177,8 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, *, filter
     pointwise_kernel = np.asarray(pointwise_kernel, np.float64)
     kernel_size, strides, dilation_rate = _window_args(filters, kernel_size, strides,
                                                        dilation_rate, 2)
-    if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
-        raise ValueError(f"`depth_multiplier` must be a positive int, got {depth_multiplier!r}")
-    if padding not in ("valid", "same"):
-        raise ValueError(f"Invalid padding {padding!r} for a 2D convolution")
-    x = to_channels_last(x, data_format)
-    channels = x.shape[-1]
-    if depthwise_kernel.shape != (*kernel_size, channels, depth_multiplier):
-        raise ValueError(f"depthwise kernel shape {depthwise_kernel.shape} does not match "
-                         f"kernel_size {kernel_size}, {channels} channels and depth_multiplier "
-                         f"{depth_multiplier}")
+    x, channels = _depthwise_input(x, depthwise_kernel, kernel_size, depth_multiplier,
+                                   padding, data_format)
     if pointwise_kernel.shape != (1, 1, channels * depth_multiplier, filters):
         raise ValueError(f"pointwise kernel shape {pointwise_kernel.shape}, expected "
                          f"{(1, 1, channels * depth_multiplier, filters)}")

@@ -11,6 +11,7 @@ import numpy as np
 
 from reference.activations import relu, softmax
 from reference.config import OutOfScope, takes_config
+from reference.normalization import feature_axes
 
 OMITTED = object()              # a config without the key
 NORMALIZATION_EPSILON = 1e-7    # backend.epsilon() in both Kerases
@@ -160,15 +161,9 @@ def _adapted_statistics(weights, sizes):
 # Softmax --------------------------------------------------------------------------------------
 
 def softmax_axes(axis, rank):
-    """Softmax's axis (an int or a list) as sorted non-negative ints; ValueError out of range."""
-    listed = list(axis) if isinstance(axis, (list, tuple)) else [axis]
-    for a in listed:
-        if isinstance(a, bool) or not isinstance(a, int) or not -rank <= a < rank:
-            raise ValueError(f"axis {axis!r} is out of range for an input of rank {rank}")
-    axes = sorted(a % rank for a in listed)
-    if not axes or len(set(axes)) != len(axes):
-        raise ValueError(f"axis {axis!r} lists no axis or one axis twice")
-    return axes
+    """Softmax's axis (an int or a list) as sorted non-negative ints; ValueError out of range
+    or listed twice (the rule of BatchNormalization's axis lists, feature_axes)."""
+    return list(feature_axes(axis, rank))
 
 
 def masked_logits(x, mask, spec="keras3", robust_masking=False):
