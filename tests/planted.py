@@ -3,7 +3,6 @@ fault in the right layer's cells and nowhere else."""
 import os
 import signal
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -491,15 +490,3 @@ class GRUResetBeforeMatmul(Planted):
         return reference.gru(case.inputs[0], kernel, recurrent_kernel, *merged,
                              **case.call_kwargs, **config)
 
-
-class PointwiseConvDropsBias(Planted):
-    """A 1x1 Conv2D computed without its bias (as a converter that lowers pointwise
-    convolutions to a matmul might): every other Conv2D is right."""
-    layer = "Conv2D"
-
-    def faulty(self, case):
-        kernel_size = as_tuple(case.config["kernel_size"], 2, "kernel_size")
-        if kernel_size != (1, 1) or not case.config.get("use_bias", True):
-            return self.correct(case)
-        weights = [case.weights[0], np.zeros_like(case.weights[1])]
-        return ReferenceCandidate.run(self, replace(case, weights=weights))

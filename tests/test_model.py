@@ -50,7 +50,7 @@ def test_a_fault_in_one_layer_is_named_there_only(saved, tmp_path):
     cases = saved / "cases"
     if not (cases / "model.json").is_file():
         pytest.skip("needs the cases the previous test wrote")
-    code, output, matrix = run_suite(tmp_path, "tests.planted:PointwiseConvDropsBias",
+    code, output, matrix = run_suite(tmp_path, "tests.planted_model:PointwiseConvDropsBias",
                                      "--fixtures-dir", str(cases))
     assert code == 1 and matrix is not None, output[-3000:]
     failing = [row["name"] for row in matrix["model"]["layers"] if row["status"] != "passed"]
