@@ -342,12 +342,43 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
         {(k, a) for k in range(n) for a in range(len(values[k]))},
         {(k, a, j, b) for k, j in itertools.combinations(range(n), 2)
          for a in range(len(values[k])) for b in range(len(values[j]))})
+    # the uncovered pairs again, as one table of values a of k by values b of j for each k < j
+    table = {(k, j): np.ones((sizes[k], sizes[j]), bool)
+             for k, j in itertools.combinations(range(n), 2)}
+
+    def cover(items):
+        uncovered.difference_update(items)
+        for item in items:
+            if len(item) == 4:
+                table[item[0], item[2]][item[1], item[3]] = False
 
     def params(index):
         return {name: values[k][a] for k, (name, a) in enumerate(zip(names, index))}
 
     def fixed_by(item):
         return {item[0]: item[1]} if len(item) == 2 else {item[0]: item[1], item[2]: item[3]}
+
+    def gains(k, index):
+        """How many uncovered pairs each value of parameter k makes with those set in index."""
+        total = np.zeros(sizes[k], np.int64)
+        for j, b in enumerate(index):
+            if b is not None and j != k:
+                total += table[k, j][:, b] if k < j else table[j, k][b, :]
+        return total
+
+    def random_completion(target):
+        """The first of `tries` random completions of target that is valid, or None; the
+        random stream advances exactly as far as drawing them one at a time up to it would."""
+        state = rng.bit_generator.state
+        draws = rng.integers(0, sizes, size=(tries, n))   # row by row, the stream of one call each
+        for t, index in enumerate(draws.tolist()):
+            for k, a in fixed_by(target).items():
+                index[k] = a
+            if valid(params(index)):
+                rng.bit_generator.state = state
+                rng.integers(0, sizes, size=(t + 1, n))
+                return index
+        return None
 
     while uncovered:
         target = min(uncovered, key=lambda item: (len(item), item))
@@ -359,28 +390,19 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
             for k in rng.permutation(n):
                 if index[k] is not None:
                     continue
-                gains = [sum((min(k, j), a if k < j else index[j], max(k, j),
-                              index[j] if k < j else a) in uncovered
-                             for j in range(n) if index[j] is not None)
-                         for a in range(len(values[k]))]
-                top = max(gains)
-                index[k] = int(rng.choice([a for a, g in enumerate(gains) if g == top]))
+                gain = gains(k, index)
+                index[k] = int(rng.choice(np.flatnonzero(gain == gain.max()).tolist()))
             if valid(params(index)):
                 score = len(_items(index) & uncovered)
                 if score > best_score:
                     best, best_score = index, score
-        for _ in range(tries if best is None else 0):
-            index = rng.integers(0, sizes).tolist()    # the stream of one draw per value
-            for k, a in fixed_by(target).items():
-                index[k] = a
-            if valid(params(index)):
-                best = index
-                break
         if best is None:
-            uncovered.discard(target)              # unreachable
+            best = random_completion(target)
+        if best is None:
+            cover([target])                        # unreachable
             continue
         yield params(best)
-        uncovered -= _items(best)
+        cover(_items(best))
 
 
 def fixture_cases(spec, keras_spec, limit=None):

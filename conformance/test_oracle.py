@@ -2,6 +2,7 @@
 when TensorFlow sees one: values within bound in every input regime, output shapes, emitted
 masks, the configs Keras rejects, and the layer's complete get_config(). These tests are what
 make the reference the truth."""
+import copy
 import dataclasses
 import glob
 import importlib.util
@@ -15,7 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from conformance import specs
 from conformance.candidates.isolation import CandidateError, IsolatedCandidate
 from conformance.case import KERAS_SPECS
-from conformance.cases import case_strategy, rejected_case, with_expected
+from conformance.cases import case_strategy, fixture_cases, rejected_case, with_expected
 from conformance.compare import compare_case
 from conformance.oracles import (
     FALLBACK_ORACLES, ORACLE_ENV, ORACLES, TF_RUNTIME_ERROR, fallbacks, oracle_case,
@@ -268,9 +269,8 @@ def test_unimplemented_keys_are_outside_the_scope(layer, keras_spec, oracles, ch
     spec = specs.get(layer)
     if keras_spec not in spec.keras_specs or layer == "InputLayer" and "dtype" in change:
         pytest.skip("InputLayer's dtype is the data's dtype, which the reference implements")
-    oracle = oracles(keras_spec, "cpu")
-    case = next(c for c in _some_cases(spec, keras_spec))
-    full = {**oracle.call("full_config", case), **change}
+    case, full_config = _first_case_and_its_full_config(oracles, layer, keras_spec)
+    full = {**full_config, **change}
     twin = with_expected(spec, dataclasses.replace(case, config=full, expected=None))
     key = next(iter(change))
     assert twin.out_of_scope and key in twin.out_of_scope, twin.out_of_scope
@@ -278,9 +278,20 @@ def test_unimplemented_keys_are_outside_the_scope(layer, keras_spec, oracles, ch
     assert outcome.status == "skipped" and "outside the scope" in outcome.message
 
 
-def _some_cases(spec, keras_spec):
-    from conformance.cases import fixture_cases
-    return fixture_cases(spec, keras_spec, limit=1)
+_FIRST_CASES = {}
+
+
+def _first_case_and_its_full_config(oracles, layer, keras_spec):
+    """A layer's first golden case and the complete get_config() the oracle writes for it,
+    built once per process for the four changes test_unimplemented_keys_are_outside_the_scope
+    makes to it."""
+    oracle = oracles(keras_spec, "cpu")              # skips where TensorFlow is missing
+    if (layer, keras_spec) not in _FIRST_CASES:
+        case = fixture_cases(specs.get(layer), keras_spec, limit=1)[0]
+        full = oracle.call("full_config", case)
+        _FIRST_CASES[layer, keras_spec] = case, full
+    case, full = _FIRST_CASES[layer, keras_spec]
+    return case, copy.deepcopy(full)
 
 
 @pytest.mark.parametrize("keras_spec", KERAS_SPECS)
