@@ -353,7 +353,7 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
                 table[item[0], item[2]][item[1], item[3]] = False
 
     def params(index):
-        return {name: values[k][a] for k, (name, a) in enumerate(zip(names, index))}
+        return dict(zip(names, map(list.__getitem__, values, index)))
 
     def fixed_by(item):
         return {item[0]: item[1]} if len(item) == 2 else {item[0]: item[1], item[2]: item[3]}
@@ -371,9 +371,9 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
         random stream advances exactly as far as drawing them one at a time up to it would."""
         state = rng.bit_generator.state
         draws = rng.integers(0, sizes, size=(tries, n))   # row by row, the stream of one call each
+        for k, a in fixed_by(target).items():
+            draws[:, k] = a
         for t, index in enumerate(draws.tolist()):
-            for k, a in fixed_by(target).items():
-                index[k] = a
             if valid(params(index)):
                 rng.bit_generator.state = state
                 rng.integers(0, sizes, size=(t + 1, n))
