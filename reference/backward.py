@@ -8,7 +8,9 @@ each trainable weight in get_weights() order: a tuple of float64 arrays, each of
 argument's shape (no entry for a weight the config leaves out, e.g. the bias when use_bias is
 False). It takes the forward's arguments exactly as the forward does (names, defaults,
 @takes_config: a layer's complete get_config()), runs the forward first for its checks and
-refusals, and refuses a cotangent of another shape (ValueError).
+refusals, and refuses a cotangent of another shape (ValueError). A forward that returns a
+list (a recurrent layer's [output, *states], a cell's, ActivityRegularization's [y, loss])
+takes a list u, one cotangent per array; BatchNormalization's u is its output y's alone.
 
 Where the derivative is not defined (an activation's kink, a tie for a maximum) there is no
 truth: cases are drawn away from those points, with the helpers named here (kinks, seams,
@@ -19,7 +21,14 @@ forward with Richardson extrapolation.
 The families: backward_activations (the activations and the cotangent check), backward_core
 (Dense, Activation), backward_conv (Conv1D/2D/3D, grouped; DepthwiseConv1D/2D;
 SeparableConv2D; Conv2DTranspose), backward_pooling (Max and Average pooling 1D/2D/3D, the
-global poolings), backward_merge (Add, Subtract, Multiply, Average, Maximum, Concatenate, Dot).
+global poolings), backward_merge (Add, Subtract, Multiply, Average, Maximum, Concatenate, Dot),
+backward_recurrent (SimpleRNN, LSTM, GRU, their cells, StackedRNNCells, RNN: through every
+step, masks, go_backwards, return_state, initial states; activation_gap for the kinks),
+backward_normalization (BatchNormalization at inference and in training, LayerNormalization,
+ActivityRegularization), backward_misc (Embedding, PReLU, LeakyReLU, ELU, ThresholdedReLU, ReLU,
+Dropout and the noise layers, Flatten, Reshape, Permute, RepeatVector, Cropping, ZeroPadding,
+UpSampling, LocallyConnected1D/2D). tests/test_reference_backward_more.py checks the last three
+families as tests/test_reference_backward.py the first.
 """
 from reference.backward_activations import (
     activation_vjp, cotangent, kink_distance, kinks, seams,
@@ -31,9 +40,22 @@ from reference.backward_conv import (
 from reference.backward_merge import (
     add_vjp, average_vjp, concatenate_vjp, dot_vjp, maximum_vjp, multiply_vjp, subtract_vjp,
 )
+from reference.backward_misc import (
+    alpha_dropout_vjp, cropping_vjp, dropout_vjp, elu_vjp, embedding_vjp, flatten_vjp,
+    gaussian_dropout_vjp, gaussian_noise_vjp, leaky_relu_vjp, locally_connected_vjp,
+    permute_vjp, prelu_vjp, relu_layer_vjp, repeat_vector_vjp, reshape_vjp,
+    thresholded_relu_vjp, upsampling_vjp, zero_padding_vjp,
+)
+from reference.backward_normalization import (
+    activity_regularization_vjp, batch_normalization_vjp, layer_normalization_vjp,
+)
 from reference.backward_pooling import (
     average_pooling_vjp, global_average_pooling_vjp, global_max_pooling_vjp, max_pooling_gap,
     max_pooling_vjp, tie_gap,
+)
+from reference.backward_recurrent import (
+    activation_gap, gru_cell_vjp, gru_vjp, lstm_cell_vjp, lstm_vjp, rnn_vjp, simple_rnn_cell_vjp,
+    simple_rnn_vjp, stacked_rnn_cells_vjp,
 )
 
 __all__ = [
@@ -44,4 +66,12 @@ __all__ = [
     "subtract_vjp",
     "average_pooling_vjp", "global_average_pooling_vjp", "global_max_pooling_vjp",
     "max_pooling_gap", "max_pooling_vjp", "tie_gap",
+    "activation_gap", "gru_cell_vjp", "gru_vjp", "lstm_cell_vjp", "lstm_vjp", "rnn_vjp",
+    "simple_rnn_cell_vjp", "simple_rnn_vjp", "stacked_rnn_cells_vjp",
+    "activity_regularization_vjp", "batch_normalization_vjp", "layer_normalization_vjp",
+    "alpha_dropout_vjp", "cropping_vjp", "dropout_vjp", "elu_vjp", "embedding_vjp",
+    "flatten_vjp", "gaussian_dropout_vjp", "gaussian_noise_vjp", "leaky_relu_vjp",
+    "locally_connected_vjp", "permute_vjp", "prelu_vjp", "relu_layer_vjp",
+    "repeat_vector_vjp", "reshape_vjp", "thresholded_relu_vjp", "upsampling_vjp",
+    "zero_padding_vjp",
 ]

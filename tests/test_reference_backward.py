@@ -1,11 +1,6 @@
 """The reference's analytic backward pass (reference/backward*.py) against float64 central
-differences of its forward pass, with Richardson extrapolation.
-
-For a case (arrays, config) and a cotangent u, f(arrays) = sum(u * forward(*arrays, **config)).
-Each element of each array is moved by +-H and +-H/2: D(h) = (f(a + h) - f(a - h)) / 2h, the
-estimate R = (4 D(H/2) - D(H)) / 3, and the error estimate |D(H/2) - D(H)| / 3, the error of
-D(H/2), which bounds R's smaller O(H^4) error. Per gradient array, relative to its largest
-element: the error estimate must stay below RICHARDSON_TOL and the analytic VJP within TOL of R.
+differences of its forward pass, with Richardson extrapolation (tests/backward_checks.py: the
+steps, the error estimate and the tolerances).
 
 Cases are valid by construction and keep MARGIN (>> H) away from the points where the
 derivative is not defined: activation inputs and pre-activations from kinks and seams
@@ -23,62 +18,7 @@ from reference.backward_activations import DERIVATIVES, ROW_VJPS, activation_vjp
 from reference.backward_pooling import tie_gap
 from reference.merge import broadcast_inputs
 from reference.windows import windows
-
-H = 2e-5
-MARGIN = 1e-2
-TOL = 1e-7
-RICHARDSON_TOL = 1e-8
-
-
-def numeric_vjp(f, arrays):
-    """Per array: (R, error estimate), elementwise, the steps made exact in float64."""
-    found = []
-    for i, a in enumerate(arrays):
-        d = {}
-        for h in (H, H / 2):
-            grad = np.zeros_like(a)
-            for idx in np.ndindex(a.shape):
-                plus, minus = a.copy(), a.copy()
-                plus[idx] += h
-                minus[idx] -= h
-                moved = [arrays[:i] + [p] + arrays[i + 1:] for p in (plus, minus)]
-                grad[idx] = (f(*moved[0]) - f(*moved[1])) / (plus[idx] - minus[idx])
-            d[h] = grad
-        found.append(((4 * d[H / 2] - d[H]) / 3, np.abs(d[H / 2] - d[H]) / 3))
-    return found
-
-
-def assert_vjp(forward, vjp, arrays, config, seed=0):
-    """The analytic vjp(*arrays, u=u, **config) against numeric_vjp of sum(u * forward)."""
-    arrays = [np.asarray(a, np.float64) for a in arrays]
-    u = np.random.default_rng(seed).standard_normal(np.shape(forward(*arrays, **config)))
-    got = vjp(*arrays, u=u, **config)
-    assert len(got) == len(arrays), f"{len(got)} gradients for {len(arrays)} arrays"
-    numeric = numeric_vjp(lambda *moved: np.sum(u * forward(*moved, **config)), arrays)
-    largest = max(max(np.abs(r).max(), np.abs(g).max()) for g, (r, _) in zip(got, numeric))
-    for n, (g, a, (expected, error)) in enumerate(zip(got, arrays, numeric)):
-        assert g.shape == a.shape and g.dtype == np.float64, f"gradient {n}: {g.shape} {g.dtype}"
-        scale = max(np.abs(expected).max(), np.abs(g).max(), 1e-2 * largest, 1e-300)
-        assert error.max() <= RICHARDSON_TOL * scale, \
-            f"gradient {n}: Richardson error estimate {error.max() / scale:.2e} (relative)"
-        worst = np.unravel_index(np.argmax(np.abs(g - expected)), g.shape)
-        assert np.abs(g - expected).max() <= TOL * scale, (
-            f"{vjp.__name__} {config}: gradient {n} at {worst}: finite differences "
-            f"{expected[worst]!r}, analytic {g[worst]!r} (scale {scale:.3g}, tol {TOL})")
-
-
-def draw_away(rng, shape, distance, low=-1.5, high=1.5):
-    """Uniform values redrawn until distance(x) >= MARGIN everywhere."""
-    x = rng.uniform(low, high, shape)
-    while np.any(bad := distance(x) < MARGIN):
-        x = np.where(bad, rng.uniform(low, high, shape), x)
-    return x
-
-
-def distinct(rng, shape):
-    """Values at least 0.02 apart (no ties, by construction): a shuffled ramp, jittered."""
-    n = int(np.prod(shape))
-    return ((rng.permutation(n) + rng.uniform(-0.3, 0.3, n)) * 0.05 - n * 0.025).reshape(shape)
+from tests.backward_checks import MARGIN, assert_vjp, distinct, draw_away
 
 
 # ---- activations -----------------------------------------------------------------------
