@@ -15,6 +15,7 @@ from conformance.specs._common import (
     through_activation,
 )
 from conformance.specs._activation_bounds import activation_divergences
+from conformance.specs._engine_openvino import activation_divergence as openvino_activations
 from conformance.specs._engine_ops import converter_constants, onnx_select
 from reference.activations import KERAS2_NAMES, KERAS3_NAMES, NAMES
 
@@ -97,7 +98,8 @@ DENSE = LayerSpec(
              "rank": (2, 3, 4, 5), "regime": REGIMES},
     spec_values=ONLY_KERAS3,
     valid=_dense_valid, divergences=(*tf_activation_divergences(linear_part(reference.dense)),
-                                     *activation_divergences(linear_part(reference.dense))),
+                                     *activation_divergences(linear_part(reference.dense)),
+                                     openvino_activations(linear_part(reference.dense))),
     make=_dense_make, weights=_dense_weights, expect=_dense_expect,
     edge_cases=(({"units": 64, "activation": None, "use_bias": True, "rank": 2,
                   "regime": "unit"}, [(2, 256)]),
@@ -160,7 +162,8 @@ ACTIVATION = LayerSpec(
     spec_values=ONLY_KERAS3, valid=_activation_valid,
     make=_activation_make, inputs=_activation_inputs, expect=_activation_expect,
     divergences=(*tf_activation_divergences(lambda case: case.inputs[0], clamped_on=()),
-                 *activation_divergences(lambda case: case.inputs[0])),
+                 *activation_divergences(lambda case: case.inputs[0]),
+                 openvino_activations(lambda case: case.inputs[0])),
     edge_cases=(({"activation": "softmax", "rank": 2, "regime": "special"}, [(1, 1)]),
                 ({"activation": "softmax", "rank": 2, "regime": "long"}, [(1, 4096)]),
                 # rows of large logits, some 50 or more below their row's max: where a

@@ -10,6 +10,8 @@ import reference
 from conformance.regimes import ELEMENTWISE
 from conformance.spec import Expected, LayerSpec, Reject
 from conformance.specs._common import linear_part, linear_then_activation, tf_activation_divergences
+from conformance.specs._engine_ops import OPENVINO_ONEDNN_DEPTHWISE
+from conformance.specs._engines import OPENVINO
 from conformance.specs._onednn import TF_ONEDNN_DEPTHWISE
 from conformance.specs.conv import (
     DATA_FORMATS, TF_BIAS_ADD_LAST_AXIS, _conv, _conv_make, _conv_valid,
@@ -81,8 +83,9 @@ DEPTHWISE_CONV2D = LayerSpec(
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": ELEMENTWISE},
     valid=_conv_valid, make=_conv_make(2), weights=_depthwise_weights,
     expect=_depthwise_expect,
-    divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv)),
-                 TF_DEPTHWISE_BIAS_LAST_AXIS, TF_ONEDNN_DEPTHWISE),
+    divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv),
+                                             fused_on=(OPENVINO,)),
+                 TF_DEPTHWISE_BIAS_LAST_AXIS, TF_ONEDNN_DEPTHWISE, OPENVINO_ONEDNN_DEPTHWISE),
     edge_cases=(
         # several channels and multipliers: the interleaved order c*M + m shows
         (_depthwise(2, depth_multiplier=3, kernel_size=[2, 3], padding="same", strides=[2, 1]),
@@ -129,7 +132,8 @@ DEPTHWISE_CONV1D = LayerSpec(
              "use_bias": (True, False), "regime": ELEMENTWISE},
     valid=_conv_valid, make=_conv_make(1), weights=_depthwise_weights,
     expect=_depthwise_expect,
-    divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv)),
+    divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv),
+                                             fused_on=(OPENVINO,)),
                  TF_DEPTHWISE_BIAS_LAST_AXIS),
     edge_cases=(
         (_depthwise(1, depth_multiplier=3, kernel_size=5, padding="valid"), [(2, 5, 2)]),

@@ -12,6 +12,7 @@ from conformance import tolerance
 from conformance.regimes import LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import tf_softmax_divergence
+from conformance.specs._engine_openvino import LAYER_NORM_ONE_PASS, SOFTMAX_AXES_NAN
 from conformance.specs.normalization import normalized_bound, statistics_bound
 from reference.model_layers import (layer_norm_axes, layer_norm_weight_shape, masked_logits,
                                     softmax_axes)
@@ -161,7 +162,7 @@ SOFTMAX = LayerSpec(
     divergences=(tf_softmax_divergence(_softmax_logits,
                                        applies=lambda case: len(_softmax_axis(case)) == 1,
                                        axis_of=lambda case: _softmax_axis(case)[0]),
-                 NUMPY_SOFTMAX_AXES),
+                 NUMPY_SOFTMAX_AXES, SOFTMAX_AXES_NAN),
     edge_cases=(({"axis": -1, "rank": 2, "mask": "group_masked", "robust_masking": False,
                   "regime": "large"}, [(2, 5)]),
                 ({"axis": [1, 2], "rank": 3, "mask": "group_masked", "robust_masking": False,
@@ -314,7 +315,8 @@ LAYER_NORMALIZATION = LayerSpec(
     spec_values=(("rms_scaling", True, ("keras3",)),),
     valid=_ln_valid, make=_ln_make, weights=_ln_weights, expect=_ln_expect,
     weight_scale=1.0,
-    divergences=(TORCH_LAYER_NORM_KERNEL, TORCH_ONE_PASS_LAYER_NORM, NUMPY_ONE_PASS_LAYER_NORM),
+    divergences=(TORCH_LAYER_NORM_KERNEL, TORCH_ONE_PASS_LAYER_NORM, NUMPY_ONE_PASS_LAYER_NORM,
+                 LAYER_NORM_ONE_PASS),
     edge_cases=(
         # one element normalized: variance 0, y = beta
         ({"axis": -1, "rank": 2, "center": True, "scale": True, "rms_scaling": False,

@@ -8,6 +8,7 @@ from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW
+from conformance.specs._engine_openvino import EMPTY_POOL
 from conformance.specs._engine_ops import ENGINE_MAX_POOLING, LITERT_AVERAGE_POOLING
 from conformance.elements import error_ratio
 from reference.layout import from_channels_last, to_channels_last
@@ -236,7 +237,7 @@ def _average_pooling(rank):
         layer=f"AveragePooling{rank}D", windowed=True, domains=_domains(rank, average=True),
         valid=_long_pool_valid(rank), make=_pooling_make(rank), expect=_average_expect,
         divergences=(TORCH_AVERAGE_SAME, TORCH_EMPTY_POOL, TORCH_SMALL_INPUT_SAME,
-                     *LITERT_AVERAGE_POOLING),
+                     *LITERT_AVERAGE_POOLING, EMPTY_POOL),
         edge_cases=EDGE_CASES[rank] + (
             (empty, [(1,) + (3,) * rank + (2,)]),   # a 'valid' pool longer than the input: empty
         ),
