@@ -12,6 +12,10 @@ from conformance.specs._common import (
     CONVERTED_FROM_TF_KERAS, linear_part, linear_then_activation, tf_activation_divergences,
     through_activation,
 )
+from conformance.specs._engine_conversion import (
+    TF2ONNX_NEGATIVE_PADS, TF2ONNX_OUTPUT_SHORTER, TFLITE_CONV1D_SQUEEZE,
+    TFLITE_NCHW_SPACE_TO_BATCH, TFLITE_RANK3_BIAS_ADD,
+)
 from conformance.specs._engine_ops import (
     CONV3D_ENGINES, CONV_ENGINES, OPENVINO_ONEDNN_CONV2D, OPENVINO_ONEDNN_DEPTHWISE,
     SEPARABLE_ENGINES, TRANSPOSE_ENGINES, XNNPACK_DEPTHWISE_SPREAD,
@@ -162,7 +166,8 @@ CONV1D = LayerSpec(
     ),
     # tf_keras accepts the second reject below and returns uninitialised memory (README,
     # "Known divergences"): it is listed for keras3 only, and the reference refuses it in both.
-    divergences=(*tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
+    divergences=(TFLITE_RANK3_BIAS_ADD, TFLITE_CONV1D_SQUEEZE, TFLITE_NCHW_SPACE_TO_BATCH,
+                 *tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS, XNNPACK_DEPTHWISE_SPREAD),
     rejects=(
         Reject(_conv_config(1, kernel_size=5), ((1, 3, 2),),
@@ -186,7 +191,8 @@ CONV2D = LayerSpec(
              "padding": ("valid", "same"), "data_format": DATA_FORMATS, "groups": (1, 2),
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_conv_valid, make=_conv_make(2), weights=_conv_weights, expect=_conv_expect,
-    divergences=(*tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
+    divergences=(TFLITE_NCHW_SPACE_TO_BATCH,
+                 *tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS,
                  TF_ONEDNN_CONV2D, OPENVINO_ONEDNN_CONV2D, XNNPACK_DEPTHWISE_SPREAD),
     edge_cases=(
@@ -430,7 +436,8 @@ CONV2D_TRANSPOSE = LayerSpec(
     valid=_transpose_valid, make=_transpose_make, weights=_transpose_weights,
     expect=_transpose_expect,
     spec_values=(("dilation_rate", [1, 2], ("keras3",)),),   # tf_keras: equal or refused
-    divergences=(*tf_activation_divergences(linear_part(reference.conv_transpose),
+    divergences=(TF2ONNX_OUTPUT_SHORTER, TF2ONNX_NEGATIVE_PADS,
+                 *tf_activation_divergences(linear_part(reference.conv_transpose),
                                            **TRANSPOSE_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS, XLA_TRANSPOSE_ABORT),
     edge_cases=(

@@ -10,6 +10,7 @@ from conformance import lambdas, tolerance
 from conformance.regimes import ELEMENTWISE
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import daz_mask_divergence
+from conformance.specs._engine_conversion import TFLITE_INPUT_NAME
 from conformance.specs._engine_ops import BUILTIN_CLAMPED_OUTPUT, infinite_out
 from conformance.specs.core import DATA_MOVEMENT_REGIMES, _batch, _dims
 from reference.config import dtype_name
@@ -125,7 +126,7 @@ def _input_edge(batch_size, form, data_batch, **params):
 
 
 INPUT = LayerSpec(
-    divergences=(JAX_WITHOUT_X64,),
+    divergences=(JAX_WITHOUT_X64, TFLITE_INPUT_NAME),
     layer="InputLayer",
     domains={"form": ("shape", "batch_shape"), "rank": (1, 2, 3), "batch_size": (None, 2),
              "dtype": ("float32", "float64", "int32"), "name": (None, "features"),

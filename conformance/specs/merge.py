@@ -31,6 +31,7 @@ from conformance.elements import error_ratio
 from conformance.regimes import ELEMENTWISE, LONG_TERMS
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import CONVERTED_FROM_TF_KERAS
+from conformance.specs._engine_conversion import TFLITE_RANK3_BIAS_ADD
 from conformance.specs._engine_ops import (
     BUILTIN_CLAMPED_MERGE, LITERT_MAXIMUM, ONNX_BIAS_ADD_NCHW, OPENVINO_MAXIMUM, XNNPACK_ZERO_NORM,
 )
@@ -209,7 +210,8 @@ def _elementwise(layer, expect, inputs=(2, 3, 4, 5), huge=lambda n: False, rejec
 
 
 ADD = _elementwise("Add", _sum_expect(merge.add), huge=lambda n: n == 2,
-                   divergences=(TF_SUM_AS_BIAS_ADD, BUILTIN_CLAMPED_MERGE, ONNX_BIAS_ADD_NCHW))
+                   divergences=(TFLITE_RANK3_BIAS_ADD, TF_SUM_AS_BIAS_ADD,
+                                BUILTIN_CLAMPED_MERGE, ONNX_BIAS_ADD_NCHW))
 SUBTRACT = _elementwise(
     "Subtract", _sum_expect(merge.subtract), inputs=(2,), huge=lambda n: True,
     rejects=(Reject({}, ((2, 3),) * 3, "Subtract takes exactly 2 inputs"),),
@@ -217,7 +219,8 @@ SUBTRACT = _elementwise(
 MULTIPLY = _elementwise("Multiply", _multiply_expect, huge=lambda n: True,
                         divergences=(BUILTIN_CLAMPED_MERGE,))
 AVERAGE = _elementwise("Average", _average_expect,
-                       divergences=(TF_SUM_AS_BIAS_ADD, BUILTIN_CLAMPED_MERGE, ONNX_BIAS_ADD_NCHW))
+                       divergences=(TFLITE_RANK3_BIAS_ADD, TF_SUM_AS_BIAS_ADD,
+                                    BUILTIN_CLAMPED_MERGE, ONNX_BIAS_ADD_NCHW))
 MAXIMUM = _elementwise("Maximum", _maximum_expect, huge=lambda n: True,
                        divergences=(LITERT_MAXIMUM, OPENVINO_MAXIMUM))
 

@@ -1,0 +1,268 @@
+"""The deploy engines' conversion failures: configs of ops an engine documents as supported that
+its converter cannot turn into a graph its runtime accepts. TensorFlow's TFLite converter (the
+litert candidates, litert-fp16 included: it converts the same graph) and tf2onnx (onnxruntime)
+each have a few such bugs. A case hit by one is an `error` whose message starts "conversion
+failed: ", never a wrong number; each Divergence here names those cases exactly, from the
+config and the shapes, with the converter's source line or issue and a minimal reproduction.
+
+Not here: what an engine documents as unsupported and what a one-layer graph cannot express
+(both skipped: DOCUMENTED_UNSUPPORTED in conformance/candidates/litert.py and onnx_runtime.py,
+one_layer.not_expressible), and the graphs TensorFlow's own kernels refuse (gate.py,
+tensorflow_refused). tf2onnx's Gemm written with a list-valued alpha (a few unrolled GRU and
+LSTM cases) is not here either: whether it appears depends on grappler's constant folding, and
+no config predicate names those cases exactly, so they stay errors.
+
+Versions: TensorFlow 2.21.0 (and its converter), Keras 3.15.1, ai-edge-litert 2.3.0, tf2onnx
+1.17.0 (opset 15), onnxruntime 1.32.0.
+"""
+import re
+
+import numpy as np
+
+from conformance.spec import Divergence
+from conformance.specs._engines import LITERT, ONNXRUNTIME
+from reference import merge
+from reference.padding import as_tuple, output_length, span, transposed_output_length
+
+# The candidates TensorFlow's TFLite converter converts for (conformance/candidates/litert.py)
+TFLITE_CONVERTED = (*LITERT, "litert-fp16")
+
+
+def reaches_the_converter(case):
+    """Whether a converting candidate converts the case at all: it skips a common parameter's
+    cell, a training call and a stateful layer first (one_layer.not_expressible)."""
+    return (case.params.get("contract") is None and case.call_kwargs.get("training") is not True
+            and not case.config.get("stateful"))
+
+
+def _channels_first(case):
+    return case.config.get("data_format") == "channels_first"
+
+
+def _spatial(case, rank):
+    """The input's `rank` spatial lengths (a ConvLSTM2D's rows and cols)."""
+    shape = np.shape(case.inputs[0])
+    return shape[-rank:] if _channels_first(case) else shape[-rank - 1:-1]
+
+
+def _dilated(case, rank):
+    return any(d > 1 for d in as_tuple(case.config.get("dilation_rate", 1), rank, "dilation_rate"))
+
+
+# Keras 3's TensorFlow add() as a rank-3 NCHW BiasAdd ----------------------------------------
+
+def rank3_nchw_bias_add(x1, x2):
+    """Whether Keras 3's TensorFlow add(x1, x2), for tensors of these shapes, is
+    tf.nn.bias_add(x1, squeeze(x2), data_format="NCHW") on a rank-3 x1: x2 squeezes to one axis
+    of length L > 1, and L is x1's axis 1 but not its last axis (NHWC is taken first)."""
+    long = [d for d in x2 if d > 1]
+    return len(x1) == 3 and len(long) == 1 and long[0] == x1[1] and long[0] != x1[-1]
+
+
+def _conv1d_output(case):
+    """The Conv1D's output shape (batch, filters, steps) or (batch, steps, filters)."""
+    config = case.config
+    steps = output_length(_spatial(case, 1)[0], *(
+        as_tuple(config.get(name, 1), 1, name)[0]
+        for name in ("kernel_size", "strides", "dilation_rate")), config.get("padding", "valid"))
+    batch, filters = np.shape(case.inputs[0])[0], config["filters"]
+    return (batch, filters, steps) if _channels_first(case) else (batch, steps, filters)
+
+
+def _additions(case):
+    """The (x1, x2) shapes of each ops.add the layer makes: a biased Conv1D adds its bias,
+    shaped (1, filters, 1) for channels_first, to the convolution's output; a merge layer
+    (Add, Average) adds each input in turn to the running sum, after Merge.call has expanded
+    the ranks (after the batch axis). A sum that is a BiasAdd keeps x1's shape."""
+    if case.layer == "Conv1D":
+        if not case.config.get("use_bias", True):
+            return []
+        filters = case.config["filters"]
+        bias = (1, filters, 1) if _channels_first(case) else (1, 1, filters)
+        return [(_conv1d_output(case), bias)]
+    shapes = [x.shape for x in merge.expand_ranks(case.inputs)]
+    pairs, total = [], shapes[0]
+    for shape in shapes[1:]:
+        pairs.append((total, shape))
+        long = [d for d in shape if d > 1]
+        if not (len(long) == 1 and long[0] in (total[1], total[-1])):
+            try:
+                total = np.broadcast_shapes(total, shape)
+            except ValueError:          # TensorFlow cannot add the next input either
+                break
+    return pairs
+
+
+def _bias_add_of_rank3(case):
+    return reaches_the_converter(case) and any(rank3_nchw_bias_add(x1, x2)
+                                               for x1, x2 in _additions(case))
+
+
+TFLITE_RANK3_BIAS_ADD = Divergence(
+    candidates=TFLITE_CONVERTED, when=_bias_add_of_rank3,
+    reason="the TFLite converter cannot convert a channels_first (NCHW) BiasAdd on a rank-3 "
+           "tensor, which Keras 3 on TensorFlow makes of a channels_first Conv1D's bias (unless "
+           "the output has as many steps as filters) and of a merge's rank-3 running sum plus an "
+           "input that squeezes to its axis 1: its layout pass transposes it as rank 4 "
+           "('tf.Transpose' op x should be of the same rank with y): the case is an error, not "
+           "a wrong number",
+    evidence="keras/src/backend/tensorflow/numpy.py add() (Keras 3.15.1) calls "
+             "tf.nn.bias_add(x1, squeeze(x2), data_format='NCHW') when x2 squeezes to a "
+             "vector as long as x1's axis 1 and not its last axis. TensorFlow 2.21's converter "
+             "(builtin ops): tf.nn.bias_add on x of shape (1, 2, 3) with b of shape (2,), "
+             "data_format='NCHW', in a tf.function fails with \"'tf.Transpose' op x should be "
+             "of the same rank with y, got x of rank 3, and y of rank 4\"; on (1, 2, 3, 3) it "
+             "converts. Average of four (1, 4, 1) inputs (Average-011: Keras and TensorFlow "
+             "compute it right) and Conv1D(3, 5, padding='same', dilation_rate=2, "
+             "data_format='channels_first') on (1, 3, 1) (Conv1D-018) fail so; Add-031 and "
+             "Average-031 also add along the wrong axis in tf.keras (the BiasAdd row), but "
+             "never get that far here. No upstream issue found")
+
+
+# TFLite: a channels_first Conv1D's Squeeze mis-typed ------------------------------------------
+
+def _conv1d_squeeze_mistyped(case):
+    """A channels_first Conv1D with more than one filter and more than one output step, unless
+    its bias fails first (TFLITE_RANK3_BIAS_ADD)."""
+    if not (reaches_the_converter(case) and _channels_first(case)):
+        return False
+    _, filters, steps = _conv1d_output(case)
+    return filters > 1 and steps > 1 and not _bias_add_of_rank3(case)
+
+
+TFLITE_CONV1D_SQUEEZE = Divergence(
+    candidates=TFLITE_CONVERTED, when=_conv1d_squeeze_mistyped,
+    reason="the TFLite converter cannot convert a channels_first Conv1D with more than one "
+           "filter and more than one output step: TensorFlow computes it as an NCHW Conv2D "
+           "and a Squeeze, and the converter's layout pass mis-types the transpose it puts "
+           "after that Squeeze ('tfl.transpose' op expect output type ...): the case is an "
+           "error, not a wrong number",
+    evidence="TensorFlow 2.21's converter (builtin ops): Conv1D(2, 1, data_format="
+             "'channels_first', use_bias=False) on (1, 3, 3) fails with \"'tfl.transpose' op "
+             "expect output type tensor<1x2x1x3xf32>, got tensor<1x2x3xf32>\", and so does "
+             "plain TensorFlow: tf.nn.conv1d(x of shape (1, 3, 3), w of shape (1, 3, 2), 1, "
+             "'VALID', data_format='NCW') in a tf.function; one filter, one output step or "
+             "channels_last convert. Conv1D-002 (3 filters, 2 steps) fails so, and Conv1D-096 "
+             "and -097 (the bias along the last axis, the BiasAdd row) never get that far. No "
+             "upstream issue found")
+
+
+# TFLite: a dilated NCHW convolution's SPACE_TO_BATCH_ND ---------------------------------------
+
+def _space_to_batch_unprepared(case):
+    """A dilated channels_first convolution (Conv1D, Conv2D, ConvLSTM2D's input and recurrent
+    convolutions), unless the converter refuses the Conv1D first (its bias or its Squeeze)."""
+    rank = 1 if case.layer == "Conv1D" else 2
+    if not (reaches_the_converter(case) and _channels_first(case) and _dilated(case, rank)):
+        return False
+    return rank == 2 or not (_bias_add_of_rank3(case) or _conv1d_squeeze_mistyped(case))
+
+
+TFLITE_NCHW_SPACE_TO_BATCH = Divergence(
+    candidates=TFLITE_CONVERTED, when=_space_to_batch_unprepared,
+    reason="the TFLite converter writes a dilated channels_first convolution as a "
+           "SPACE_TO_BATCH_ND whose block shape has an entry for the channel axis, which "
+           "LiteRT's kernel refuses when the interpreter prepares it (space_to_batch_nd.cc: "
+           "block_shape->dims->data[0] != spatial_dims_num), so the converted model cannot run: "
+           "the case is an error, not a wrong number",
+    evidence="TensorFlow 2.21 tensorflow/python/ops/nn_ops.py _with_space_to_batch_call "
+             "(l. 858-895) pads the dilation with 1 for the channel axis of an NC.. layout "
+             "(_with_space_to_batch_adjust, l. 927); the converter keeps that block shape, "
+             "and ai-edge-litert 2.3.0's kernel (tflite/kernels/space_to_batch_nd.cc:67) wants "
+             "rank - 2 entries. Conv2D(1, (3, 2), dilation_rate=(2, 1), data_format="
+             "'channels_first') on (1, 4, 8, 3) converts to SPACE_TO_BATCH_ND(x, [1, 2, 1], ...) "
+             "and allocate_tensors raises \"space_to_batch_nd.cc:67 op_context->block_shape->"
+             "dims->data[0] != spatial_dims_num (3 != 2)\" with XNNPACK and without; "
+             "channels_last converts and runs. tensorflow/tensorflow#68713 (Conv1D "
+             "channels_first with dilation: converts, allocate_tensors fails), #39823 and "
+             "#30315 (the same kernel check)")
+
+
+# TFLite: an input name TensorFlow cannot hold ----------------------------------------------
+
+# TensorFlow's op names (tensorflow/python/framework/ops.py, _VALID_OP_NAME_REGEX)
+TF_OP_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
+
+
+def _input_name_invalid(case):
+    """An InputLayer (the model's input, named by its config) whose name is no TensorFlow op
+    name: a space or a colon ("a b:0")."""
+    name = case.config.get("name")
+    return reaches_the_converter(case) and name is not None and not TF_OP_NAME.fullmatch(name)
+
+
+TFLITE_INPUT_NAME = Divergence(
+    candidates=TFLITE_CONVERTED, when=_input_name_invalid,
+    reason="the TFLite converter cannot convert a Keras 3 model whose input's name is no "
+           "TensorFlow op name: from_keras_model's SavedModel export fails on the signature's "
+           "argument name, the converter swallows that and falls back to its Keras 2 path, "
+           "which raises TypeError: 'NoneType' object is not callable: the case is an error, "
+           "not a wrong number",
+    evidence="tensorflow/tensorflow#117453. TensorFlow 2.21 tensorflow/lite/python/lite.py:1679 "
+             "(`except Exception: return None, None, None` around the export) and "
+             "tflite_keras_util.py:223 (`keras_deps.get_call_context_function()()`, None "
+             "under Keras 3); the swallowed error: ValueError \"Got non-flat/non-unique "
+             "argument names for SavedModel signature 'serve'\". keras.Input(shape=(1, 3), "
+             "name=n) as the whole model: n = 'a b:0' (InputLayer-014), 'ab:0', 'a b', '_x' "
+             "and 'é' fail; 'a_b', 'a-b', 'a.b', 'a>b' and '1ab' convert")
+
+
+# tf2onnx: Conv2DTranspose with trailing zeros, or shorter than its input ----------------------
+
+def _transposed_lengths(case):
+    """Per spatial axis: (input length, Keras's output length, the full scatter's length
+    (in - 1) * stride + span, which tf2onnx's pads start from)."""
+    config = case.config
+    kernel, strides, dilation = (as_tuple(config.get(name, 1), 2, name)
+                                 for name in ("kernel_size", "strides", "dilation_rate"))
+    extra = config.get("output_padding")
+    extra = (extra,) * 2 if extra is None or isinstance(extra, int) else tuple(extra)
+    return [(n, transposed_output_length(n, k, s, d, config.get("padding", "valid"), p),
+             (n - 1) * s + span(k, d))
+            for n, k, s, d, p in zip(_spatial(case, 2), kernel, strides, dilation, extra)]
+
+
+def _output_shorter_than_input(case):
+    return reaches_the_converter(case) and any(out < n for n, out, _ in _transposed_lengths(case))
+
+
+def _negative_pads(case):
+    """Some axis whose output is longer than the full scatter (it ends in positions no tap
+    reaches), unless an axis is shorter than the input (refused first)."""
+    return (reaches_the_converter(case) and not _output_shorter_than_input(case)
+            and any(out > full for _, out, full in _transposed_lengths(case)))
+
+
+TF2ONNX_NEGATIVE_PADS = Divergence(
+    candidates=(ONNXRUNTIME,), when=_negative_pads,
+    reason="tf2onnx cannot export a Conv2DTranspose whose output is longer, on some axis, than "
+           "the full scatter (in - 1) * stride + (kernel - 1) * dilation + 1 ('valid' with "
+           "output_padding, a kernel shorter than the stride, a large 'same' output_padding): "
+           "it writes the difference as negative pads instead of output_padding, and "
+           "onnxruntime refuses to load the model ('Attribute pads must not contain negative "
+           "values'): the case is an error, not a wrong number",
+    evidence="tf2onnx 1.17.0 tf2onnx/onnx_opset/nn.py:485-495 (Conv2DBackpropInput: pads = "
+             "stride * (in - 1) + (kernel - 1) * dilation + 1 - out, halved; ONNX's "
+             "output_padding is never set), and tf2onnx.convert.from_keras converts with "
+             "continue_on_error=True (convert.py:543), so the export does not raise; "
+             "onnxruntime 1.32.0 refuses the model. Conv2DTranspose(1, 1, strides=(1, 3)) on "
+             "(1, 2, 4, 1) (output width 12, full scatter 10) gets pads [0, -1, 0, -1] "
+             "(Conv2DTranspose-012 fails so). tf2onnx's support_status.md lists "
+             "Conv2DBackpropInput as supported. Related: onnx/tensorflow-onnx#1513 (the "
+             "explicit pads); no issue found")
+
+TF2ONNX_OUTPUT_SHORTER = Divergence(
+    candidates=(ONNXRUNTIME,), when=_output_shorter_than_input,
+    reason="tf2onnx cannot export a Conv2DTranspose whose output is shorter than its input on "
+           "some axis ('same' with an even kernel and output_padding 0): it refuses the node "
+           "('output dims cannot be smaller than input dims') and from_keras goes on, leaving a "
+           "ConvTranspose that still takes TensorFlow's output-size input, which onnxruntime "
+           "refuses to load: the case is an error, not a wrong number",
+    evidence="tf2onnx 1.17.0 tf2onnx/onnx_opset/nn.py:471-472 (utils.make_sure(all("
+             "new_output_shape[i] >= input_dims[i] ...), 'output dims cannot be smaller than "
+             "input dims.')) and convert.py:543 (from_keras: continue_on_error=True); "
+             "onnxruntime 1.32.0: INVALID_GRAPH \"This is an invalid model ... ConvTranspose "
+             "... has input size 4 not in range\" (or a type error on its input_sizes). "
+             "Conv2DTranspose(3, 2, dilation_rate=(1, 2), padding='same', output_padding=0, "
+             "data_format='channels_first') on (2, 4, 4, 4) (Conv2DTranspose-022): Keras's "
+             "rows (4 - 1) + 2 - 2 * 1 + 0 = 3 for 4 input rows")
