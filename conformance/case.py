@@ -13,7 +13,8 @@ class Case:
 
     config is the layer's constructor arguments under get_config() names; inputs and weights
     are float32-exact arrays (weights in get_weights() order); expected and bounds are float64,
-    one per output: an output passes when |got - expected| <= bound in every element.
+    one per output: an output passes when |got - expected| <= bound in every element. A
+    gradient case also holds a cotangent, and its expected gradients in observed.
     """
     id: str
     layer: str
@@ -32,6 +33,11 @@ class Case:
     observed: dict = None       # what the layer leaves after the call, judged where the
                                 # candidate has observe(): name -> (expected, bounds), as in
                                 # Expected.observed ("weights" after the call, "losses")
+    cotangent: list = None      # a gradient case's cotangent u: one float32-exact array per
+                                # output, each of its output's shape. The candidate gives the
+                                # gradients of sum(u * outputs) (observe()'s "gradients"), the
+                                # reference's VJPs are observed["gradients"]; for_candidate()
+                                # keeps it: the candidate needs it
     overflow: list = None       # per output, the value an element may take instead where a
                                 # float32 sum inside it can overflow part way (the infinity of
                                 # that sum's sign, through what follows); the expected value

@@ -91,8 +91,9 @@ def compare_case(case, got, got_mask=None, check_mask=True, observed=None):
     suite's scope has no answer to compare with and is skipped with the reason. Where the case
     holds `observed` values (the weights after a training call, the losses a layer adds),
     `observed` is what the candidate's observe() returned (None: it has no observe()): each
-    is judged as an output is; where outputs pass and some observed value is missing, the case
-    is skipped with the reason, never failed."""
+    is judged as an output is (a gradient case's "gradients": one array per input with a
+    gradient, then per trainable weight); where outputs pass and some observed value is
+    missing, the case is skipped with the reason, never failed."""
     if case.out_of_scope:
         return Outcome("skipped", case.out_of_scope)
     if case.expected == [] and case.observed:
@@ -141,7 +142,8 @@ def _checked(check, got):
 OBSERVED_WHAT = {("weights",): "moving statistics (the weights after the call)",
                  ("losses",): "the losses the layer adds",
                  ("constrained",): "the weights after their constraints",
-                 ("round_trip",): "the layer rebuilt from its get_config()"}
+                 ("round_trip",): "the layer rebuilt from its get_config()",
+                 ("gradients",): "the gradients"}
 
 
 def _mask_problem(expected, got):

@@ -7,9 +7,9 @@ Layout (any language can read it):
                              reference [dtype, offset, shape] (an array in call_kwargs, such
                              as a mask, is written {"array": reference}; a list of them, such
                              as initial_state, {"arrays": [references]})
-    <spec>/<Layer>.npz       the arrays (inputs, weights, expected, bounds, masks), packed: one
-                             flat .npy member per dtype, named by it ("float32", "float64",
-                             "bool", "int32", ...), loaded with allow_pickle=False. The array
+    <spec>/<Layer>.npz       the arrays (inputs, weights, expected, bounds, masks, cotangents),
+                             packed: one flat .npy member per dtype, named by it ("float32",
+                             "float64", "bool", ...), loaded with allow_pickle=False. The array
                              [dtype, offset, shape] is member dtype's elements offset ..
                              offset + prod(shape) - 1, in C order, reshaped to shape.
 
@@ -172,6 +172,8 @@ def _case_record(case, arrays):
         record["observed"] = observed
     if case.overflow is not None:
         record["overflow"] = put("overflow", case.overflow)
+    if case.cotangent is not None:          # a gradient case (observed["gradients"])
+        record["cotangent"] = put("cotangent", case.cotangent)
     return to_json(record)
 
 
@@ -260,6 +262,7 @@ def _case_from_record(record, keras_spec, layer, arrays):
                 oracle_via=record.get("oracle_via"),
                 overflow=[a.astype(np.float64) for a in get(record["overflow"])]
                 if record.get("overflow") else None,
+                cotangent=get(record["cotangent"]) if "cotangent" in record else None,
                 observed={name: o["check"] if "check" in o else
                           ([a.astype(np.float64) for a in get(o["expected"])],
                            [a.astype(np.float64) for a in get(o["bounds"])])
@@ -443,9 +446,11 @@ def verify(root, out=sys.stdout, layers=None):
                 new = full_config_case(specs.get(case.layer), new, case.config)
             same = (case.config == new.config and case.params == new.params and
                     case.check == new.check and same_call_kwargs(case, new) and
+                    len(case.cotangent or []) == len(new.cotangent or []) and
                     all(np.array_equal(a, b, equal_nan=a.dtype.kind == "f") and
                         a.dtype == b.dtype for a, b in
-                        zip(case.inputs + case.weights, new.inputs + new.weights)))
+                        zip(case.inputs + case.weights + (case.cotangent or []),
+                            new.inputs + new.weights + (new.cotangent or []))))
             if not same:
                 problems.append(f"{keras_spec}/{case.id}: inputs, weights or config differ")
                 continue

@@ -13,7 +13,11 @@ and optionally
                                      draws), "losses": [float, ...] the losses it added,
                                      "constrained": each weight after its constraint, and for
                                      a round-trip case "round_trip": the outputs of the layer
-                                     rebuilt from its own get_config()}. Used, in place of
+                                     rebuilt from its own get_config(), and for a case with a
+                                     cotangent "gradients": the gradients of sum(cotangent *
+                                     outputs) with respect to each float input (then each
+                                     initial_state / states array) and each trainable weight
+                                     in get_weights() order}. Used, in place of
                                      run(), for cases that check more than the outputs
                                      (BatchNormalization's moving statistics after a training
                                      call, ActivityRegularization's loss, the common parameters
@@ -23,7 +27,8 @@ and optionally
     device, versions                 shown in the report
 
 `case` has id, layer (Keras class name), config (constructor arguments under get_config()
-names), inputs, weights (get_weights() order) and call_kwargs. A case whose params hold
+names), inputs, weights (get_weights() order), call_kwargs and cotangent (None, or for a
+gradient case one array per output). A case whose params hold
 "contract": "keras1" has its config in Keras 1 names and its weights in Keras 1's layout, of
 the Keras 1 class params["keras1"] (reference/keras1.py). Lambda configs name their
 functions: `conformance.lambdas.resolve_lambda_config` turns them into Python functions.

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from conformance import custom_layer
+from conformance.candidates import gradients
 from conformance.lambdas import resolve_lambda_config
 
 # tf_keras's CuDNN layers: in its v1 API only (tf.compat.v1.keras.layers), and run on a GPU
@@ -104,7 +105,11 @@ class KerasCandidate:
 
     def supports(self, case):
         """True, or why this Keras cannot run the case: a config in Keras 1 names; tf_keras
-        runs its CuDNN layers on a GPU only; Keras 3 has none."""
+        runs its CuDNN layers on a GPU only; Keras 3 has none; a gradient case (one with a
+        cotangent) on a backend without autodiff (NumPy, OpenVINO: gradients.unavailable)."""
+        no_gradients = gradients.unavailable(self, case)
+        if no_gradients:
+            return no_gradients
         if case.params.get("contract") == "keras1":
             return (f"a config in Keras 1 names ({case.params['keras1']}): Keras 2 and 3 read "
                     f"none of them (Keras 2.0 renamed them; tf_keras and Keras 3 kept no "
@@ -131,6 +136,9 @@ class KerasCandidate:
         return tf.convert_to_tensor(value)
 
     def _call(self, layer, case):
+        """The layer's call on the case: its arrays as tensors (a mask, initial states); the
+        inputs and states may already be tensors (gradients.py hands those it
+        differentiates)."""
         inputs = case.inputs[0] if len(case.inputs) == 1 else list(case.inputs)
         if case.layer in MERGE_FUNCTIONS:
             return getattr(self.keras.layers, case.layer)(inputs, **case.config)
@@ -140,12 +148,18 @@ class KerasCandidate:
                 continue
             if isinstance(value, np.ndarray):
                 value = self._tensor(value)
-            elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
+            elif isinstance(value, list) and all(
+                    isinstance(v, np.ndarray) or _is_tensor(v) for v in value):
                 value = [self._tensor(v) for v in value]
                 if name in ("states", "initial_state"):
                     value = _per_cell(layer, value)
             kwargs[name] = value
         return layer(inputs, **kwargs)
+
+    def outputs_of(self, layer, case):
+        """The layer's outputs for the case, one flat list of tensors (gradients.py
+        differentiates them)."""
+        return _flatten(self._call(layer, case))
 
     def _to_numpy(self, value):
         if hasattr(self.keras, "ops"):
@@ -167,7 +181,10 @@ class KerasCandidate:
         (as an optimizer step applies it; a weight without one as it is), and, for a
         round-trip case, "round_trip": the outputs of the layer rebuilt from its own
         get_config() (through JSON, as a saved model holds it) with the same weights; the
-        round-trip case's outputs and the rest are then the rebuilt layer's."""
+        round-trip case's outputs and the rest are then the rebuilt layer's. For a case with
+        a cotangent, "gradients": the gradients of sum(cotangent * outputs) with respect to
+        the inputs, then the trainable weights, by the backend's autodiff (gradients.py;
+        absent where the backend has none)."""
         round_trip = case.params.get("contract") == "round_trip"
         if round_trip:        # the case's layer is built only for its config; the rebuilt runs
             config = self.build(case).get_config()
@@ -183,6 +200,9 @@ class KerasCandidate:
                     for v in layer.weights]}
         if round_trip:
             seen["round_trip"] = outputs
+        grads = gradients.gradients(self, case)
+        if grads is not None:
+            seen["gradients"] = grads
         return seen
 
     def _run(self, case):
@@ -190,9 +210,9 @@ class KerasCandidate:
         if case.layer == "InputLayer":
             inp = self._input(case.config)
             return None, [self._to_numpy(self.keras.Model(inp, inp)(case.inputs[0]))]
-        layer = self.build(case)
         if case.config.get("stateful"):
-            # one call per input, the states carried between calls; the building call above
+            layer = self.build(case)
+            # one call per input, the states carried between calls; the first (building) call
             # moves the states, so they are reset once the weights are set
             calls = [dataclasses.replace(case, inputs=[x]) for x in case.inputs]
             self._call(layer, calls[0])
@@ -200,6 +220,14 @@ class KerasCandidate:
             layer.reset_states()
             return layer, self._arrays([o for call in calls
                                         for o in _flatten(self._call(layer, call))])
+        layer = self.prepared(case)
+        out = self._call(layer, case)
+        return layer, self._arrays(_flatten(out))
+
+    def prepared(self, case):
+        """The layer of a case that is not stateful, built and holding the case's weights:
+        ready for the call whose outputs count."""
+        layer = self.build(case)
         if case.weights:
             if not self._built_from_shapes(layer, case):
                 # a layer that cannot build from shapes alone builds in a first call, its
@@ -207,8 +235,7 @@ class KerasCandidate:
                 layer = self.build(case)
                 self._call(layer, case)
             set_weights(layer, case)
-        out = self._call(layer, case)
-        return layer, self._arrays(_flatten(out))
+        return layer
 
     def _built_from_shapes(self, layer, case):
         """Whether layer.build(input shapes) built the layer, as its first call would have
@@ -324,6 +351,11 @@ def _per_cell(layer, states):
         nested.append(states[:count] if isinstance(size, (list, tuple)) else states[0])
         states = states[count:]
     return nested
+
+
+def _is_tensor(value):
+    """Whether value is a framework's tensor (or a JAX tracer): array-like, not a list."""
+    return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, list)
 
 
 def _flatten(out):
