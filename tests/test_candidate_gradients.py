@@ -46,7 +46,9 @@ RELATIVE = 1e-4        # of each array's largest reference magnitude: see the mo
 # candidate -> the module whose absence skips it
 WITH_GRADIENTS = {"tf.keras": "tensorflow", "tf_keras": "tf_keras",
                   "keras-tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}
-WITHOUT_GRADIENTS = {"keras-numpy": "keras", "keras-openvino": "openvino"}
+# what each one's extra brings: Keras's NumPy backend runs its convolutions in JAX (and
+# imports scipy, which jax brings)
+WITHOUT_GRADIENTS = {"keras-numpy": "jax", "keras-openvino": "openvino"}
 
 
 def _f32(rng, *shape, scale=1.0):
