@@ -12,8 +12,10 @@ from conformance.specs._engines import (
 
 # Which activations each engine computes otherwise (a case without them is not replayed), and
 # why, for a user reading a report
-NAMES = {XNNPACK: ("selu", "softplus", "exponential", "sigmoid"),
-         BUILTIN: ("selu", "softplus", "softsign"),
+NAMES = {XNNPACK: ("selu", "softplus", "exponential", "sigmoid", "celu", "gelu", "glu",
+                   "log_sigmoid", "mish", "silu", "swish"),
+         BUILTIN: ("selu", "softplus", "softsign", "celu", "glu", "log_sigmoid", "mish",
+                   "silu", "swish", "squareplus", "tanh_shrink"),
          ONNXRUNTIME: ("sigmoid",),
          OPENVINO: ("softplus", "hard_sigmoid", "relu", "exponential", "softmax", "elu", "selu")}
 
@@ -22,12 +24,20 @@ REASONS = {
              "log(exp(x) + 1) and selu as scale * alpha * (exp(x) - 1) in float32 (softplus "
              "is 0 below x = -16.6, selu of a tiny negative x is 0), and XNNPACK's exp gives 0 "
              "for NaN, overflows from x = 88.38 and is up to 32 ulps off; its sigmoid is NaN "
-             "for some |x| between 1e27 and 2.4e38",
+             "for some |x| between 1e27 and 2.4e38 (so are silu, x * sigmoid(x), and glu, "
+             "a * sigmoid(b)); celu is relu(x) + (exp(min(x, 0)) - 1) (0 for tiny negative "
+             "x), log_sigmoid -log(exp(-x) + 1) and mish x * tanh(log(exp(x) + 1)) with that "
+             "softplus (log_sigmoid 0 for NaN, -inf below -88.4; mish -0 below -16.6); "
+             "XNNPACK's GELU gives -0 from x = -5.164 down and loses digits from x = -2",
     BUILTIN: "LiteRT's builtin kernels evaluate some activations otherwise: the converter writes "
              "softplus as log(exp(x) + 1) and selu as scale * alpha * (exp(x) - 1) in float32, "
              "and each arithmetic kernel clamps an infinity to +-FLT_MAX (3.4028235e38), so "
              "softplus saturates at log(FLT_MAX) = 88.72, and an infinite sum (a Dense or "
-             "convolution output) reaches the activation as FLT_MAX",
+             "convolution output) reaches the activation as FLT_MAX; celu, log_sigmoid and "
+             "mish are composed the same way (celu of a tiny negative x is 0, log_sigmoid "
+             "saturates at -88.72), and silu (swish), glu, celu, mish and tanh_shrink of an "
+             "infinity end in a clamping MUL, ADD or SUB (FLT_MAX); squareplus, (x + sqrt(x^2 "
+             "+ b)) / 2 clamped at each step, gives +-FLT_MAX / 2 for +-inf",
     ONNXRUNTIME: "onnxruntime's Sigmoid is an approximation with an absolute error up to "
                  "1.7e-7 that gives 0 below x = -15.8, where the suite asks 8 ulps of the "
                  "value",
@@ -51,13 +61,28 @@ EVIDENCE = {
              "ulps at |x| = 88 over 200001 points of [-100, 100]; sigmoid(1e30) = NaN in every "
              "lane, sigmoid(1.3e27) = 1, sigmoid(3e38) = 1. tensorflow/tensorflow#60892, "
              "#118524, #120300 (softplus). The builtin kernels alone give softplus(-17) = 0 "
-             "too but exp(NaN) = NaN and a correctly rounded exp",
+             "too but exp(NaN) = NaN and a correctly rounded exp. The activations added since "
+             "(tf.lite.experimental.Analyzer on the converted Activation layer): celu is RELU, "
+             "MINIMUM, EXP, SUB, ADD, log_sigmoid NEG, EXP, ADD, LOG, NEG, mish EXP, ADD, LOG, "
+             "TANH, MUL, silu LOGISTIC, MUL, glu SPLIT, LOGISTIC, MUL, gelu one GELU; on "
+             "XNNPACK celu(-1e-11) = 0, celu(-0.011019838) = -0.010959327 (the replay's "
+             "value), log_sigmoid(NaN) = 0, log_sigmoid(-95.87) = -inf, mish(-6.66e-26) "
+             "equal, silu(1e30) = NaN; GELU on 300001 points of [-15, 15]: -0 from -5.1639 "
+             "(exact -6.3e-7 there), relative error 0.34 at -4.9, 6.5e-5 in [-3, -2], 1.5e-7 "
+             "above -1 (the builtin GELU within 1.5e-7 down to -14.2). Fixture cases "
+             "Activation-069, -157 (celu), -013, -055, Dense-077 (gelu), -191 (glu), -027, "
+             "-077, -170, Dense-085, -179 (log_sigmoid), -014, -057 (mish), -066 (silu)",
     BUILTIN: "ai-edge-litert 2.3.0 with OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, "
              "tensorflow 2.21 converter: softplus(89) = softplus(inf) = 88.7228394 and "
              "softplus(-17) = 0; selu(-1e-10) = 0, selu(inf) = 3.4028235e38; softsign(inf) = "
              "3.4028235e38 (ABS, ADD, DIV; IEEE and the reference give NaN); Dense(1, "
              "activation='relu') on an input holding inf gives 3.4028235e38 (Dense-057); "
-             "Add on [inf] and [1] gives 3.4028235e38. The clamp: "
+             "Add on [inf] and [1] gives 3.4028235e38; celu(inf), mish(inf), silu(inf) and "
+             "glu([inf, 1]) = 3.4028235e38, log_sigmoid(-inf) = -88.72284, celu(-1e-11) = 0; "
+             "swish is silu (LOGISTIC, MUL), tanh_shrink TANH, SUB (tanh_shrink(inf) = "
+             "3.4028235e38), squareplus SQUARE, ADD, SQRT, ADD, MUL (squareplus(inf) = "
+             "1.7014117e38, squareplus(-inf) = -1.7014117e38). "
+             "The clamp: "
              "tensorflow/lite/kernels/kernel_util.h CalculateActivationRange gives "
              "[lowest(), max()] for kTfLiteActNone and every float kernel applies it with "
              "ActivationFunctionWithMinMax (tensorflow/lite/kernels/internal/common.h)",

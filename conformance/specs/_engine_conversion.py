@@ -53,33 +53,63 @@ def _dilated(case, rank):
 
 def rank3_nchw_bias_add(x1, x2):
     """Whether Keras 3's TensorFlow add(x1, x2), for tensors of these shapes, is
-    tf.nn.bias_add(x1, squeeze(x2), data_format="NCHW") on a rank-3 x1: x2 squeezes to one axis
-    of length L > 1, and L is x1's axis 1 but not its last axis (NHWC is taken first)."""
+    tf.nn.bias_add(x1, squeeze(x2), data_format="NCHW") on an x1 of rank 3 (or 5, a
+    MultiHeadAttention projection of a rank-4 query: the converter fails alike, "x of rank 5,
+    and y of rank 4"; rank 4 converts): x2 squeezes to one axis of length L > 1, and L is x1's
+    axis 1 but not its last axis (NHWC is taken first)."""
     long = [d for d in x2 if d > 1]
-    return len(x1) == 3 and len(long) == 1 and long[0] == x1[1] and long[0] != x1[-1]
+    return len(x1) in (3, 5) and len(long) == 1 and long[0] == x1[1] and long[0] != x1[-1]
 
 
 def _conv1d_output(case):
-    """The Conv1D's output shape (batch, filters, steps) or (batch, steps, filters)."""
+    """The Conv1D's (or DepthwiseConv1D's, channels * depth_multiplier filters) output shape
+    (batch, filters, steps) or (batch, steps, filters)."""
     config = case.config
     steps = output_length(_spatial(case, 1)[0], *(
         as_tuple(config.get(name, 1), 1, name)[0]
         for name in ("kernel_size", "strides", "dilation_rate")), config.get("padding", "valid"))
-    batch, filters = np.shape(case.inputs[0])[0], config["filters"]
+    batch = np.shape(case.inputs[0])[0]
+    if case.layer == "DepthwiseConv1D":
+        channels = np.shape(case.inputs[0])[1 if _channels_first(case) else -1]
+        filters = channels * config.get("depth_multiplier", 1)
+    else:
+        filters = config["filters"]
     return (batch, filters, steps) if _channels_first(case) else (batch, steps, filters)
+
+
+def _projections(case):
+    """MultiHeadAttention's query, key and value projections: (output shape, bias shape) each,
+    x.shape[:-1] + (num_heads, dim) plus a bias (num_heads, dim)."""
+    config, kwargs = case.config, case.call_kwargs
+    heads, key_dim = config["num_heads"], config["key_dim"]
+    value_dim = config.get("value_dim") or key_dim
+    value = np.shape(kwargs["value"])
+    key = value if kwargs.get("key") is None else np.shape(kwargs["key"])
+    return [(tuple(np.shape(case.inputs[0])[:-1]) + (heads, key_dim), (heads, key_dim)),
+            (tuple(key[:-1]) + (heads, key_dim), (heads, key_dim)),
+            (tuple(value[:-1]) + (heads, value_dim), (heads, value_dim))]
 
 
 def _additions(case):
     """The (x1, x2) shapes of each ops.add the layer makes: a biased Conv1D adds its bias,
-    shaped (1, filters, 1) for channels_first, to the convolution's output; a merge layer
+    shaped (1, filters, 1) for channels_first, to the convolution's output (DepthwiseConv1D
+    alike); EinsumDense adds its bias (shaped by bias_axes) to the einsum's output, and
+    MultiHeadAttention its three projections' biases (_projections); a merge layer
     (Add, Average) adds each input in turn to the running sum, after Merge.call has expanded
     the ranks (after the batch axis). A sum that is a BiasAdd keeps x1's shape."""
-    if case.layer == "Conv1D":
+    if case.layer in ("Conv1D", "DepthwiseConv1D"):
         if not case.config.get("use_bias", True):
             return []
-        filters = case.config["filters"]
+        output = _conv1d_output(case)
+        filters = output[1] if _channels_first(case) else output[2]
         bias = (1, filters, 1) if _channels_first(case) else (1, 1, filters)
-        return [(_conv1d_output(case), bias)]
+        return [(output, bias)]
+    if case.layer == "EinsumDense":
+        if len(case.weights) < 2 or not case.expected:
+            return []
+        return [(np.shape(case.expected[0]), np.shape(case.weights[1]))]
+    if case.layer == "MultiHeadAttention":
+        return _projections(case) if case.config.get("use_bias", True) else []
     shapes = [x.shape for x in merge.expand_ranks(case.inputs)]
     pairs, total = [], shapes[0]
     for shape in shapes[1:]:
@@ -102,8 +132,12 @@ TFLITE_RANK3_BIAS_ADD = Divergence(
     candidates=TFLITE_CONVERTED, when=_bias_add_of_rank3,
     reason="the TFLite converter cannot convert a channels_first (NCHW) BiasAdd on a rank-3 "
            "tensor, which Keras 3 on TensorFlow makes of a channels_first Conv1D's bias (unless "
-           "the output has as many steps as filters) and of a merge's rank-3 running sum plus an "
-           "input that squeezes to its axis 1: its layout pass transposes it as rank 4 "
+           "the output has as many steps as filters), of a channels_first DepthwiseConv1D's, "
+           "of an EinsumDense bias that squeezes to the output's axis 1 ('ab...,bc->ac...'), "
+           "of a MultiHeadAttention projection's bias (num_heads, 1) on a rank-4 query, key "
+           "or value whose axis 1 is num_heads long (a rank-5 BiasAdd) and of a merge's "
+           "rank-3 running sum "
+           "plus an input that squeezes to its axis 1: its layout pass transposes it as rank 4 "
            "('tf.Transpose' op x should be of the same rank with y): the case is an error, not "
            "a wrong number",
     evidence="keras/src/backend/tensorflow/numpy.py add() (Keras 3.15.1) calls "
@@ -114,7 +148,11 @@ TFLITE_RANK3_BIAS_ADD = Divergence(
              "of the same rank with y, got x of rank 3, and y of rank 4\"; on (1, 2, 3, 3) it "
              "converts. Average of four (1, 4, 1) inputs (Average-011: Keras and TensorFlow "
              "compute it right) and Conv1D(3, 5, padding='same', dilation_rate=2, "
-             "data_format='channels_first') on (1, 3, 1) (Conv1D-018) fail so; Add-031 and "
+             "data_format='channels_first') on (1, 3, 1) (Conv1D-018) fail so, and with the same "
+             "message channels_first DepthwiseConv1D-009, -019 and -085 and EinsumDense"
+             "('ab...,bc->ac...') with a bias (EinsumDense-022, -044, -046); "
+             "MultiHeadAttention-008 (num_heads 2, key_dim 1, a value (1, 2, 1, 2): its key and "
+             "value projections (1, 2, 1, 2, 1)) fails with \"... got x of rank 5, and y of rank 4\". Add-031 and "
              "Average-031 also add along the wrong axis in tf.keras (the BiasAdd row), but "
              "never get that far here. No upstream issue found")
 

@@ -159,6 +159,21 @@ BUILTIN_CLAMPED_OUTPUT = Divergence(
     reason=BUILTIN_CLAMP_REASON, evidence=BUILTIN_CLAMP_EVIDENCE)
 
 
+def _clamped_output_differs(case):
+    """The reference's outputs clamped to +-FLT_MAX (the layer's last builtin kernel clamps)
+    land beyond the bound: an infinite output, or a finite one beyond float32's range
+    (Normalization-016: -1.43e39 gives -3.4028235e38)."""
+    with np.errstate(invalid="ignore"):
+        return bool(case.expected) and differs(case, [clamp(e) for e in case.expected])
+
+
+# ReLU, Rescaling and Normalization (ReLU-022, Rescaling-005, Normalization-042: +-inf gives
+# +-3.4028235e38 on litert-builtin; litert runs them on XNNPACK without the clamp)
+BUILTIN_CLAMPED_REPLAY = Divergence(
+    candidates=(BUILTIN,), when=_clamped_output_differs,
+    reason=BUILTIN_CLAMP_REASON, evidence=BUILTIN_CLAMP_EVIDENCE)
+
+
 def _average_pooling_replay(engine, case):
     """AVERAGE_POOL_2D: the builtin kernel clamps; XNNPACK's (a pool larger than 1) clamps its
     result with max(x, -inf), which turns NaN into -inf."""
@@ -249,9 +264,10 @@ def _channels_last_pixels(x, data_format):
 
 
 def _xnnpack_depthwise_spread(case):
-    """Conv1D/Conv2D with one input channel, one filter and a 1x1 kernel, or SeparableConv2D
-    with a 1x1 kernel and depth_multiplier 1, strides 1 (XNNPACK then runs a 1x1 depthwise
-    stage): some output pixel the replay makes NaN is not NaN in the reference."""
+    """Conv1D/Conv2D with one input channel, one filter and a 1x1 kernel, DepthwiseConv1D/2D
+    or SeparableConv2D with a 1x1 kernel and depth_multiplier 1, strides 1 (XNNPACK then runs
+    a 1x1 depthwise stage): some output pixel the replay makes NaN is not NaN in the
+    reference (a DepthwiseConv's channel by channel)."""
     config, x = case.config, case.inputs[0] if case.inputs else None
     if x is None or not case.expected or np.all(np.isfinite(x)):
         return False
@@ -261,6 +277,12 @@ def _xnnpack_depthwise_spread(case):
     data_format = config.get("data_format", "channels_last")
     pixels = _channels_last_pixels(x, data_format)
     filters = config.get("filters")
+    if case.layer in ("DepthwiseConv1D", "DepthwiseConv2D"):
+        if config.get("depth_multiplier", 1) != 1:
+            return False
+        nan = _spread(~np.isfinite(pixels))             # each channel on its own
+        expected = _channels_last_pixels(case.expected[0], data_format)
+        return bool(np.any(nan & ~np.isnan(expected)))
     if case.layer == "SeparableConv2D":
         if config.get("depth_multiplier", 1) != 1:
             return False
@@ -278,14 +300,18 @@ def _xnnpack_depthwise_spread(case):
 XNNPACK_DEPTHWISE_SPREAD = Divergence(
     candidates=(XNNPACK,), when=_xnnpack_depthwise_spread,
     reason="XNNPACK's 1x1 depthwise convolution (Conv1D and Conv2D with one input channel and "
-           "one filter, SeparableConv2D's 1x1 depthwise step) reads the next two pixels with "
-           "zero weights, so a NaN or infinite input makes the two outputs before it NaN",
+           "one filter, DepthwiseConv1D/2D with a kernel of 1 and depth_multiplier 1, "
+           "SeparableConv2D's 1x1 depthwise step) reads the next two pixels with zero weights, "
+           "so a NaN or infinite input makes the two outputs before it NaN (in its channel)",
     evidence="ai-edge-litert 2.3.0 (XNNPACK): Conv2D(1, 1) with kernel 1 and bias 0 on "
              "arange(20).reshape(1, 5, 4, 1) / 10 with NaN (or inf) at pixel 9 gives NaN at "
              "pixels 7, 8 and 9, at every pixel p tried (20 and 40 pixels: p - 2, p - 1, p); "
              "with 2, 3, 4 or 8 input channels, or 2 or 3 filters, only pixel 9; "
              "SeparableConv2D with a 1x1 kernel and 3 channels: 7, 8, 9, and with one channel "
-             "and one filter 5 to 9 (both steps). The builtin kernels (litert-builtin) give "
+             "and one filter 5 to 9 (both steps); DepthwiseConv2D(1) with weights 1 and bias 0 "
+             "on the same pixels with 1 or 3 channels, NaN in channel 1 of pixel 9: NaN at "
+             "pixels 7, 8 and 9 of channel 1 only (DepthwiseConv1D-053, -056, DepthwiseConv2D"
+             "-053, -056 fail so). The builtin kernels (litert-builtin) give "
              "NaN at pixel 9 only, as the reference does")
 
 

@@ -27,6 +27,8 @@ from conformance import tolerance
 from conformance.elements import error_ratio
 from conformance.regimes import LONG_TERMS, REGIMES, Regime
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.specs._engine_conversion import TFLITE_RANK3_BIAS_ADD
+from conformance.specs._engine_ops import converter_constants
 from conformance.specs._attention_bounds import call_arrays, multi_head_attention_bounds
 from conformance.specs._common import (
     CONVERTED_FROM_TF_KERAS, TENSORFLOW, linear_part, linear_then_activation,
@@ -137,7 +139,7 @@ EINSUM_DENSE = LayerSpec(
     valid=lambda p: p["regime"] != "long" or p["activation"] in (None, "tanh"),
     make=_einsum_make, weights=_einsum_weights, expect=_einsum_expect,
     divergences=(*tf_activation_divergences(linear_part(reference.einsum_dense)),
-                 TF_EINSUM_BIAS_ADD),
+                 TF_EINSUM_BIAS_ADD, TFLITE_RANK3_BIAS_ADD),
     rejects=(Reject({"equation": "ab,bc", "output_shape": [2]}, ((2, 3),),
                     "not an equation (no ->)"),
              Reject({"equation": "ab,bc->ac", "output_shape": [2], "bias_axes": "x"},
@@ -338,7 +340,7 @@ MULTI_HEAD_ATTENTION = LayerSpec(
                  ("robust_masking", True, ("keras2",))),
     valid=_mha_valid, make=_mha_make, inputs=_mha_inputs, weights=_mha_weights,
     call_kwargs=_mha_call_kwargs, expect=_mha_expect,
-    divergences=(TF_PROJECTION_BIAS_ADD, JAX_FUSED_VALUE_DIM, Divergence(
+    divergences=(TF_PROJECTION_BIAS_ADD, JAX_FUSED_VALUE_DIM, TFLITE_RANK3_BIAS_ADD, Divergence(
         candidates=TENSORFLOW, when=_tf_softmax_rows,
         reason="TensorFlow's CPU softmax of a row of attention logits holding NaN or +inf "
                "beside finite or -inf ones gives 0 for those, where IEEE arithmetic (and "
@@ -428,6 +430,7 @@ REVERSIBLE_EMBEDDING = LayerSpec(
     valid=_reversible_valid, make=_reversible_make, weights=_reversible_weights,
     arrays=_reversible_arrays, expect=_reversible_expect,
     call_kwargs=lambda params, shapes, rng: {"reverse": params["reverse"]},
+    divergences=(converter_constants(_reversible_expect),),
     rejects=(Reject({"input_dim": 0, "output_dim": 2}, ((1, 3),), "input_dim must be positive",
                     inputs=(np.zeros((1, 3), np.int32),)),),
 )

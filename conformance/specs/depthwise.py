@@ -10,7 +10,8 @@ import reference
 from conformance.regimes import ELEMENTWISE
 from conformance.spec import Expected, LayerSpec, Reject
 from conformance.specs._common import linear_part, linear_then_activation, tf_activation_divergences
-from conformance.specs._engine_ops import OPENVINO_ONEDNN_DEPTHWISE
+from conformance.specs._engine_conversion import TFLITE_RANK3_BIAS_ADD
+from conformance.specs._engine_ops import OPENVINO_ONEDNN_DEPTHWISE, XNNPACK_DEPTHWISE_SPREAD
 from conformance.specs._engines import OPENVINO
 from conformance.specs._onednn import TF_ONEDNN_DEPTHWISE
 from conformance.specs.conv import (
@@ -85,7 +86,8 @@ DEPTHWISE_CONV2D = LayerSpec(
     expect=_depthwise_expect,
     divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv),
                                              fused_on=(OPENVINO,)),
-                 TF_DEPTHWISE_BIAS_LAST_AXIS, TF_ONEDNN_DEPTHWISE, OPENVINO_ONEDNN_DEPTHWISE),
+                 TF_DEPTHWISE_BIAS_LAST_AXIS, TF_ONEDNN_DEPTHWISE, OPENVINO_ONEDNN_DEPTHWISE,
+                 XNNPACK_DEPTHWISE_SPREAD),
     edge_cases=(
         # several channels and multipliers: the interleaved order c*M + m shows
         (_depthwise(2, depth_multiplier=3, kernel_size=[2, 3], padding="same", strides=[2, 1]),
@@ -134,7 +136,7 @@ DEPTHWISE_CONV1D = LayerSpec(
     expect=_depthwise_expect,
     divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv),
                                              fused_on=(OPENVINO,)),
-                 TF_DEPTHWISE_BIAS_LAST_AXIS),
+                 TF_DEPTHWISE_BIAS_LAST_AXIS, TFLITE_RANK3_BIAS_ADD, XNNPACK_DEPTHWISE_SPREAD),
     edge_cases=(
         (_depthwise(1, depth_multiplier=3, kernel_size=5, padding="valid"), [(2, 5, 2)]),
         (_depthwise(1, depth_multiplier=2, kernel_size=3, padding="same", strides=4,

@@ -11,6 +11,7 @@ from conformance import tolerance
 from conformance.regimes import ELEMENTWISE
 from conformance.elements import error_ratio
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.specs._engine_ops import BUILTIN_CLAMPED_REPLAY
 from conformance.specs.advanced_activations import elementwise_bound
 
 DATA_MOVEMENT_REGIMES = ("unit", "tiny", "special")
@@ -67,7 +68,7 @@ RELU = LayerSpec(
     layer="ReLU",
     domains={"max_value": (None, 0.0, 1.0, 6.0), "negative_slope": (0.0, 0.1, 1.5),
              "threshold": (0.0, 1.0, 2.5), "rank": (2, 3), "regime": ELEMENTWISE},
-    make=_relu_make, expect=_relu_expect, divergences=(NUMPY_LEAKY_RELU,),
+    make=_relu_make, expect=_relu_expect, divergences=(NUMPY_LEAKY_RELU, BUILTIN_CLAMPED_REPLAY),
     # inputs N(0, 9), and up to 1e38 in the large regime: past every threshold and max_value;
     # the ties regime puts values on 0, 1, 2.5 and 3 (x == threshold gives 0, x == max_value m)
     inputs=lambda config, shapes, regime: [regime.values(s, scale=3.0, huge=True)
@@ -132,6 +133,7 @@ RESCALING = LayerSpec(
              "regime": ELEMENTWISE},
     make=_rescaling_make, expect=_rescaling_expect,
     inputs=lambda config, shapes, regime: [regime.values(s, huge=True) for s in shapes],
+    divergences=(BUILTIN_CLAMPED_REPLAY,),
     rejects=(Reject({"scale": [1.0, 2.0]}, ((2, 3),), "a scale per channel of another length "
                     "than the input's last axis"),),
 )
@@ -255,6 +257,7 @@ NORMALIZATION = LayerSpec(
              "invert": (False, True), "regime": ELEMENTWISE},
     valid=_normalization_valid, make=_normalization_make, weights=_normalization_weights,
     arrays=_normalization_arrays, inputs=_normalization_inputs, expect=_normalization_expect,
+    divergences=(BUILTIN_CLAMPED_REPLAY,),
     edge_cases=(({"axis": -1, "rank": 2, "stats": "per_axis", "statistics": "config",
                   "invert": False, "regime": "special"}, None),   # make's shape fits the mean
                 # EfficientNet's: adapted, channels last, an image
