@@ -37,6 +37,13 @@ DOCUMENTED_UNSUPPORTED = (
      "computes a channels_first Conv3D inside an XLA-compiled tf.function "
      "(keras/src/backend/tensorflow/nn.py, conv), which the exported graph keeps as such a "
      "call"),
+    (r'In Node, \("[^"]*", (Expm1|Erfc), "", -1\)',
+     "tf2onnx converts neither TensorFlow's Expm1 nor its Erfc: neither is among the ops of "
+     "tf2onnx's support_status.md (Erf is; tf2onnx 1.17 tf2onnx/onnx_opset has no handler "
+     "for them), so from_keras (continue_on_error=True) leaves the TensorFlow op in the graph "
+     "and onnxruntime refuses the model as INVALID_GRAPH; Keras 3 computes celu with "
+     "tf.math.expm1 and the exact gelu (the name's default, approximate=False) with "
+     "tf.nn.gelu's erfc (keras/src/backend/tensorflow/nn.py celu and gelu)"),
 )
 
 

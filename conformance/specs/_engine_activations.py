@@ -16,7 +16,8 @@ NAMES = {XNNPACK: ("selu", "softplus", "exponential", "sigmoid", "celu", "gelu",
                    "log_sigmoid", "mish", "silu", "swish"),
          BUILTIN: ("selu", "softplus", "softsign", "celu", "glu", "log_sigmoid", "mish",
                    "silu", "swish", "squareplus", "tanh_shrink"),
-         ONNXRUNTIME: ("sigmoid",),
+         ONNXRUNTIME: ("sigmoid", "silu", "swish", "glu", "hard_shrink", "soft_shrink",
+                       "sparse_plus", "sparse_sigmoid"),
          OPENVINO: ("softplus", "hard_sigmoid", "relu", "exponential", "softmax", "elu", "selu")}
 
 REASONS = {
@@ -40,7 +41,11 @@ REASONS = {
              "+ b)) / 2 clamped at each step, gives +-FLT_MAX / 2 for +-inf",
     ONNXRUNTIME: "onnxruntime's Sigmoid is an approximation with an absolute error up to "
                  "1.7e-7 that gives 0 below x = -15.8, where the suite asks 8 ulps of the "
-                 "value",
+                 "value (so are silu and swish, x * sigmoid(x), -0 below x = -18, and glu, "
+                 "a * sigmoid(b)); and tf2onnx writes tf.where as cond * a + (1 - cond) * b, "
+                 "so Keras's piecewise hard_shrink, soft_shrink, sparse_plus and "
+                 "sparse_sigmoid give NaN for NaN or an infinity where the branch not taken "
+                 "is NaN or infinite (the reference: 0, 1 or inf)",
     OPENVINO: "OpenVINO evaluates some activations otherwise: elu and selu as alpha * (exp(x) "
               "- 1) and softplus as log(1 + exp(x)) in float32 (elu and selu cancel near 0, "
               "softplus is 0 below x = -16.6; fused into a convolution it is oneDNN's "
@@ -91,7 +96,19 @@ EVIDENCE = {
                  "0.00669291615 (exact 0.00669285092, 1.1e-5 relative), sigmoid(-17) = "
                  "8.94e-8 (exact 4.14e-8), 0 for every x below -18 and some below -15.83; "
                  "tf2onnx 1.17 maps tf.sigmoid to Sigmoid, which onnxruntime runs with MLAS's "
-                 "MlasComputeLogistic (onnxruntime/core/mlas/lib/logistic.cpp)",
+                 "MlasComputeLogistic (onnxruntime/core/mlas/lib/logistic.cpp). The "
+                 "activations added since: Keras 3's silu (and swish) is tf.nn.silu and glu "
+                 "x1 * tf.sigmoid(x2) (Sigmoid, Mul): silu(-45.752014) = -0 (exact -6.17e-19, "
+                 "Activation-066), swish(-5.4807487) = -0.0227390807 (exact -0.0227392107, 8 "
+                 "bounds, Activation-156), swish(-7.9245267) 81 bounds off (Activation-018), "
+                 "glu with a = 2.5913079, b = -4.0958633 gives 0.0424169265 (exact "
+                 "0.0424170428, Activation-192); hard_shrink, soft_shrink, sparse_plus and "
+                 "sparse_sigmoid are nested tf.where (keras/src/backend/tensorflow/nn.py), which "
+                 "tf2onnx 1.17 converts with Mul and Add (tf2onnx/onnx_opset/controlflow.py "
+                 "Select; onnx/tensorflow-onnx#1199, #1988): hard_shrink(nan) and "
+                 "soft_shrink(nan) = NaN (the reference 0: Activation-161, -172, Dense-173, "
+                 "-181), sparse_plus(-inf) = NaN (0, Activation-175), sparse_plus(inf) = NaN "
+                 "(inf, Dense-182), sparse_sigmoid(inf) = NaN (1, Activation-178, Dense-184)",
     OPENVINO: "openvino 2026.4.1 under Keras 3.15.1, Activation layer on 200001 points of "
               "[-100, 100]: softplus(-17) = 0 (exact 4.14e-8), softplus(-10) = 4.54177e-05 "
               "(exact 4.53989e-05, 1.3e-3 relative); elu(-1e-5) = -1.00135803e-05 (exact "

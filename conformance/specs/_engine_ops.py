@@ -320,11 +320,18 @@ XNNPACK_DEPTHWISE_SPREAD = Divergence(
 ONNX_SELECT_REASON = (
     "tf2onnx converts TensorFlow's Select (tf.where) into cond * x + (1 - cond) * y with Mul "
     "and Add rather than ONNX's Where, so an infinity or NaN in the branch not taken makes "
-    "the result NaN (inf * 0): a masked step, Masking's masked values, ELU's other branch")
+    "the result NaN (inf * 0): a masked step, Masking's masked values, ELU's other branch, "
+    "ReLU's threshold (where(x > threshold, x, 0): NaN for NaN and -inf), Softmax's mask "
+    "(where(mask, x, -1e9) before and where(mask, y, 0) after: NaN for a masked NaN or "
+    "infinity, across its group and at the masked positions)")
 ONNX_SELECT_EVIDENCE = (
     "tf2onnx 1.17 tf2onnx/onnx_opset/controlflow.py (Select, SelectV2: the Mul/Add form, "
     "faster than Where, unless it sees a NaN-handling pattern; onnx/tensorflow-onnx#1199, "
-    "#1988, #2035); onnxruntime 1.32: Masking(mask_value=inf) gives NaN for a masked step "
+    "#1988, #2035); onnxruntime 1.32: ReLU(threshold=1, max_value=1) gives NaN for NaN "
+    "(ReLU-008) and ReLU(threshold=2.5, negative_slope=1.5) NaN for -inf (ReLU-016), where "
+    "the reference gives 0 and -inf; Softmax with a mask gives NaN at masked positions and "
+    "across a group whose masked logits hold NaN or an infinity (Softmax-021: every logit "
+    "[-0, -inf, nan, inf] masked, the reference 0, 0, 0, 0); Masking(mask_value=inf) gives NaN for a masked step "
     "of infinities where the reference gives 0 (Masking-025); ELU(alpha=-1) on inf gives NaN "
     "(Keras 3 on TensorFlow writes ELU with alpha != 1 as tf.where(x > 0, elu(x), alpha * "
     "elu(x)), keras/src/backend/tensorflow/nn.py elu); GRU(mask with a step of NaN) gives "

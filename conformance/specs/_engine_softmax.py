@@ -1,12 +1,15 @@
 """LiteRT's Softmax over several axes on NaN and +inf: Keras's exp(x - logsumexp(x)) as the
-converted graph computes it, replayed for litert (XNNPACK) and litert-builtin (conformance/
-specs/model_reductions.py wires it into Softmax)."""
+converted graph computes it, replayed for litert (XNNPACK) and litert-builtin; onnxruntime's
+masked Softmax, its mask's tf.where written as a product (conformance/specs/model_reductions.py
+wires both into Softmax)."""
+import dataclasses
+
 import numpy as np
 
 from conformance.spec import Divergence
-from conformance.specs._engine_ops import differs
+from conformance.specs._engine_ops import differs, onnx_select
 from conformance.specs._engines import BUILTIN, LITERT, XNNPACK, clamp
-from reference.model_layers import masked_logits
+from reference.model_layers import MASKED_LOGIT, masked_logits, softmax_axes
 
 
 def _litert_softmax_axes_replay(engine, case):
@@ -61,3 +64,29 @@ LITERT_SOFTMAX_AXES_NAN = tuple(Divergence(
                  "litert (XNNPACK, exp(NaN) = 0) gives 0 at [1, 0, 0]" if engine == XNNPACK
                  else "litert-builtin gives +inf at [2, 1, 1]") + ", as the replay does")
     for engine in LITERT)
+
+
+def _onnx_masked_softmax_replay(case):
+    """Keras 3's masked Softmax, where(mask, x, -1e9) then where(mask, y, 0), with tf2onnx's
+    Select as a product (_engine_ops.ONNX_SELECT_REASON): mask * x + (1 - mask) * -1e9 is NaN
+    at a masked NaN or infinity, and a group (over the softmax axes) holding NaN or +inf is
+    NaN throughout (onnxruntime's Softmax subtracts the group's max; over several axes
+    TensorFlow's logsumexp replaces a non-finite max with 0 by a Select, a product too), the
+    masked positions included (mask * y + (1 - mask) * 0). Elsewhere the reference's."""
+    x = np.asarray(case.inputs[0], np.float64)
+    keep = np.broadcast_to(np.asarray(case.call_kwargs["mask"], np.float64), x.shape)
+    axes = tuple(softmax_axes(case.config.get("axis", -1), x.ndim))
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = keep * x + (1.0 - keep) * MASKED_LOGIT
+    bad = np.any(np.isnan(z) | np.isposinf(z), axis=axes, keepdims=True)
+    return [np.where(np.broadcast_to(bad, x.shape), np.nan, case.expected[0])]
+
+
+def _onnx_masked_softmax(case):
+    if case.call_kwargs.get("mask") is None or case.spec != "keras3":
+        return False
+    return onnx_select(_onnx_masked_softmax_replay).when(case)
+
+
+ONNX_SOFTMAX_MASK_SELECT = dataclasses.replace(onnx_select(_onnx_masked_softmax_replay),
+                                               when=_onnx_masked_softmax)

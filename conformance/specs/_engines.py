@@ -19,6 +19,9 @@ import contextvars
 import numpy as np
 
 from conformance.elements import error_ratio
+from conformance.specs._engine_onnx import (
+    ORT_SIGMOID_TIMES_X, onnxruntime_activation, ort_sigmoid, ort_sigmoid_slack,
+)
 from conformance.specs._onednn_soft_relu import soft_relu_onednn
 from conformance.tolerance import overflow_threshold
 from reference.activations import SELU_ALPHA, SELU_SCALE, activation as reference_activation
@@ -49,12 +52,6 @@ XNNPACK_GELU_ZERO_FROM = -5.1639
 XNNPACK_GELU_REL_ERROR = ((-5.0, 1.0), (-4.75, 0.34), (-4.5, 0.10), (-4.25, 0.029),
                           (-4.0, 0.0102), (-3.75, 2.7e-3), (-3.5, 1.2e-3), (-3.25, 4.4e-4),
                           (-3.0, 1.3e-4), (-2.0, 6.5e-5), (-1.0, 3.7e-6))
-# onnxruntime's Sigmoid (MLAS MlasComputeLogistic, a rational approximation): absolute error
-# up to 1.66e-7 over [-25, 25] (2,000,001 points), and 0 for z below -15.83 at the earliest
-# (every z below -18)
-ORT_SIGMOID_ABS_ERROR = 1.7e-7
-ORT_SIGMOID_ZERO_BELOW = -15.8
-ORT_SIGMOID_ZERO_FROM = -18.0
 # An allowance is the kernel's largest error over a region; at a given point it is mostly far
 # smaller (onnxruntime's sigmoid: Activation-054 passes at 0.96 of its bound where the
 # allowance is 10 bounds; XNNPACK's gelu: Dense-049 passes at 0.23 where it is 1.3 bounds,
@@ -236,9 +233,9 @@ def allowance(engine, name, z, y, fused=False):
         elif engine == XNNPACK and name == "gelu":
             slack = _gelu_slack(z, y)
         elif engine == ONNXRUNTIME and name == "sigmoid":
-            slack = np.where(z < ORT_SIGMOID_ZERO_BELOW, np.maximum(y, ORT_SIGMOID_ABS_ERROR),
-                             ORT_SIGMOID_ABS_ERROR)
-            slack = np.where(z < ORT_SIGMOID_ZERO_FROM, 0.0, slack)     # replayed: 0
+            slack = ort_sigmoid_slack(z, y)
+        elif engine == ONNXRUNTIME and name in ORT_SIGMOID_TIMES_X:       # Sigmoid, Mul
+            slack = np.abs(z) * ort_sigmoid_slack(z, reference_activation("sigmoid")(z))
     return np.where(np.isfinite(z) & np.isfinite(y) & ~np.isnan(slack), slack, 0.0)
 
 
@@ -303,8 +300,8 @@ def replay(engine, name, z, keras_spec="keras3", clamped=False, fused=False, shi
             if value is None and clamped:
                 value = f(z)
             return value
-        if engine == ONNXRUNTIME and name == "sigmoid":
-            return np.where(z < ORT_SIGMOID_ZERO_FROM, 0.0, f(z))
+        if engine == ONNXRUNTIME:
+            return onnxruntime_activation(name, z, f)
         if engine == OPENVINO:
             return _openvino_activation(name, z, f(z), fused, shift, alpha)
     return None
@@ -321,6 +318,8 @@ def off(engine, name, z, y, bound, keras_spec="keras3", clamped=False, fused=Fal
         return False
     if name == "glu" and engine in LITERT:
         return _glu_off(engine, z, y, bound)
+    if name == "glu" and engine == ONNXRUNTIME:
+        return _glu_off_onnxruntime(z, y, bound)
     if np.shape(z) != np.shape(y):      # glu halves an axis: no elementwise replay to run
         return False
     name = "linear" if name is None else name
@@ -346,6 +345,23 @@ def _glu_off(engine, z, y, bound):
     lo, hi = XNNPACK_SIGMOID_NAN
     with np.errstate(invalid="ignore"):
         return bool(np.any((np.abs(b) >= lo) & (np.abs(b) <= hi) & ~np.isnan(y)))
+
+
+def _glu_off_onnxruntime(z, y, bound):
+    """glu(z) = a * sigmoid(b) (Split, Sigmoid, Mul) with onnxruntime's Sigmoid: its replay
+    (0 below ORT_SIGMOID_ZERO_FROM) lands beyond the bound, or |a| times its allowance exceeds
+    ALLOWANCE_FACTOR bounds."""
+    z, y = np.asarray(z, np.float64), np.asarray(y, np.float64)
+    if z.shape[-1] != 2 * y.shape[-1]:
+        return False
+    a, b = z[..., :y.shape[-1]], z[..., y.shape[-1]:]
+    with np.errstate(invalid="ignore", over="ignore"):
+        sigmoid = reference_activation("sigmoid")(b)
+        if np.any(error_ratio(y, bound, a * ort_sigmoid(b, sigmoid)) > REPLAY_RATIO):
+            return True
+        slack = np.abs(a) * ort_sigmoid_slack(b, sigmoid)
+    slack = np.where(np.isfinite(slack) & np.isfinite(y), slack, 0.0)
+    return bool(np.any(slack > ALLOWANCE_FACTOR[ONNXRUNTIME] * np.broadcast_to(bound, y.shape)))
 
 
 def _off_allowance(engine, name, z, y, bound, fused=False):

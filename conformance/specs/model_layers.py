@@ -11,7 +11,7 @@ from conformance import tolerance
 from conformance.regimes import ELEMENTWISE
 from conformance.elements import error_ratio
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
-from conformance.specs._engine_ops import BUILTIN_CLAMPED_REPLAY
+from conformance.specs._engine_ops import BUILTIN_CLAMPED_REPLAY, onnx_select
 from conformance.specs.advanced_activations import elementwise_bound
 
 DATA_MOVEMENT_REGIMES = ("unit", "tiny", "special")
@@ -22,6 +22,20 @@ def _shape(rng, rank, low=1, high=4):
 
 
 # ReLU -----------------------------------------------------------------------------------------
+
+def _relu_threshold_as_product(case):
+    """Keras 3's relu with a threshold keeps x as where(x > threshold, x, 0) (keras/src/
+    activations/activations.py ReLU.static_call): as a product, NaN where x is NaN or -inf
+    (0 * x), and max_value's Clip and the negative part's Sub keep that NaN."""
+    y = np.asarray(case.expected[0], np.float64)
+    if case.config.get("threshold", 0.0) == 0:
+        return [y]
+    x = np.asarray(case.inputs[0], np.float64)
+    return [np.where(np.isnan(x) | np.isneginf(x), np.nan, y)]
+
+
+ONNX_RELU_THRESHOLD_SELECT = onnx_select(_relu_threshold_as_product)
+
 
 def _relu_make(params, rng):
     config = {k: params[k] for k in ("max_value", "negative_slope", "threshold")}
@@ -68,7 +82,8 @@ RELU = LayerSpec(
     layer="ReLU",
     domains={"max_value": (None, 0.0, 1.0, 6.0), "negative_slope": (0.0, 0.1, 1.5),
              "threshold": (0.0, 1.0, 2.5), "rank": (2, 3), "regime": ELEMENTWISE},
-    make=_relu_make, expect=_relu_expect, divergences=(NUMPY_LEAKY_RELU, BUILTIN_CLAMPED_REPLAY),
+    make=_relu_make, expect=_relu_expect, divergences=(NUMPY_LEAKY_RELU, BUILTIN_CLAMPED_REPLAY,
+                                                        ONNX_RELU_THRESHOLD_SELECT),
     # inputs N(0, 9), and up to 1e38 in the large regime: past every threshold and max_value;
     # the ties regime puts values on 0, 1, 2.5 and 3 (x == threshold gives 0, x == max_value m)
     inputs=lambda config, shapes, regime: [regime.values(s, scale=3.0, huge=True)

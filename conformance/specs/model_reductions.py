@@ -13,7 +13,7 @@ from conformance.regimes import LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import tf_softmax_divergence
 from conformance.specs._engine_openvino import LAYER_NORM_ONE_PASS, SOFTMAX_AXES_NAN
-from conformance.specs._engine_softmax import LITERT_SOFTMAX_AXES_NAN
+from conformance.specs._engine_softmax import LITERT_SOFTMAX_AXES_NAN, ONNX_SOFTMAX_MASK_SELECT
 from conformance.specs.normalization import normalized_bound, statistics_bound
 from reference.model_layers import (layer_norm_axes, layer_norm_weight_shape, masked_logits,
                                     softmax_axes)
@@ -163,7 +163,8 @@ SOFTMAX = LayerSpec(
     divergences=(tf_softmax_divergence(_softmax_logits,
                                        applies=lambda case: len(_softmax_axis(case)) == 1,
                                        axis_of=lambda case: _softmax_axis(case)[0]),
-                 NUMPY_SOFTMAX_AXES, SOFTMAX_AXES_NAN, *LITERT_SOFTMAX_AXES_NAN),
+                 NUMPY_SOFTMAX_AXES, SOFTMAX_AXES_NAN, *LITERT_SOFTMAX_AXES_NAN,
+                 ONNX_SOFTMAX_MASK_SELECT),
     edge_cases=(({"axis": -1, "rank": 2, "mask": "group_masked", "robust_masking": False,
                   "regime": "large"}, [(2, 5)]),
                 ({"axis": [1, 2], "rank": 3, "mask": "group_masked", "robust_masking": False,
