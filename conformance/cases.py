@@ -274,30 +274,46 @@ def pairwise_exhaustive(domains, valid):
     """Yields, one at a time, a small list of valid parameter combinations in which every value of
     every parameter and every pair of values of two parameters appears at least once (where some
     valid combination holds that pair). Greedy: each step takes the first combination, in
-    product order, covering the most values and pairs not yet covered. Deterministic.
-
-    Each value and pair has an integer id, so a step scores every combination at once."""
+    product order, covering the most values and pairs not yet covered. Deterministic."""
     names = list(domains)
     values = [list(domains[n]) for n in names]
     sizes = [len(v) for v in values]
-    combos = [index for index in itertools.product(*(range(n) for n in sizes))
-              if valid({n: values[k][i] for k, (n, i) in enumerate(zip(names, index))})]
+    combos = [index for index, combo in zip(itertools.product(*(range(n) for n in sizes)),
+                                            itertools.product(*values))
+              if valid(dict(zip(names, combo)))]
     if not combos:
         return
     index = np.array(combos, np.int64)                  # (combinations, parameters)
-    items, offset = [], 0
+    # each value and pair has an integer id: column k of `local` holds the code of the
+    # value or pair (k-th of them) each combination holds, `offsets[k] + local[:, k]` its id
+    local, widths = [], []
     for k in range(len(names)):                         # single values
-        items.append(offset + index[:, k])
-        offset += sizes[k]
+        local.append(index[:, k])
+        widths.append(sizes[k])
     for k, j in itertools.combinations(range(len(names)), 2):       # pairs of values
-        items.append(offset + index[:, k] * sizes[j] + index[:, j])
-        offset += sizes[k] * sizes[j]
-    reach = np.stack(items, axis=1)                     # ids each combination covers
-    uncovered = np.zeros(offset, bool)
+        local.append(index[:, k] * sizes[j] + index[:, j])
+        widths.append(sizes[k] * sizes[j])
+    offsets = np.cumsum([0] + widths)
+    reach = np.stack(local, axis=1) + offsets[:-1]      # ids each combination covers
+    # score[c]: how many values and pairs combination c would newly cover (every id is
+    # uncovered at first). The combinations holding an id are a run of its column's stable
+    # sort, so covering it lowers just their scores: the whole covering costs one pass over
+    # reach instead of one per step.
+    score = np.full(len(combos), reach.shape[1], np.int64)
+    holders = []                                        # per column: combinations by code
+    for k, codes in enumerate(local):
+        order = np.argsort(codes.astype(np.uint16 if widths[k] < 2 ** 16 else np.int64),
+                           kind="stable")
+        holders.append((order, np.searchsorted(codes[order], np.arange(widths[k] + 1))))
+    uncovered = np.zeros(offsets[-1], bool)
     uncovered[reach.ravel()] = True                     # only what some combination reaches
     while uncovered.any():
-        best = int(np.argmax(uncovered[reach].sum(axis=1)))
+        best = int(np.argmax(score))                    # the first of the highest scores
         yield {n: values[k][i] for k, (n, i) in enumerate(zip(names, combos[best]))}
+        for k in np.flatnonzero(uncovered[reach[best]]):
+            order, starts = holders[k]
+            code = local[k][best]
+            score[order[starts[code]:starts[code + 1]]] -= 1
         uncovered[reach[best]] = False
 
 

@@ -74,11 +74,17 @@ def _neutral(key, value):
                for v in NEUTRAL[key][0])
 
 
+@functools.lru_cache(maxsize=None)
+def _keyword_only(function):
+    """The names of a function's keyword-only parameters (its config keys)."""
+    return frozenset(name for name, p in inspect.signature(function).parameters.items()
+                     if p.kind is p.KEYWORD_ONLY)
+
+
 def layer_arguments(function, config):
     """The keyword arguments of the reference `function` taken from a layer's config: its own
     keys, with the descriptive and neutral ones dropped. Raises OutOfScope for the rest."""
-    own = {name for name, p in inspect.signature(function).parameters.items()
-           if p.kind is p.KEYWORD_ONLY}
+    own = _keyword_only(function)
     kept = {}
     for key, value in config.items():
         if key in own:
