@@ -27,8 +27,15 @@ step, masks, go_backwards, return_state, initial states; activation_gap for the 
 backward_normalization (BatchNormalization at inference and in training, LayerNormalization,
 ActivityRegularization), backward_misc (Embedding, PReLU, LeakyReLU, ELU, ThresholdedReLU, ReLU,
 Dropout and the noise layers, Flatten, Reshape, Permute, RepeatVector, Cropping, ZeroPadding,
-UpSampling, LocallyConnected1D/2D). tests/test_reference_backward_more.py checks the last three
-families as tests/test_reference_backward.py the first.
+UpSampling, LocallyConnected1D/2D), backward_conv_lstm (ConvLSTM2D: the LSTM gates' VJP over
+the convolutions' VJPs, through every step), backward_cudnn (CuDNNGRU, CuDNNLSTM: the GRU and
+LSTM VJPs on their weights reoriented, the gradients carried back), backward_wrappers
+(TimeDistributed, Bidirectional, Sequential: through their inner layers' VJPs),
+backward_attention (EinsumDense, MultiHeadAttention, ReversibleEmbedding) and
+backward_model_layers (Softmax, Masking, Identity, Rescaling, Normalization, Lambda, MyLayer).
+tests/test_reference_backward_more.py checks the normalization and misc families as
+tests/test_reference_backward.py the first; tests/test_reference_backward_recurrent.py the
+recurrent one; tests/test_reference_backward_layers.py the last five.
 """
 from reference.backward_activations import (
     activation_vjp, cotangent, kink_distance, kinks, seams,
@@ -53,9 +60,21 @@ from reference.backward_pooling import (
     average_pooling_vjp, global_average_pooling_vjp, global_max_pooling_vjp, max_pooling_gap,
     max_pooling_vjp, tie_gap,
 )
+from reference.backward_attention import (
+    einsum_dense_vjp, multi_head_attention_vjp, reversible_embedding_vjp,
+)
+from reference.backward_conv_lstm import conv_lstm2d_vjp
+from reference.backward_cudnn import cudnn_gru_vjp, cudnn_lstm_vjp
+from reference.backward_model_layers import (
+    identity_vjp, lambda_layer_vjp, masking_vjp, my_layer_vjp, normalization_vjp,
+    rescaling_vjp, softmax_layer_vjp,
+)
 from reference.backward_recurrent import (
     activation_gap, gru_cell_vjp, gru_vjp, lstm_cell_vjp, lstm_vjp, rnn_vjp, simple_rnn_cell_vjp,
     simple_rnn_vjp, stacked_rnn_cells_vjp,
+)
+from reference.backward_wrappers import (
+    bidirectional_vjp, sequential_vjp, time_distributed_vjp,
 )
 
 __all__ = [
@@ -74,4 +93,9 @@ __all__ = [
     "locally_connected_vjp", "permute_vjp", "prelu_vjp", "relu_layer_vjp",
     "repeat_vector_vjp", "reshape_vjp", "thresholded_relu_vjp", "upsampling_vjp",
     "zero_padding_vjp",
+    "conv_lstm2d_vjp", "cudnn_gru_vjp", "cudnn_lstm_vjp",
+    "bidirectional_vjp", "sequential_vjp", "time_distributed_vjp",
+    "einsum_dense_vjp", "multi_head_attention_vjp", "reversible_embedding_vjp",
+    "identity_vjp", "lambda_layer_vjp", "masking_vjp", "my_layer_vjp", "normalization_vjp",
+    "rescaling_vjp", "softmax_layer_vjp",
 ]

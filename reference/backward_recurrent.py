@@ -89,28 +89,39 @@ def lstm_inputs(x, states, kernel, recurrent_kernel, bias, activation, recurrent
     return [(rec, z_i), (rec, z_f), (act, z_c), (rec, z_o), (act, c_new)]
 
 
-def lstm_step_vjp(x, states, kernel, recurrent_kernel, bias, d_states, activation,
-                  recurrent_activation, spec):
-    """i = rec(z_i), f = rec(z_f), g = act(z_c), o = rec(z_o), c' = f c + i g, h' = o act(c').
-    With dh', dc' the gradients of the states the step leaves:
+def lstm_gates_vjp(z_i, z_f, z_c, z_o, c, dh_new, dc_new, activation, recurrent_activation,
+                   spec):
+    """The VJP of lstm_gates (LSTM and ConvLSTM2D alike): i = rec(z_i), f = rec(z_f),
+    g = act(z_c), o = rec(z_o), c' = f c + i g, h' = o act(c'). With dh', dc' the gradients
+    of the states the step leaves:
 
         dc' += act'(c') (dh' o)            (h' reads c')
         do = dh' act(c'),  di = dc' g,  df = dc' c,  dg = dc' i,  dc = dc' f
         dz = [rec'(z_i) di, rec'(z_f) df, act'(z_c) dg, rec'(z_o) do]   (blocks i, f, c, o)
 
-    then _affine_vjp(dz). Returns (dx, [dh, dc], weight gradients)."""
-    h, c = states
-    dh_new, dc_new = d_states
-    (_, z_i), (_, z_f), (_, z_c), (_, z_o), (_, c_new) = lstm_inputs(
-        x, states, kernel, recurrent_kernel, bias, activation, recurrent_activation, spec)
+    Elementwise, in any layout (the activations' last axis is the blocks' own, as the forward
+    applies them). Returns ([dz_i, dz_f, dz_c, dz_o], dc)."""
+    _, c_new = lstm_gates(z_i, z_f, z_c, z_o, c, activation, recurrent_activation, spec)
     act, rec = get_activation(activation, spec), get_activation(recurrent_activation, spec)
     act_vjp, rec_vjp = activation_vjp(activation, spec), activation_vjp(recurrent_activation, spec)
     i, f, g, o = rec(z_i), rec(z_f), act(z_c), rec(z_o)
     dc_new = dc_new + act_vjp(c_new, dh_new * o)
-    dz = np.concatenate([rec_vjp(z_i, dc_new * g), rec_vjp(z_f, dc_new * c),
-                         act_vjp(z_c, dc_new * i), rec_vjp(z_o, dh_new * act(c_new))], axis=-1)
-    dx, dh, weights = _affine_vjp(x, h, kernel, recurrent_kernel, bias, dz)
-    return dx, [dh, dc_new * f], weights
+    return ([rec_vjp(z_i, dc_new * g), rec_vjp(z_f, dc_new * c), act_vjp(z_c, dc_new * i),
+             rec_vjp(z_o, dh_new * act(c_new))], dc_new * f)
+
+
+def lstm_step_vjp(x, states, kernel, recurrent_kernel, bias, d_states, activation,
+                  recurrent_activation, spec):
+    """z = x @ kernel + h @ recurrent_kernel + bias in blocks i, f, c, o; the gates'
+    gradient dz and dc by lstm_gates_vjp, then _affine_vjp(dz). Returns (dx, [dh, dc], weight
+    gradients)."""
+    h, c = states
+    z_i, z_f, z_c, z_o = _blocks(_affine(x, h, kernel, recurrent_kernel, bias), 4)
+    dz, dc = lstm_gates_vjp(z_i, z_f, z_c, z_o, c, *d_states, activation,
+                            recurrent_activation, spec)
+    dx, dh, weights = _affine_vjp(x, h, kernel, recurrent_kernel, bias,
+                                  np.concatenate(dz, axis=-1))
+    return dx, [dh, dc], weights
 
 
 def _gru_parts(x, h, kernel, recurrent_kernel, bias, reset_after):
@@ -344,7 +355,8 @@ def sequence_vjp(cell, x, mask, initial_state, state_units, u, args):
     gradients). u[0] is the gradient of the sequence (return_sequences) or of the last output
     (processing order); u[1:] those of the final states (return_state)."""
     x, mask, states = _sequence(x, mask, initial_state, state_units, args)
-    d_outputs = np.zeros((*x.shape[:2], u[0].shape[-1]))
+    tail = u[0].shape[2:] if args["return_sequences"] else u[0].shape[1:]   # an output step
+    d_outputs = np.zeros((*x.shape[:2], *tail))
     if args["return_sequences"]:
         d_outputs[:] = np.swapaxes(u[0], 0, 1) if args["time_major"] else u[0]
     else:

@@ -118,12 +118,21 @@ def normalization(x, *weights, axis=-1, mean=None, variance=None, invert=False, 
     read by the call); both Kerases reshape them to x's rank in `finalize_state`
     (keras/src/layers/preprocessing/normalization.py, tf_keras
     src/layers/preprocessing/normalization.py)."""
+    x = np.asarray(x, np.float64)
+    m, spread = normalization_statistics(x.shape, weights, axis, mean, variance, spec)
+    with _quiet():
+        return m + x * spread if invert else (x - m) / spread
+
+
+def normalization_statistics(x_shape, weights, axis, mean, variance, spec="keras3"):
+    """Normalization's (mean, max(sqrt(variance), 1e-7)) for an input of x_shape, each of x's
+    rank with 1 on the axes not kept (the checks and broadcasts of `normalization`)."""
     if (mean is None) != (variance is None):
         raise ValueError("Normalization needs both `mean` and `variance`, or neither")
-    x = np.asarray(x, np.float64)
-    kept = _kept_axes(axis, x.ndim)
-    sizes = tuple(x.shape[a] for a in kept)
-    shape = tuple(x.shape[a] if a in kept else 1 for a in range(x.ndim))
+    rank = len(x_shape)
+    kept = _kept_axes(axis, rank)
+    sizes = tuple(x_shape[a] for a in kept)
+    shape = tuple(x_shape[a] if a in kept else 1 for a in range(rank))
     if mean is None:
         m, v = _adapted_statistics(weights, sizes)
     else:
@@ -141,8 +150,7 @@ def normalization(x, *weights, axis=-1, mean=None, variance=None, invert=False, 
     except ValueError as error:
         raise ValueError(f"mean {np.shape(m)} does not fit the kept axes {sizes}") from error
     with _quiet():
-        spread = np.maximum(np.sqrt(v), float(np.float32(NORMALIZATION_EPSILON)))
-        return m + x * spread if invert else (x - m) / spread
+        return m, np.maximum(np.sqrt(v), float(np.float32(NORMALIZATION_EPSILON)))
 
 
 def _adapted_statistics(weights, sizes):
