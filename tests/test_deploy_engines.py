@@ -160,3 +160,24 @@ def test_a_conversion_that_fails_is_an_error_saying_so_and_the_run_goes_on(tmp_p
         result = results[case.id]
         assert result["status"] == "skipped" and document in result["message"], result
     assert all(results[i]["status"] == "passed" for i in ids if i.startswith("Dense-"))
+
+# The builtin depthwise kernel's scalar tail, XNNPACK's 6-tap tile ------------------------------
+
+def test_the_builtin_depthwise_tail_is_the_last_values_of_each_row_past_a_multiple_of_four():
+    from conformance.specs._engine_builtin import scalar_tail
+    # measured: (1, 2, 5, 3) the last 3 of 15, (2, 1, 7, 1) the last 3 of 7, (1, 1, 3, 2)
+    # with depth_multiplier 2 (12 values) none
+    assert scalar_tail((1, 2, 5, 3))[0, 1].ravel().tolist() == [False] * 12 + [True] * 3
+    assert scalar_tail((2, 1, 7, 1))[1, 0, :, 0].tolist() == [False] * 4 + [True] * 3
+    assert not scalar_tail((1, 1, 3, 4)).any()
+
+
+def test_xnnpack_six_tap_reads_the_entries_after_the_window():
+    from conformance.specs._engine_xnnpack import extra_reads
+    x = np.ones((1, 7, 8, 1))
+    x[0, 3, 4, 0] = np.nan
+    # measured: kernel (3, 2) NaN also at column 2 of rows 1-3; (2, 3) at (2, 1), (3, 0), (3, 1)
+    assert np.argwhere(extra_reads(x, (3, 2), (1, 1), (1, 1), "valid")[0, ..., 0]).tolist() == [
+        [1, 2], [2, 2], [3, 2]]
+    assert np.argwhere(extra_reads(x, (2, 3), (1, 1), (1, 1), "valid")[0, ..., 0]).tolist() == [
+        [2, 1], [3, 0], [3, 1]]

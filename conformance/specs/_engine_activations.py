@@ -15,7 +15,7 @@ from conformance.specs._engines import (
 NAMES = {XNNPACK: ("selu", "softplus", "exponential", "sigmoid", "celu", "gelu", "glu",
                    "log_sigmoid", "mish", "silu", "swish"),
          BUILTIN: ("selu", "softplus", "softsign", "celu", "glu", "log_sigmoid", "mish",
-                   "silu", "swish", "squareplus", "tanh_shrink"),
+                   "silu", "swish", "squareplus", "tanh_shrink", "soft_shrink"),
          ONNXRUNTIME: ("sigmoid", "silu", "swish", "glu", "hard_shrink", "soft_shrink",
                        "sparse_plus", "sparse_sigmoid"),
          OPENVINO: ("softplus", "hard_sigmoid", "relu", "exponential", "softmax", "elu", "selu")}
@@ -37,7 +37,8 @@ REASONS = {
              "convolution output) reaches the activation as FLT_MAX; celu, log_sigmoid and "
              "mish are composed the same way (celu of a tiny negative x is 0, log_sigmoid "
              "saturates at -88.72), and silu (swish), glu, celu, mish and tanh_shrink of an "
-             "infinity end in a clamping MUL, ADD or SUB (FLT_MAX); squareplus, (x + sqrt(x^2 "
+             "infinity end in a clamping MUL, ADD or SUB (FLT_MAX), and so does soft_shrink "
+             "(x - 0.5 or x + 0.5, selected); squareplus, (x + sqrt(x^2 "
              "+ b)) / 2 clamped at each step, gives +-FLT_MAX / 2 for +-inf",
     ONNXRUNTIME: "onnxruntime's Sigmoid is an approximation with an absolute error up to "
                  "1.7e-7 that gives 0 below x = -15.8, where the suite asks 8 ulps of the "
@@ -86,7 +87,9 @@ EVIDENCE = {
              "glu([inf, 1]) = 3.4028235e38, log_sigmoid(-inf) = -88.72284, celu(-1e-11) = 0; "
              "swish is silu (LOGISTIC, MUL), tanh_shrink TANH, SUB (tanh_shrink(inf) = "
              "3.4028235e38), squareplus SQUARE, ADD, SQRT, ADD, MUL (squareplus(inf) = "
-             "1.7014117e38, squareplus(-inf) = -1.7014117e38). "
+             "1.7014117e38, squareplus(-inf) = -1.7014117e38); soft_shrink is GREATER, LESS, ADD, "
+             "SELECT_V2, SUB, SELECT (soft_shrink(inf) = 3.4028235e38, soft_shrink(-inf) = "
+             "-3.4028235e38, soft_shrink(nan) = 0 as in the reference: Activation-172). "
              "The clamp: "
              "tensorflow/lite/kernels/kernel_util.h CalculateActivationRange gives "
              "[lowest(), max()] for kTfLiteActNone and every float kernel applies it with "

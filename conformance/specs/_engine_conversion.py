@@ -8,9 +8,7 @@ config and the shapes, with the converter's source line or issue and a minimal r
 Not here: what an engine documents as unsupported and what a one-layer graph cannot express
 (both skipped: DOCUMENTED_UNSUPPORTED in conformance/candidates/litert.py and onnx_runtime.py,
 one_layer.not_expressible), and the graphs TensorFlow's own kernels refuse (gate.py,
-tensorflow_refused). tf2onnx's Gemm written with a list-valued alpha (a few unrolled GRU and
-LSTM cases) is not here either: whether it appears depends on grappler's constant folding, and
-no config predicate names those cases exactly, so they stay errors.
+tensorflow_refused).
 
 Versions: TensorFlow 2.21.0 (and its converter), Keras 3.15.1, ai-edge-litert 2.3.0, tf2onnx
 1.17.0 (opset 15), onnxruntime 1.32.0.
@@ -304,3 +302,76 @@ TF2ONNX_OUTPUT_SHORTER = Divergence(
              "Conv2DTranspose(3, 2, dilation_rate=(1, 2), padding='same', output_padding=0, "
              "data_format='channels_first') on (2, 4, 4, 4) (Conv2DTranspose-022): Keras's "
              "rows (4 - 1) + 2 - 2 * 1 + 0 = 3 for 4 input rows")
+
+
+# tf2onnx: a Gemm with a list-valued alpha or beta --------------------------------------------
+
+def _cells(case):
+    """(class name, config, input features) of each cell the layer runs, in order (a
+    StackedRNNCells' cell takes the previous cell's units)."""
+    config = case.config
+    if case.layer == "RNN":
+        cell = config["cell"]
+        cells = (cell["config"]["cells"] if cell["class_name"] == "StackedRNNCells" else [cell])
+        cells = [(c["class_name"].replace("Cell", ""), c["config"]) for c in cells]
+    elif case.layer == "Bidirectional":
+        cells = [(config["layer"]["class_name"], config["layer"]["config"])]
+    else:
+        cells = [(case.layer, config)]
+    features, out = np.shape(case.inputs[0])[-1], []
+    for name, cell in cells:
+        out.append((name, cell, features))
+        features = cell.get("units")
+    return out
+
+
+def _multiplies_a_matmul_by_the_zero_state(name, cell, features):
+    """Whether the cell's first step, its state the constant zeros, computes some gate as a
+    bare x @ kernel slice (implementation 1, which recurrent_dropout forces, no bias; an input
+    of one feature is folded otherwise) times a zero constant added to a sum: GRU's
+    reset_after r * (0 @ recurrent_kernel) beside x @ kernel_h, GRU's z * 0 and LSTM's f * 0
+    where the recurrent activation is linear (z and f are then x @ kernel slices)."""
+    implementation = 1 if cell.get("recurrent_dropout") else cell.get("implementation", 2)
+    if cell.get("use_bias", True) or implementation != 1 or features == 1:
+        return False
+    linear = cell.get("recurrent_activation", "sigmoid") in (None, "linear")
+    if name == "GRU":
+        return bool(cell.get("reset_after", True)) or linear
+    return name == "LSTM" and linear
+
+
+def _gemm_with_list_alpha(case):
+    """An unrolled GRU or LSTM (or a stack holding one) on a batch of one, from its zero
+    initial state (no initial_state given), with a cell that multiplies a matrix product by
+    that constant state (_multiplies_a_matmul_by_the_zero_state)."""
+    config = case.config
+    unroll = config.get("unroll") or (case.layer == "Bidirectional"
+                                      and config["layer"]["config"].get("unroll"))
+    return bool(reaches_the_converter(case) and unroll and np.shape(case.inputs[0])[0] == 1
+                and case.call_kwargs.get("initial_state") is None
+                and any(_multiplies_a_matmul_by_the_zero_state(*cell) for cell in _cells(case)))
+
+
+TF2ONNX_GEMM_LIST_ALPHA = Divergence(
+    candidates=(ONNXRUNTIME,), when=_gemm_with_list_alpha,
+    reason="tf2onnx cannot export an unrolled GRU or LSTM on a batch of one from its zero "
+           "initial state whose first step adds a matrix product x @ kernel to a product by "
+           "that state (GRU with reset_after and no bias: r * (0 @ recurrent_kernel); GRU or "
+           "LSTM with a linear recurrent activation and no bias: z * 0, f * 0): its Gemm "
+           "rewriter takes the (1, units) zero constant as the Gemm's alpha or beta, a list, "
+           "and onnxruntime refuses to load the model ('Mismatched attribute type ... alpha'. "
+           "Expected: 'FLOAT', actual: 'FLOATS'): the case is an error, not a wrong number",
+    evidence="tf2onnx 1.17.0 tf2onnx/rewriter/gemm_rewriter.py:20-57 (alpha * A @ B + C, "
+             "A @ B + beta * C with alpha, beta any Const) and get_gemm_attr (l. 112-122): a "
+             "Const of one row is unwrapped once, [[0, 0, 0]] -> [0, 0, 0], and kept as a "
+             "list attribute (a batch of two fails make_sure's length check and no Gemm is "
+             "written). Keras 3.15.1 keras/src/layers/rnn/gru.py GRUCell.call (l. 196-247: "
+             "implementation 1 computes x_h = matmul(inputs, kernel[:, 2 * units:]) and, "
+             "reset_after, r * matmul(h_tm1, recurrent_kernel[...]), which grappler folds to "
+             "r * zeros at the first unrolled step; recurrent_dropout forces implementation 1, "
+             "l. 134); lstm.py alike for c = f * c_tm1 + i * g. Of the 55 keras3 GRU, LSTM, RNN "
+             "and Bidirectional cases unrolled on a batch of one without initial_state, "
+             "exactly GRU-015 (alpha [0.0]), GRU-047, GRU-125, RNN-011, RNN-127 (beta [0.0, "
+             "0.0, 0.0] or [0.0, 0.0]) and LSTM-015 (alpha) get the list; GRU-086 (reset_after, "
+             "no bias, one input feature: grappler folds x_h away) and GRU-054 (implementation "
+             "2: x_h is a Split of one product) do not. No upstream issue found")

@@ -12,6 +12,11 @@ from reference.activations import activation as reference_activation
 ORT_SIGMOID_ABS_ERROR = 1.7e-7
 ORT_SIGMOID_ZERO_BELOW = -15.8
 ORT_SIGMOID_ZERO_FROM = -18.0
+# MlasLogisticConstants: the clamp's range, alpha_9 ... alpha_1, beta_10 ... beta_0
+MLAS_LOGISTIC = tuple(np.float32(c) for c in (
+    -18.0, 18.0, 4.37031012579801e-11, 1.15627324459942e-07, 6.08574864600143e-05,
+    8.51377133304701e-03, 2.48287947061529e-01, 6.10247389755681e-13, 5.76102136993427e-09,
+    6.29106785017040e-06, 1.70198817374094e-03, 1.16817656904453e-01, 9.93151921023180e-01))
 
 
 def _as_product(cond, a, b):
@@ -44,9 +49,27 @@ ORT_SIGMOID_TIMES_X = ("silu", "swish")
 ORT_SELECTS = ("hard_shrink", "soft_shrink", "sparse_plus", "sparse_sigmoid")
 
 
-def ort_sigmoid(z, y):
-    """onnxruntime's sigmoid where it is replayed: 0 below ORT_SIGMOID_ZERO_FROM, y elsewhere."""
-    return np.where(z < ORT_SIGMOID_ZERO_FROM, 0.0, y)
+def ort_sigmoid(z, y=None):
+    """onnxruntime's Sigmoid of float32 z, replayed: MLAS's MlasComputeLogistic (onnxruntime/
+    core/mlas/lib/logistic.cpp), z clamped to [-18, 18], the odd polynomial p(z) over the even
+    q(z) in float32 by fused multiply-adds (Horner), p / q + 0.5, negatives to 0 (none clamped
+    to 1: sigmoid(17.844) = 1.0000001). Bit for bit onnxruntime 1.32's on 3,000,004 points (a
+    grid of [-25, 25], normal draws of deviation 6, NaN and +-inf), in tensors of any length;
+    y (the exact sigmoid) is not used."""
+    x = np.clip(np.asarray(z, np.float64).astype(np.float32), MLAS_LOGISTIC[0], MLAS_LOGISTIC[1])
+    square = x * x
+
+    def fma(a, b, c):       # one rounding, as the vectorized kernel's FMA
+        return (a.astype(np.float64) * np.float64(b) + np.float64(c)).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = fma(square, MLAS_LOGISTIC[2], MLAS_LOGISTIC[3])
+        for alpha in MLAS_LOGISTIC[4:7]:
+            p = fma(p, square, alpha)
+        q = fma(square, MLAS_LOGISTIC[7], MLAS_LOGISTIC[8])
+        for beta in MLAS_LOGISTIC[9:13]:
+            q = fma(q, square, beta)
+        out = np.maximum((p * x) / q + np.float32(0.5), np.float32(0))
+    return out.astype(np.float64)
 
 
 def ort_sigmoid_slack(z, y):

@@ -176,9 +176,9 @@ def _gelu_slack(z, y):
 
 
 # Activations the converter ends in a clamping builtin kernel (silu and swish: LOGISTIC, MUL;
-# tanh_shrink: TANH, SUB), so an infinite value comes out as +-FLT_MAX (Activation-155, -018,
-# -186 on litert-builtin)
-BUILTIN_CLAMPED_LAST = ("silu", "swish", "tanh_shrink")
+# tanh_shrink: TANH, SUB; soft_shrink: SELECT of x - 0.5 and x + 0.5, SUB and ADD), so an
+# infinite value comes out as +-FLT_MAX (Activation-155, -018, -186, -172 on litert-builtin)
+BUILTIN_CLAMPED_LAST = ("silu", "swish", "tanh_shrink", "soft_shrink")
 
 
 def _squareplus_builtin(z, b=4.0):

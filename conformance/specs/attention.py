@@ -28,7 +28,10 @@ from conformance.elements import error_ratio
 from conformance.regimes import LONG_TERMS, REGIMES, Regime
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._engine_conversion import TFLITE_RANK3_BIAS_ADD
-from conformance.specs._engine_ops import converter_constants
+from conformance.specs._engine_ops import (
+    BUILTIN_CLAMP_EVIDENCE, BUILTIN_CLAMP_REASON, converter_constants,
+)
+from conformance.specs._engines import BUILTIN, FLT_MAX, clamp
 from conformance.specs._attention_bounds import call_arrays, multi_head_attention_bounds
 from conformance.specs._common import (
     CONVERTED_FROM_TF_KERAS, TENSORFLOW, linear_part, linear_then_activation,
@@ -36,8 +39,8 @@ from conformance.specs._common import (
 )
 from conformance.specs.embedding import LOOKUP_REGIMES, read_specials
 from reference.activations import activation as get_activation
-from reference.attention import (contracted_terms, einsum_dense_shapes, keras3_fused,
-                                 split_equation)
+from reference.attention import (contracted_terms, einsum_dense_shapes, from_canonical,
+                                 keras3_fused, split_equation)
 
 
 def _long_terms(rng):
@@ -298,6 +301,47 @@ TF_PROJECTION_BIAS_ADD = Divergence(
              "reference")
 
 
+def _projections_clamped(case):
+    """Whether the layer as TFLite's builtin kernels run it leaves some element's bound: each
+    projection (FULLY_CONNECTED or MUL, then the bias's ADD) and the output projection clamp
+    to +-FLT_MAX, so an infinite value or key reaches the attention as FLT_MAX (a weight of 0
+    times it is 0, not NaN); the scores' BATCH_MATMUL and the softmax do not clamp. The
+    outputs of a row of logits beyond float32's range (inf in float32, a number in the
+    replay) are not judged."""
+    if case.params.get("regime") not in ("special", "large") or not case.expected:
+        return False
+    config = {k: v for k, v in case.config.items() if k in (
+        "num_heads", "key_dim", "value_dim", "dropout", "output_shape", "attention_axes")}
+    weights = list(case.weights)
+    if not case.config.get("use_bias", True):     # no bias: add 0 (the clamp all the same)
+        weights = [w for kernel in weights for w in (kernel, np.zeros(np.shape(kernel)[1:]))]
+        weights[-1] = np.zeros(np.shape(case.weights[-1])[2:])
+    call = call_arrays(case)
+    with np.errstate(invalid="ignore", over="ignore"):
+        stages = reference.attention.attention_parts(
+            case.inputs[0], case.call_kwargs["value"], weights, call["key"],
+            call["attention_mask"], call["use_causal_mask"], call["return_attention_scores"],
+            lambda p, b: clamp(clamp(p) + b), **config, use_bias=True, spec=case.spec)
+        logits = stages["logits"]
+        row = np.any(np.isfinite(logits) & (np.abs(logits) > FLT_MAX), axis=-1, keepdims=True)
+    o = np.broadcast_to(row, stages["o"].shape)
+    attention = from_canonical(o, stages["attention"].shape, stages["axes"]).any(axis=(-2, -1))
+    y = stages["y"]
+    skip = [np.broadcast_to(attention.reshape(attention.shape + (1,) * (y.ndim - attention.ndim)),
+                            y.shape),
+            np.broadcast_to(row, stages["probs"].shape).reshape(stages["scores"].shape)]
+    got = [clamp(y), stages["scores"]]
+    return any(np.any((error_ratio(e, b, g) > 1) & ~s)
+               for e, b, g, s in zip(case.expected, case.bounds, got, skip))
+
+
+BUILTIN_PROJECTIONS_CLAMPED = Divergence(
+    candidates=(BUILTIN,), when=_projections_clamped, reason=BUILTIN_CLAMP_REASON,
+    evidence=BUILTIN_CLAMP_EVIDENCE + "; MultiHeadAttention-009: the value projection of inf "
+             "is 3.4028235e38, a masked weight 0 times it 0, and the output the output "
+             "projection's bias (-0.8178413) where the reference's 0 * inf gives NaN")
+
+
 def _jax_fused_value_dim(case):
     """Keras 3's fused path (keras3_fused: a rank-3 query, no dropout, no scores returned)
     with value_dim other than key_dim."""
@@ -340,7 +384,8 @@ MULTI_HEAD_ATTENTION = LayerSpec(
                  ("robust_masking", True, ("keras2",))),
     valid=_mha_valid, make=_mha_make, inputs=_mha_inputs, weights=_mha_weights,
     call_kwargs=_mha_call_kwargs, expect=_mha_expect,
-    divergences=(TF_PROJECTION_BIAS_ADD, JAX_FUSED_VALUE_DIM, TFLITE_RANK3_BIAS_ADD, Divergence(
+    divergences=(TF_PROJECTION_BIAS_ADD, JAX_FUSED_VALUE_DIM, TFLITE_RANK3_BIAS_ADD,
+                 BUILTIN_PROJECTIONS_CLAMPED, Divergence(
         candidates=TENSORFLOW, when=_tf_softmax_rows,
         reason="TensorFlow's CPU softmax of a row of attention logits holding NaN or +inf "
                "beside finite or -inf ones gives 0 for those, where IEEE arithmetic (and "

@@ -12,14 +12,16 @@ from conformance.specs._common import (
     CONVERTED_FROM_TF_KERAS, linear_part, linear_then_activation, tf_activation_divergences,
     through_activation,
 )
+from conformance.specs._engine_builtin import depthwise_tail_divergence, separable_logits
 from conformance.specs._engine_conversion import (
     TF2ONNX_NEGATIVE_PADS, TF2ONNX_OUTPUT_SHORTER, TFLITE_CONV1D_SQUEEZE,
     TFLITE_NCHW_SPACE_TO_BATCH, TFLITE_RANK3_BIAS_ADD,
 )
 from conformance.specs._engine_ops import (
     CONV3D_ENGINES, CONV_ENGINES, OPENVINO_ONEDNN_CONV2D, OPENVINO_ONEDNN_DEPTHWISE,
-    SEPARABLE_ENGINES, TRANSPOSE_ENGINES, XNNPACK_DEPTHWISE_SPREAD,
+    SEPARABLE_ENGINES, TRANSPOSE_ENGINES, XNNPACK_DEPTHWISE_SPREAD, _separable_logits_clamped,
 )
+from conformance.specs._engine_xnnpack import XNNPACK_DEPTHWISE_TILE
 from conformance.specs._onednn import (  # noqa: F401 (_onednn_width_one: conv_lstm.py)
     TF_ONEDNN_CONV2D, TF_ONEDNN_DEPTHWISE, _onednn_width_one,
 )
@@ -323,7 +325,8 @@ SEPARABLE_CONV2D = LayerSpec(
     divergences=(*tf_activation_divergences(linear_part(reference.separable_conv2d),
                                            **SEPARABLE_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS, TF_ONEDNN_DEPTHWISE, OPENVINO_ONEDNN_DEPTHWISE,
-                 XNNPACK_DEPTHWISE_SPREAD),
+                 XNNPACK_DEPTHWISE_SPREAD, XNNPACK_DEPTHWISE_TILE,
+                 depthwise_tail_divergence(_separable_logits_clamped, separable_logits)),
     edge_cases=(
         # several channels and multipliers: the interleaved order c*M + m shows
         (_conv(2, depth_multiplier=3, kernel_size=[2, 3], padding="same", strides=[2, 1]),

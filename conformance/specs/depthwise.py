@@ -10,8 +10,10 @@ import reference
 from conformance.regimes import ELEMENTWISE
 from conformance.spec import Expected, LayerSpec, Reject
 from conformance.specs._common import linear_part, linear_then_activation, tf_activation_divergences
+from conformance.specs._engine_builtin import depthwise_logits, depthwise_tail_divergence
 from conformance.specs._engine_conversion import TFLITE_RANK3_BIAS_ADD
 from conformance.specs._engine_ops import OPENVINO_ONEDNN_DEPTHWISE, XNNPACK_DEPTHWISE_SPREAD
+from conformance.specs._engine_xnnpack import XNNPACK_DEPTHWISE_TILE
 from conformance.specs._engines import OPENVINO
 from conformance.specs._onednn import TF_ONEDNN_DEPTHWISE
 from conformance.specs.conv import (
@@ -62,6 +64,11 @@ TF_DEPTHWISE_BIAS_LAST_AXIS = dataclasses.replace(
              "reference within 8.2e-7")
 
 
+# litert-builtin's DEPTHWISE_CONV_2D turns NaN into +FLT_MAX in the tail of each output row
+BUILTIN_DEPTHWISE_TAIL = depthwise_tail_divergence(
+    linear_part(reference.depthwise_conv), depthwise_logits(linear_part(reference.depthwise_conv)))
+
+
 def _depthwise(rank, **overrides):
     """Edge-case params of a `rank`-d depthwise convolution."""
     return {k: v for k, v in _conv(rank, **{"depth_multiplier": 1, **overrides}).items()
@@ -87,7 +94,7 @@ DEPTHWISE_CONV2D = LayerSpec(
     divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv),
                                              fused_on=(OPENVINO,)),
                  TF_DEPTHWISE_BIAS_LAST_AXIS, TF_ONEDNN_DEPTHWISE, OPENVINO_ONEDNN_DEPTHWISE,
-                 XNNPACK_DEPTHWISE_SPREAD),
+                 XNNPACK_DEPTHWISE_SPREAD, XNNPACK_DEPTHWISE_TILE, BUILTIN_DEPTHWISE_TAIL),
     edge_cases=(
         # several channels and multipliers: the interleaved order c*M + m shows
         (_depthwise(2, depth_multiplier=3, kernel_size=[2, 3], padding="same", strides=[2, 1]),
@@ -136,7 +143,8 @@ DEPTHWISE_CONV1D = LayerSpec(
     expect=_depthwise_expect,
     divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv),
                                              fused_on=(OPENVINO,)),
-                 TF_DEPTHWISE_BIAS_LAST_AXIS, TFLITE_RANK3_BIAS_ADD, XNNPACK_DEPTHWISE_SPREAD),
+                 TF_DEPTHWISE_BIAS_LAST_AXIS, TFLITE_RANK3_BIAS_ADD, XNNPACK_DEPTHWISE_SPREAD,
+                 BUILTIN_DEPTHWISE_TAIL),
     edge_cases=(
         (_depthwise(1, depth_multiplier=3, kernel_size=5, padding="valid"), [(2, 5, 2)]),
         (_depthwise(1, depth_multiplier=2, kernel_size=3, padding="same", strides=4,

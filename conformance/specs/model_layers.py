@@ -11,6 +11,7 @@ from conformance import tolerance
 from conformance.regimes import ELEMENTWISE
 from conformance.elements import error_ratio
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.specs._engine_builtin import BUILTIN_RELU_MINIMUM
 from conformance.specs._engine_ops import BUILTIN_CLAMPED_REPLAY, onnx_select
 from conformance.specs.advanced_activations import elementwise_bound
 
@@ -83,7 +84,8 @@ RELU = LayerSpec(
     domains={"max_value": (None, 0.0, 1.0, 6.0), "negative_slope": (0.0, 0.1, 1.5),
              "threshold": (0.0, 1.0, 2.5), "rank": (2, 3), "regime": ELEMENTWISE},
     make=_relu_make, expect=_relu_expect, divergences=(NUMPY_LEAKY_RELU, BUILTIN_CLAMPED_REPLAY,
-                                                        ONNX_RELU_THRESHOLD_SELECT),
+                                                        ONNX_RELU_THRESHOLD_SELECT,
+                                                        BUILTIN_RELU_MINIMUM),
     # inputs N(0, 9), and up to 1e38 in the large regime: past every threshold and max_value;
     # the ties regime puts values on 0, 1, 2.5 and 3 (x == threshold gives 0, x == max_value m)
     inputs=lambda config, shapes, regime: [regime.values(s, scale=3.0, huge=True)

@@ -12,6 +12,7 @@ from conformance.regimes import REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec
 from conformance.specs._common import tf_exp_minus_one_in_recurrence
 from conformance.specs._engine_activations import activations_in_recurrence
+from conformance.specs._engine_conversion import TF2ONNX_GEMM_LIST_ALPHA
 from conformance.specs.bounded import (
     Bounded, fold_bounded, gru_bounded, lstm_bounded, simple_rnn_bounded,
 )
@@ -379,7 +380,8 @@ def _rnn(layer, extra):
     return LayerSpec(
         layer=layer, domains=domains, make=_rnn_make, weights=_rnn_weights(layer),
         call_kwargs=_rnn_call_kwargs(layer), expect=_rnn_expect(layer), valid=_rnn_valid,
-        divergences=(KERAS3_SCAN_REPEATS_INITIAL_H, TF_RECURRENT_SOFTMAX,
+        divergences=(TF2ONNX_GEMM_LIST_ALPHA, KERAS3_SCAN_REPEATS_INITIAL_H,
+                     TF_RECURRENT_SOFTMAX,
                      TORCH_UNROLLED_MASK_FLIP, TF_RECURRENT_EXP_MINUS_ONE,
                      *ENGINE_RECURRENT_ACTIVATIONS,
                      KERAS3_SIMPLE_RNN_DROPS_ACTIVITY_REGULARIZER,

@@ -11,6 +11,7 @@ import reference
 from conformance.regimes import REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW
+from conformance.specs._engine_conversion import TF2ONNX_GEMM_LIST_ALPHA
 from conformance.specs.bounded import fold_bounded
 from conformance.specs.recurrent import (
     KERAS3_SCAN_REPEATS_INITIAL_H, LONG_STEPS, MASKS, TORCH_UNROLLED_MASK_FLIP, _rnn_valid,
@@ -279,7 +280,8 @@ RNN = LayerSpec(
              "time_major": (False, True), "regime": REGIMES},
     make=_rnn_make, weights=_rnn_weights, call_kwargs=_rnn_call_kwargs, expect=_rnn_expect,
     valid=_rnn_valid_cells, rejects=RNN_REJECTS,
-    divergences=(SCAN_REPEATS_INITIAL_H, TF_CELL_SOFTMAX, tf_cell_exp_minus_one(_rnn_expect),
+    divergences=(TF2ONNX_GEMM_LIST_ALPHA, SCAN_REPEATS_INITIAL_H, TF_CELL_SOFTMAX,
+                 tf_cell_exp_minus_one(_rnn_expect),
                  *engine_cell_activations(_rnn_expect), OPENVINO_LAST_OUTPUT_NOT_ZEROED,
                  TORCH_UNROLLED_MASK_FLIP,
                  TF_UNROLLED_ZEROS_MIRRORED, JAX_UNROLLED_IGNORES_ZERO_OUTPUT,
