@@ -15,6 +15,7 @@ from conformance.specs._common import (
     through_activation,
 )
 from conformance.specs._activation_bounds import activation_divergences
+from conformance.specs._engine_float32 import ORT_DENSE_FLOAT32
 from conformance.specs._engine_openvino import activation_divergence as openvino_activations
 from conformance.specs._engine_ops import converter_constants, onnx_select
 from reference.activations import KERAS2_NAMES, KERAS3_NAMES, NAMES
@@ -99,7 +100,8 @@ DENSE = LayerSpec(
     spec_values=ONLY_KERAS3,
     valid=_dense_valid, divergences=(*tf_activation_divergences(linear_part(reference.dense)),
                                      *activation_divergences(linear_part(reference.dense)),
-                                     openvino_activations(linear_part(reference.dense))),
+                                     openvino_activations(linear_part(reference.dense)),
+                                     ORT_DENSE_FLOAT32),
     make=_dense_make, weights=_dense_weights, expect=_dense_expect,
     edge_cases=(({"units": 64, "activation": None, "use_bias": True, "rank": 2,
                   "regime": "unit"}, [(2, 256)]),
