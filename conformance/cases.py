@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance import contract, tolerance
+from conformance import backward, contract, tolerance
 from conformance.case import Case
 from conformance.regimes import (SPECIAL_NAMES, Regime, grown_for_specials, special_kinds,
                                  special_positions)
@@ -444,7 +444,8 @@ def fixture_cases(spec, keras_spec, limit=None):
 def contract_cases(spec, keras_spec, cases):
     """The layer's cases of the common parameters (conformance/contract.py): one per cell of
     contract.plan, each made from the layer's base case (contract.LAYERS) drawn with its own
-    seed, then a round-trip twin of each of `cases` that takes one."""
+    seed, then a round-trip twin of each of `cases` that takes one, then a gradient twin
+    (conformance/backward.py) of each that takes one."""
     made = []
     base = contract.LAYERS.get(spec.layer)
     for n, params in enumerate(contract.plan(spec.layer, keras_spec)):
@@ -457,8 +458,10 @@ def contract_cases(spec, keras_spec, cases):
     for n, (layer1, config1, shapes) in enumerate(contract.KERAS1.get(spec.layer, [])):
         made.append(with_expected(spec, keras1_case(spec, keras_spec, layer1, config1, shapes,
                                                     f"{spec.layer}-keras1-{n:03d}")))
-    return made + [with_expected(spec, contract.round_trip_twin(c))
-                   for c in cases if contract.takes_round_trip(c)]
+    made += [with_expected(spec, contract.round_trip_twin(c))
+             for c in cases if contract.takes_round_trip(c)]
+    return made + [with_expected(spec, backward.gradient_twin(
+        c, seed_of(f"{keras_spec}/{c.id}/gradient"))) for c in cases if backward.takes_gradient(c)]
 
 
 def keras1_case(spec, keras_spec, layer1, config1, shapes, case_id):
@@ -478,9 +481,10 @@ def keras1_case(spec, keras_spec, layer1, config1, shapes, case_id):
 
 def params_strategy(spec, keras_spec, **fixed):
     """Valid parameter combinations drawn from the spec's domains for `keras_spec` (`fixed`
-    pins some)."""
+    pins some, to a value or to a strategy of their own)."""
     return st.fixed_dictionaries(
-        {name: st.just(fixed[name]) if name in fixed else st.sampled_from(values)
+        {name: (fixed[name] if isinstance(fixed[name], st.SearchStrategy)
+                else st.just(fixed[name])) if name in fixed else st.sampled_from(values)
          for name, values in spec.domains_for(keras_spec).items()}
     ).filter(spec.valid)
 

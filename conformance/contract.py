@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from conformance import tolerance
+from conformance import backward, tolerance
 from conformance.spec import Divergence, Expected
 from conformance.tolerance import unit
 from reference import constraints, initializers, keras1, regularizers
@@ -330,6 +330,8 @@ def expect(spec, case):
         extra = {"constrained": constrained(spec, case)}
     elif kind == "round_trip":
         extra = {"round_trip": (base.outputs, base.bounds)}
+    elif kind == "gradient":
+        extra = {"gradients": backward.expected_gradients(case)}
     else:
         return base
     return replace(base, observed={**(base.observed or {}), **extra})

@@ -107,10 +107,20 @@ def tensorflow_refused(target, golden):
     return target in RUN_TENSORFLOW_GRAPH and " cannot run it: " in reason
 
 
+def _differentiates(candidate, case):
+    """Whether the candidate answers the gradient twin `case`: a Keras candidate on a backend
+    with autodiff; a converting engine (an inference graph) and the others do not."""
+    from conformance.candidates import gradients
+    from conformance.candidates.keras_adapter import KerasCandidate
+    return isinstance(candidate, KerasCandidate) and not gradients.unavailable(candidate, case)
+
+
 def known_failures_from_specs(candidate_name):
     """The known-failures file of a built-in candidate: every golden case its spec
-    divergences cover, each with the reason and evidence."""
-    keras_spec = BUILTINS[candidate_name]().spec
+    divergences cover, each with the reason and evidence; a gradient twin is not listed
+    for a candidate without gradients (it skips them)."""
+    candidate = BUILTINS[candidate_name]()
+    keras_spec = candidate.spec
     cases, problems = fixtures.load_all(fixtures.default_root(), keras_spec)
     if problems:
         raise ValueError("; ".join(p.message for p in problems))
@@ -119,6 +129,8 @@ def known_failures_from_specs(candidate_name):
              f"{candidate_name}", ""]
     current = None
     for case in cases:
+        if case.params.get("contract") == "gradient" and not _differentiates(candidate, case):
+            continue
         divergence = specs.get(case.layer).divergence_for(candidate_name, case)
         if divergence is not None:
             reason, evidence = divergence.reason, divergence.evidence

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from conformance import specs
+from conformance import backward, specs
 from conformance.candidates.isolation import CandidateError, IsolatedCandidate
 from conformance.case import KERAS_SPECS
 from conformance.cases import case_strategy, fixture_cases, rejected_case, with_expected
@@ -334,3 +334,42 @@ def test_configs_tensorflow_refuses_fall_back_to_keras_on_jax():
             assert "only supports the NHWC tensor format on the CPU" in case.fallback_reason
     finally:
         oracles.close()
+
+
+@pytest.mark.parametrize("keras_spec", KERAS_SPECS)
+def test_reference_gradients_match_oracle(layer, keras_spec, oracles, request):
+    """The reference's VJPs (conformance/backward.py: the gradient twins) against the
+    oracle's autodiff (GradientTape), in every regime a gradient twin takes: each gradient
+    element within its float32 bound, the outputs within theirs. A case the oracle has a
+    known divergence on is left out (the fixtures vouch for it on a fallback)."""
+    spec = specs.get(layer)
+    if keras_spec not in spec.keras_specs:
+        pytest.skip(f"{layer} is not a {keras_spec} layer")
+    if layer not in backward.LINEAR:
+        pytest.skip(f"{layer} has no gradient twins yet (conformance/backward.py)")
+    oracle = oracles(keras_spec, "cpu")
+    name = ORACLES[keras_spec]
+
+    regimes = [r for r in backward.GRADIENT_REGIMES if r in spec.domains["regime"]]
+
+    @settings(max_examples=max(4, settings().max_examples // 2),
+              suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+    @given(case=case_strategy(spec, keras_spec, regime=st.sampled_from(regimes)),
+           seed=st.integers(0, 2 ** 32 - 1))
+    def matches(case, seed):
+        assume(backward.takes_gradient(case))
+        twin = with_expected(spec, backward.gradient_twin(case, seed))
+        assume(twin.out_of_scope is None and spec.divergence_for(name, twin) is None)
+        try:
+            observed = oracle.call("observe", twin)
+        except CandidateError as exc:
+            # TensorFlow's kernels refuse the call (oneDNN's "could not create a primitive
+            # descriptor"): the fixtures vouch for such a case on a fallback oracle
+            assume(not (exc.kind == "raised" and TF_RUNTIME_ERROR in str(exc)))
+            raise
+        outcome = compare_case(twin, observed["outputs"], None, observed=observed)
+        assert outcome.status == "passed", (
+            f"{name}, {layer} {twin.params} config {twin.config}: {outcome.message}")
+        record_worst_ratio(request.node, outcome.error_ratio or 0.0, layer=layer,
+                           spec=keras_spec, device="cpu", regime="gradient")
+    matches()

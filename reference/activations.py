@@ -42,7 +42,11 @@ def hard_sigmoid_keras2(x):
 
 
 def softmax(x, axis=-1):
-    """exp(x - max) / sum(exp(x - max)) along `axis` (the last one in the Activation layer)."""
+    """exp(x - max) / sum(exp(x - max)) along `axis` (the last one in the Activation layer);
+    an empty axis gives an empty result."""
+    x = np.asarray(x)
+    if x.shape[axis] == 0:
+        return np.array(x, np.float64)
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 

@@ -68,7 +68,8 @@ def layers_with(matrix, statuses):
 # The golden cases of the forward pass: without the common parameters' cases (initializer,
 # regularizer, constraint, round trip, Keras 1), which tests/test_contract.py plants faults in
 FORWARD = ("-k", "test_golden_case and not initializer and not regularizer and not constraint "
-                 "and not keras1 and not roundtrip")
+                 "and not keras1 and not roundtrip and not grad")
+GRADIENT = ("-k", "test_golden_case and grad")    # the gradient twins (conformance/backward.py)
 
 
 def matrix_dir(tmp_path, name):

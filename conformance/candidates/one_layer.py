@@ -25,6 +25,8 @@ NOT_IN_A_GRAPH = {
                   "inference graph has no variables to constrain",
     "round_trip": "the get_config() round trip is Keras's own; a converted model has no "
                   "config to rebuild from (the converted outputs are judged in the base case)",
+    "gradient": "a gradient case asks for the backward pass; a converted model is an inference "
+                "graph without one (the forward outputs are judged in the base case)",
 }
 
 

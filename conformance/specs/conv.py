@@ -8,6 +8,9 @@ from conformance.regimes import LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs.core import ACTIVATIONS
 from conformance import tolerance
+from conformance.specs._backward_divergences import (
+    TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT, TORCH_WEIGHT_GRADIENT_LAYOUT,
+)
 from conformance.specs._common import (
     CONVERTED_FROM_TF_KERAS, linear_part, linear_then_activation, tf_activation_divergences,
     through_activation,
@@ -193,7 +196,7 @@ CONV2D = LayerSpec(
              "padding": ("valid", "same"), "data_format": DATA_FORMATS, "groups": (1, 2),
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_conv_valid, make=_conv_make(2), weights=_conv_weights, expect=_conv_expect,
-    divergences=(TFLITE_NCHW_SPACE_TO_BATCH,
+    divergences=(TFLITE_NCHW_SPACE_TO_BATCH, TORCH_WEIGHT_GRADIENT_LAYOUT,
                  *tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS,
                  TF_ONEDNN_CONV2D, OPENVINO_ONEDNN_CONV2D, XNNPACK_DEPTHWISE_SPREAD),
@@ -439,7 +442,8 @@ CONV2D_TRANSPOSE = LayerSpec(
     valid=_transpose_valid, make=_transpose_make, weights=_transpose_weights,
     expect=_transpose_expect,
     spec_values=(("dilation_rate", [1, 2], ("keras3",)),),   # tf_keras: equal or refused
-    divergences=(TF2ONNX_OUTPUT_SHORTER, TF2ONNX_NEGATIVE_PADS,
+    divergences=(TF2ONNX_OUTPUT_SHORTER, TF2ONNX_NEGATIVE_PADS, TORCH_WEIGHT_GRADIENT_LAYOUT,
+                 TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT,
                  *tf_activation_divergences(linear_part(reference.conv_transpose),
                                            **TRANSPOSE_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS, XLA_TRANSPOSE_ABORT),

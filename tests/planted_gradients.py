@@ -1,0 +1,44 @@
+"""Planted faulty backward passes: the reference, with one fault in the gradients it gives
+for one layer's gradient twins (conformance/backward.py); its outputs stay right."""
+import numpy as np
+
+from tests.planted import Planted
+
+
+class PlantedGradient(Planted):
+    """The reference, except the gradients of `layer`'s twins: wrong(case, gradients)."""
+
+    def faulty(self, case):
+        return self.correct(case)
+
+    def observe(self, case):
+        seen = super().observe(case)
+        if case.layer == self.layer and "gradients" in seen:
+            seen["gradients"] = self.wrong(case, [np.asarray(g) for g in seen["gradients"]])
+        return seen
+
+
+class DenseBiasGradientOfOneRow(PlantedGradient):
+    """Dense's bias gradient forgets the sum over the batch: the first row's g = u * act'(z)
+    alone (the kernel's and the input's gradients stay right)."""
+    layer = "Dense"
+
+    def wrong(self, case, gradients):
+        if not case.config.get("use_bias", True):
+            return gradients
+        import reference.backward as vjps
+        u = np.zeros_like(np.asarray(case.cotangent[0], np.float64))
+        u.reshape(-1, u.shape[-1])[0] = np.asarray(case.cotangent[0]).reshape(-1, u.shape[-1])[0]
+        first = vjps.dense_vjp(case.inputs[0], *case.weights, u=u,
+                               **dict(case.config, spec=case.spec))
+        return gradients[:-1] + [first[-1]]
+
+
+class Conv2DKernelGradientFlipped(PlantedGradient):
+    """Conv2D's kernel gradient with the kernel's spatial axes flipped (a correlation written
+    as a convolution)."""
+    layer = "Conv2D"
+
+    def wrong(self, case, gradients):
+        gradients[1] = gradients[1][::-1, ::-1]
+        return gradients

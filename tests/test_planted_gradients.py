@@ -1,0 +1,58 @@
+"""Each planted faulty backward pass (tests/planted_gradients.py) fails only gradient twins
+where the fault can change a gradient (predicted from the fixtures' own cases, by a rule that
+says why), and every one of them where nothing can hide it: the unit regime and an activation
+whose derivative is nowhere 0 (a saturated tanh in the offset regime, or a relu whose rows are
+all negative, gives g = 0, and a fault in summing zeros changes nothing). The forward cases
+pass."""
+import numpy as np
+
+from conformance import fixtures
+from tests.suite_runner import FIXTURES, GRADIENT, ids_with, run_suite
+
+
+def twins(layer):
+    cases, problems = fixtures.load_all(FIXTURES, "keras3", {layer})
+    assert not problems
+    found = [c for c in cases if c.params.get("contract") == "gradient" and not c.out_of_scope]
+    assert found, f"no {layer} gradient twins in {FIXTURES}"
+    return found
+
+
+NOWHERE_FLAT = (None, "linear", "tanh", "sigmoid", "softplus", "elu", "selu", "gelu", "silu",
+                "swish", "softsign", "mish", "exponential")
+
+
+def plain(case):
+    return case.params["regime"] == "unit" and case.config.get("activation") in NOWHERE_FLAT
+
+
+def failing(tmp_path, name, layer):
+    code, output, matrix = run_suite(tmp_path, f"tests.planted_gradients:{name}", *GRADIENT,
+                                     "--no-oracle", "--fixtures-dir", str(FIXTURES),
+                                     "--layer", layer)
+    assert matrix is not None, output[-3000:]
+    assert not ids_with(matrix, layer, ("error",)), output[-3000:]
+    return ids_with(matrix, layer)
+
+
+def test_a_bias_gradient_without_the_batch_sum(tmp_path):
+    """Caught wherever the bias gradient sums more than one row (the batch times the other
+    leading axes), and nowhere else."""
+    cases = twins("Dense")
+    predicted = {c.id for c in cases if c.config.get("use_bias", True)
+                 and np.size(c.inputs[0]) // np.shape(c.inputs[0])[-1] > 1}
+    must = {c.id for c in cases if c.id in predicted and plain(c)}
+    assert must and predicted != {c.id for c in cases}
+    bad = failing(tmp_path, "DenseBiasGradientOfOneRow", "Dense")
+    assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))
+
+
+def test_a_conv2d_kernel_gradient_with_the_kernel_flipped(tmp_path):
+    """Caught wherever the kernel has more than one tap along some spatial axis (a 1x1
+    kernel's gradient is its own flip)."""
+    cases = twins("Conv2D")
+    predicted = {c.id for c in cases if np.prod(np.shape(c.weights[0])[:2]) > 1}
+    must = {c.id for c in cases if c.id in predicted and plain(c)}
+    assert must and predicted != {c.id for c in cases}
+    bad = failing(tmp_path, "Conv2DKernelGradientFlipped", "Conv2D")
+    assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))
