@@ -2,6 +2,7 @@
 for one layer's gradient twins (conformance/backward.py); its outputs stay right."""
 import numpy as np
 
+import reference.backward as vjps
 from tests.planted import Planted
 
 
@@ -26,7 +27,6 @@ class DenseBiasGradientOfOneRow(PlantedGradient):
     def wrong(self, case, gradients):
         if not case.config.get("use_bias", True):
             return gradients
-        import reference.backward as vjps
         u = np.zeros_like(np.asarray(case.cotangent[0], np.float64))
         u.reshape(-1, u.shape[-1])[0] = np.asarray(case.cotangent[0]).reshape(-1, u.shape[-1])[0]
         first = vjps.dense_vjp(case.inputs[0], *case.weights, u=u,

@@ -8,7 +8,7 @@ import pytest
 
 from conformance import specs
 from conformance.case import KERAS_SPECS
-from conformance.cases import EXHAUSTIVE_LIMIT, covering, pairwise, pairwise_sampled
+from conformance.covering import EXHAUSTIVE_LIMIT, covering, pairwise, pairwise_sampled
 
 
 def covered(domains, combos):
