@@ -198,7 +198,8 @@ class Session:
             case, outcome = props["kc_case"], props.get("kc_outcome", {})
             self.results[case["id"]] = {
                 **case, "status": status, "error_ratio": json_number(outcome.get("error_ratio")),
-                "worst": plain(outcome.get("worst")), "message": _message(report),
+                "worst": plain(outcome.get("worst")),
+                "message": _message(report) or props.get("kc_note", ""),
                 "error_kind": props.get("kc_error_kind"), "known": props.get("kc_known")}
 
     def gate_findings(self):
@@ -279,6 +280,9 @@ class Session:
             worst = f"; worst error/bound {max(ratios):.3g}" if ratios else ""
             live = f"; live: {entry['live']['status']}" if "live" in entry else ""
             tr.write_line(f"{layer:<20} {counts}{worst}{live}")
+        for case_id, r in sorted(self.results.items()):
+            if r["status"] == "passed" and r["message"]:     # kc_note: a retried crash
+                tr.write_line(f"RETRIED: {case_id} {r['message'].splitlines()[0]}", yellow=True)
         findings = matrix["gate"]
         for case_id in findings["stale"]:
             tr.write_line(f"FIXED (stale known-failures entry): {case_id}", yellow=True)

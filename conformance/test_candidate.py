@@ -1,6 +1,7 @@
 """The candidate picked with --candidate, against the golden fixtures (one test per case) and
 against the reference on live hypothesis-drawn cases (one property test per layer)."""
 import json
+import warnings
 
 import pytest
 from hypothesis import Phase, assume, given, reject, settings
@@ -28,16 +29,23 @@ def headline(kc, case):
             f"params {json.dumps(case.params, sort_keys=True)}")
 
 
-def run_candidate(candidate, case):
+def run_candidate(candidate, case, request=None):
     """(outputs, emitted mask or None, whether the mask is to be checked, what observe()
     saw or None); pytest.skip when the candidate says it does not support the case. A case
     with observed values (the weights after the call, the losses) runs through the
     candidate's observe() where it has one, in place of run(). One round trip to the
-    candidate's process."""
+    candidate's process (two where the first process died: isolation.py's answer, whose
+    note on the first death goes to the report through `request`)."""
     methods = candidate.start()["methods"]
     observe = bool(case.observed) and "observe" in methods
     check_mask = case.expected_mask is not None and "compute_mask" in methods
     answer = candidate.answer(case, observe, check_mask)
+    if "crashed_before" in answer and request is not None:
+        note = (f"answered by a fresh process after the first one died on this case (the "
+                f"case does not crash alone: an earlier case or chance broke that process): "
+                f"{answer['crashed_before']}")
+        request.node.user_properties.append(("kc_note", note))
+        warnings.warn(f"{case.id}: {note}")
     if "unsupported" in answer:
         pytest.skip(f"{case.id}: candidate does not support it: {answer['unsupported']}")
     return answer["outputs"], answer["mask"], check_mask, answer["observed"]
@@ -66,7 +74,7 @@ def ran(golden, candidate, kc, request):
         if not kc.candidate_info_sent:     # name, device and versions: once per worker
             request.node.user_properties.append(("kc_candidate", info))
             kc.candidate_info_sent = True
-        return run_candidate(candidate, golden)
+        return run_candidate(candidate, golden, request)
     except CandidateError as exc:
         if kc.target in TENSORFLOW and exc.kind == "raised" and TF_RUNTIME_ERROR in str(exc):
             # TensorFlow's kernels on this machine refuse a config Keras accepts (channels_first
@@ -113,7 +121,7 @@ def test_live_property(layer, kc, candidate, request):
     def candidate_matches_reference(case):
         assume(spec.divergence_for(kc.target, case) is None and case.out_of_scope is None)
         try:
-            ran_case = run_candidate(candidate, case)
+            ran_case = run_candidate(candidate, case, request)
         except pytest.skip.Exception as exc:
             unsupported.append(str(exc))
             reject()

@@ -129,6 +129,20 @@ def test_crash_becomes_an_error_and_the_run_goes_on(tmp_path):
     assert matrix["layers"]["Dense"]["summary"] == {"passed": 4}
 
 
+def test_crash_that_a_fresh_process_does_not_repeat_is_retried_and_shown(tmp_path):
+    # the process dies on Flatten-000 because it answered Dense-000 before (serially, in the
+    # order collected); a fresh process answers Flatten-000 right: passed, with the first
+    # death beside it in the report and the terminal summary
+    code, output, matrix = planted(tmp_path, "CrashesOnFlattenAfterDense", "--case",
+                                   "Flatten-000", "--case", "Dense-000")
+    assert code == 0, output[-3000:]
+    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
+    assert flatten["status"] == "passed"
+    assert "after the first one died" in flatten["message"]
+    assert "exit code -11" in flatten["message"]
+    assert "RETRIED: Flatten-000" in output
+
+
 def test_hang_becomes_a_timeout_error(tmp_path):
     # three hung cases (each costs its timeout and a restart of the candidate's process) and
     # three cases the restarted process must answer

@@ -131,8 +131,27 @@ class IsolatedCandidate:
 
     def answer(self, case, observe, mask):
         """What a suite test asks of a case in one round trip (`answer` below): the child
-        calls supports(), then observe() or run(), then compute_mask() if asked."""
-        return self.call(ANSWER, case, observe, mask)
+        calls supports(), then observe() or run(), then compute_mask() if asked.
+
+        A process that dies on a case may have been broken by an earlier one (TensorFlow's
+        CPU kernels, in a process that ran thousands of cases, once aborted and once
+        segfaulted on cases that pass alone): the case is asked once more of a fresh process.
+        If that one dies too, the crash is the case's; if it answers, the answer is judged and
+        carries the first death as "crashed_before", which the report shows beside the case."""
+        try:
+            return self.call(ANSWER, case, observe, mask)
+        except CandidateError as exc:
+            if exc.kind != "crash":
+                raise
+            first = str(exc)
+        try:
+            answered = self.call(ANSWER, case, observe, mask)
+        except CandidateError as exc:
+            if exc.kind != "crash":
+                raise
+            raise CandidateError("crash", f"{exc}\n(and the same in a fresh process: the crash "
+                                          f"is this case's)") from None
+        return {**answered, "crashed_before": first}
 
     def close(self):
         if self.proc is not None:

@@ -64,26 +64,3 @@ TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT = Divergence(
              "one column wide: dx off by 3 where the bound is 1.3e-6 (ratio 2.3e6) while the "
              "outputs and the kernel gradient agree; keras-jax and keras-torch agree with the "
              "reference on every Conv2DTranspose gradient twin of the fixtures")
-
-
-def _strided_past_the_kernel(case):
-    """A Conv2DTranspose gradient twin whose kernel is shorter than its stride on some axis
-    (the input gradient's Conv2D of the cotangent steps over positions no tap reads)."""
-    if case.params.get("contract") != "gradient" or case.layer != "Conv2DTranspose":
-        return False
-    kernel = as_tuple(case.config["kernel_size"], 2, "kernel_size")
-    strides = as_tuple(case.config.get("strides", 1), 2, "strides")
-    return any(k < s for k, s in zip(kernel, strides))
-
-
-TF_TRANSPOSED_GRADIENT_ABORT = Divergence(
-    candidates=("tf.keras", "tf_keras", "keras-tensorflow"), when=_strided_past_the_kernel,
-    reason="TensorFlow's process may abort (SIGABRT) computing a Conv2DTranspose gradient "
-           "whose kernel is shorter than its stride, depending on what the process ran "
-           "before: not determined by the case alone",
-    evidence="a fresh-clone run of README's command at 866066a: the tf.keras candidate's "
-             "process died with exit code -6 on Conv2DTranspose-grad-034 (Conv2DTranspose(1, "
-             "1, strides=2, output_padding=1), small regime) after the cases before it in the "
-             "same worker; the same case alone, and the layer's whole golden set in one "
-             "process, pass; the benchmark's warm tf.keras process also counted one crash. "
-             "The class is the crashing case's, not pinned further: an xpass is expected")
