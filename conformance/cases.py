@@ -277,7 +277,7 @@ def contract_cases(spec, keras_spec, cases):
     """The layer's cases of the common parameters (conformance/contract.py): one per cell of
     contract.plan, each made from the layer's base case (contract.LAYERS) drawn with its own
     seed, then a round-trip twin of each of `cases` that takes one, then a gradient twin
-    (conformance/backward.py) of each that takes one."""
+    (conformance/backward/) of each that takes one."""
     made = []
     base = contract.LAYERS.get(spec.layer)
     for n, params in enumerate(contract.plan(spec.layer, keras_spec)):

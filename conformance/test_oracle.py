@@ -338,15 +338,15 @@ def test_configs_tensorflow_refuses_fall_back_to_keras_on_jax():
 
 @pytest.mark.parametrize("keras_spec", KERAS_SPECS)
 def test_reference_gradients_match_oracle(layer, keras_spec, oracles, request):
-    """The reference's VJPs (conformance/backward.py: the gradient twins) against the
+    """The reference's VJPs (conformance/backward/: the gradient twins) against the
     oracle's autodiff (GradientTape), in every regime a gradient twin takes: each gradient
     element within its float32 bound, the outputs within theirs. A case the oracle has a
     known divergence on is left out (the fixtures vouch for it on a fallback)."""
     spec = specs.get(layer)
     if keras_spec not in spec.keras_specs:
         pytest.skip(f"{layer} is not a {keras_spec} layer")
-    if layer not in backward.LINEAR:
-        pytest.skip(f"{layer} has no gradient twins yet (conformance/backward.py)")
+    if layer not in backward.GRADIENT_LAYERS:
+        pytest.skip(f"{layer} has no gradient twins yet (conformance/backward/)")
     oracle = oracles(keras_spec, "cpu")
     name = ORACLES[keras_spec]
 

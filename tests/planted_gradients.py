@@ -1,5 +1,5 @@
 """Planted faulty backward passes: the reference, with one fault in the gradients it gives
-for one layer's gradient twins (conformance/backward.py); its outputs stay right."""
+for one layer's gradient twins (conformance/backward/); its outputs stay right."""
 import numpy as np
 
 import reference.backward as vjps

@@ -69,7 +69,7 @@ def layers_with(matrix, statuses):
 # regularizer, constraint, round trip, Keras 1), which tests/test_contract.py plants faults in
 FORWARD = ("-k", "test_golden_case and not initializer and not regularizer and not constraint "
                  "and not keras1 and not roundtrip and not grad")
-GRADIENT = ("-k", "test_golden_case and grad")    # the gradient twins (conformance/backward.py)
+GRADIENT = ("-k", "test_golden_case and grad")    # the gradient twins (conformance/backward/)
 
 
 def matrix_dir(tmp_path, name):

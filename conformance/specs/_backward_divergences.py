@@ -1,4 +1,4 @@
-"""Divergences in the backward pass (the gradient twins of conformance/backward.py): where a
+"""Divergences in the backward pass (the gradient twins of conformance/backward/): where a
 backend's gradients, not its outputs, part from the reference's VJPs."""
 from conformance.spec import Divergence
 from reference.padding import as_tuple

@@ -1,0 +1,65 @@
+"""Gradient cases: a layer's backward pass judged against the reference's VJPs.
+
+A covering case gets a gradient twin (gradient_twin) where its layer has a family below, its
+regime is one where derivatives are defined (GRADIENT_REGIMES), its outputs are finite in
+float32 and its family takes it (the family's `eligible`): the same call, its id with
+"-grad-", params["contract"] = "gradient", and a cotangent u, one float32-exact N(0, 1) array
+per output drawn from the twin's own seed. A candidate gives the gradients of
+sum(u * outputs) with respect to the float inputs, then the trainable weights in
+get_weights() order (observe()'s "gradients", conformance/candidates/gradients.py); the
+expected ones are the reference's analytic VJPs (reference/backward.py, checked against
+central differences by tests/test_reference_backward*.py), each element with a float32 bound
+derived as the forward's are, from the tolerance model's sums. One module per family says how:
+
+- linear.py: a sum of products, then an elementwise activation (Dense, the convolutions,
+  locally connected): the backward of a sum is a sum, counted by the same VJP on ones.
+
+Not yet twinned (their bounds are still to derive; their VJPs exist): the recurrent layers,
+the normalizations, pooling, the merges, Embedding, attention, and activations that mix a row
+(softmax, log_softmax, sparsemax).
+"""
+from dataclasses import replace
+
+import numpy as np
+
+from conformance.backward import linear
+
+# the regimes where a derivative is defined and float32 computes it: not NaN and inf
+# (special), overflow (large), subnormals (tiny) or inputs on the kinks (ties)
+GRADIENT_REGIMES = ("unit", "small", "offset", "long")
+FAMILIES = (linear,)
+# layer -> its family module (expected(case) and eligible(case))
+GRADIENT_LAYERS = {layer: family for family in FAMILIES for layer in family.LAYERS}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def takes_gradient(case):
+    """Whether a covering case gets a gradient twin (the module docstring)."""
+    family = GRADIENT_LAYERS.get(case.layer)
+    if (family is None or case.out_of_scope or case.expected is None
+            or case.params.get("regime") not in GRADIENT_REGIMES or case.params.get("contract")
+            or case.call_kwargs.get("training") or case.check is not None):
+        return False
+    if not all(np.all(np.abs(y) < FLOAT32_MAX) for y in case.expected):
+        return False            # an output float32 cannot hold: no gradient to speak of
+    if any(np.size(y) == 0 for y in case.expected):
+        # an empty output has no cotangent to weigh (and TensorFlow's gradient of an empty
+        # Conv2DTranspose gives dx the output's shape: not pursued yet)
+        return False
+    return family.eligible(case)
+
+
+def gradient_twin(case, seed):
+    """The gradient twin of a covering case: its call, with a cotangent drawn from `seed`."""
+    rng = np.random.default_rng(seed)
+    cotangent = [rng.standard_normal(np.shape(y)).astype(np.float32) for y in case.expected]
+    return replace(case, id=case.id.replace(f"{case.layer}-", f"{case.layer}-grad-", 1),
+                   params={**case.params, "contract": "gradient"}, cotangent=cotangent,
+                   expected=None, bounds=None, observed=None, overflow=None,
+                   expected_mask=None, expected_dtypes=None, check=None)
+
+
+def expected_gradients(case):
+    """(the reference's gradients, their float32 bounds) for a gradient case, one array per
+    float input, then per trainable weight; OutOfScope where a derivative is not defined."""
+    return GRADIENT_LAYERS[case.layer].expected(case)
