@@ -25,6 +25,18 @@ def _pairwise_steps(domains, valid):
     return pairwise_sampled(domains, valid)
 
 
+def _first_valid(domains, valid):
+    """pairwise_exhaustive()'s first step without enumerating the rest: every combination
+    covers as many new values and pairs as any other at first (one per column), so the
+    greedy step takes the first valid combination in product order."""
+    names = list(domains)
+    for combo in itertools.product(*(domains[n] for n in names)):
+        params = dict(zip(names, combo))
+        if valid(params):
+            return [params]
+    return []
+
+
 def pairwise_exhaustive(domains, valid):
     """Yields, one at a time, a small list of valid parameter combinations in which every value of
     every parameter and every pair of values of two parameters appears at least once (where some
@@ -82,6 +94,9 @@ def covering(spec, keras_spec, limit=None):
     key = (spec.layer, keras_spec, id(spec))
     if key in _COVERING:
         combos = _COVERING[key]
+    elif limit == 1 and math.prod(map(len, spec.domains_for(keras_spec).values())) \
+            <= EXHAUSTIVE_LIMIT:
+        combos = _first_valid(spec.domains_for(keras_spec), spec.valid)
     elif limit is not None:
         combos = list(itertools.islice(_pairwise_steps(spec.domains_for(keras_spec),
                                                        spec.valid), limit))

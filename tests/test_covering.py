@@ -89,3 +89,12 @@ def test_sampled_covering_matches_the_exhaustive_one_in_what_it_covers():
     assert all(spec.valid(c) for c in sampled)
     index = lambda combos: np.array([as_indices(domains, c) for c in combos])  # noqa: E731
     assert covered(domains, index(sampled)) == covered(domains, index(exhaustive))
+
+
+@pytest.mark.parametrize("layer", ["Conv2D", "LSTM", "Activation"])
+def test_a_first_row_alone_is_the_whole_coverings_first(layer):
+    # covering(limit=1) takes the first valid combination without the greedy steps
+    spec = specs.get(layer)
+    for keras_spec in spec.keras_specs:
+        first = covering(spec, keras_spec, limit=1)
+        assert first == [pairwise(spec.domains_for(keras_spec), spec.valid)[0]]
