@@ -367,7 +367,9 @@ def test_reference_gradients_match_oracle(layer, keras_spec, oracles, request):
             # descriptor"): the fixtures vouch for such a case on a fallback oracle
             assume(not (exc.kind == "raised" and TF_RUNTIME_ERROR in str(exc)))
             raise
-        outcome = compare_case(twin, observed["outputs"], None, observed=observed)
+        # a merge's twin is its forward call: the mask it emits is checked as the forward's
+        mask = oracle.call("compute_mask", twin) if twin.expected_mask is not None else None
+        outcome = compare_case(twin, observed["outputs"], mask, observed=observed)
         assert outcome.status == "passed", (
             f"{name}, {layer} {twin.params} config {twin.config}: {outcome.message}")
         record_worst_ratio(request.node, outcome.error_ratio or 0.0, layer=layer,

@@ -2,7 +2,9 @@
 for one layer's gradient twins (conformance/backward/); its outputs stay right."""
 import numpy as np
 
+import reference
 import reference.backward as vjps
+from reference.backward_pooling import _pool_vjp
 from tests.planted import Planted
 
 
@@ -42,3 +44,18 @@ class Conv2DKernelGradientFlipped(PlantedGradient):
     def wrong(self, case, gradients):
         gradients[1] = gradients[1][::-1, ::-1]
         return gradients
+
+
+class MaxPoolingGradientToTheWholeWindow(PlantedGradient):
+    """MaxPooling2D's input gradient sends each output's cotangent to every position of its
+    window (inside the input), not to the window's arg-max alone: the windows' sum where
+    their maximum was meant."""
+    layer = "MaxPooling2D"
+
+    def wrong(self, case, gradients):
+        config = {"pool_size": 2, "strides": None, "padding": "valid",
+                  "data_format": "channels_last", **case.config}
+        x = case.inputs[0]
+        y = reference.max_pooling(x, **config)
+        return [_pool_vjp(x, y, case.cotangent[0], np.ones_like, config["pool_size"],
+                          config["strides"], config["padding"], config["data_format"])[0]]

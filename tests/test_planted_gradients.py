@@ -2,11 +2,13 @@
 where the fault can change a gradient (predicted from the fixtures' own cases, by a rule that
 says why), and every one of them where nothing can hide it: the unit regime and an activation
 whose derivative is nowhere 0 (a saturated tanh in the offset regime, or a relu whose rows are
-all negative, gives g = 0, and a fault in summing zeros changes nothing). The forward cases
-pass."""
+all negative, gives g = 0, and a fault in summing zeros changes nothing; max pooling has no
+activation, and nothing hides its fault). The forward cases pass."""
 import numpy as np
 
 from conformance import fixtures
+from reference.backward_pooling import _pool_windows
+from reference.layout import to_channels_last
 from tests.suite_runner import FIXTURES, GRADIENT, ids_with, run_suite
 
 
@@ -55,4 +57,26 @@ def test_a_conv2d_kernel_gradient_with_the_kernel_flipped(tmp_path):
     must = {c.id for c in cases if c.id in predicted and plain(c)}
     assert must and predicted != {c.id for c in cases}
     bad = failing(tmp_path, "Conv2DKernelGradientFlipped", "Conv2D")
+    assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))
+
+
+def widest_window(case):
+    """The most input positions any pooling window of the case holds."""
+    config = case.config
+    x = to_channels_last(np.asarray(case.inputs[0]), config.get("data_format", "channels_last"))
+    return max(len(taps) for _, taps in _pool_windows(x, config["pool_size"],
+                                                      config.get("strides"),
+                                                      config.get("padding", "valid")))
+
+
+def test_max_pooling_gradient_sent_to_the_whole_window(tmp_path):
+    """Caught wherever some window holds more than one input position (its cotangent then
+    reaches a position that is not its maximum), and nowhere else (a window of one position
+    is its own maximum). The cotangent is a normal draw at every output, and no regime can
+    make it 0: every predicted twin must fail."""
+    cases = twins("MaxPooling2D")
+    predicted = {c.id for c in cases if widest_window(c) > 1}
+    must = predicted
+    assert must and predicted != {c.id for c in cases}
+    bad = failing(tmp_path, "MaxPoolingGradientToTheWholeWindow", "MaxPooling2D")
     assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))

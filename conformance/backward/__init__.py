@@ -13,21 +13,27 @@ derived as the forward's are, from the tolerance model's sums. One module per fa
 
 - linear.py: a sum of products, then an elementwise activation (Dense, the convolutions,
   locally connected): the backward of a sum is a sum, counted by the same VJP on ones.
+- routing.py: the cotangent routed, summed and at most scaled (pooling, the data-movement
+  layers, the noise layers at inference, Masking, Identity, Rescaling): a sum of routed
+  terms, counted by the same VJP on ones; max pooling's ties and Masking's masked steps
+  (no derivative there) out of scope.
+- merges.py: the merges and their functional forms on routing.py's bound (Multiply's k - 1
+  products, Dot's sums of products, Maximum's ties out of scope).
 
 Not yet twinned (their bounds are still to derive; their VJPs exist): the recurrent layers,
-the normalizations, pooling, the merges, Embedding, attention, and activations that mix a row
-(softmax, log_softmax, sparsemax).
+the normalizations, Embedding, attention, activations that mix a row (softmax, log_softmax,
+sparsemax), and Dot with normalize=True (its backward runs through the norm's rsqrt).
 """
 from dataclasses import replace
 
 import numpy as np
 
-from conformance.backward import linear
+from conformance.backward import linear, merges, routing
 
 # the regimes where a derivative is defined and float32 computes it: not NaN and inf
 # (special), overflow (large), subnormals (tiny) or inputs on the kinks (ties)
 GRADIENT_REGIMES = ("unit", "small", "offset", "long")
-FAMILIES = (linear,)
+FAMILIES = (linear, routing, merges)
 # layer -> its family module (expected(case) and eligible(case))
 GRADIENT_LAYERS = {layer: family for family in FAMILIES for layer in family.LAYERS}
 FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -1,7 +1,13 @@
 """Divergences in the backward pass (the gradient twins of conformance/backward/): where a
 backend's gradients, not its outputs, part from the reference's VJPs."""
+import numpy as np
+
+from conformance.elements import error_ratio
 from conformance.spec import Divergence
-from reference.padding import as_tuple
+from reference.backward_pooling import _pool_vjp, average_pooling_vjp
+from reference.layout import from_channels_last, to_channels_last
+from reference.padding import as_tuple, pad_amounts
+from reference.pooling import max_pooling
 
 
 def _torch_weight_gradient_layout(case):
@@ -64,3 +70,120 @@ TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT = Divergence(
              "one column wide: dx off by 3 where the bound is 1.3e-6 (ratio 2.3e6) while the "
              "outputs and the kernel gradient agree; keras-jax and keras-torch agree with the "
              "reference on every Conv2DTranspose gradient twin of the fixtures")
+
+
+# TensorFlow's CPU MaxPool3DGrad takes "is the maximum" as |x - max| < 1e-5 (an absolute
+# tolerance, in float32): tensorflow/core/kernels/pooling_ops_3d.cc,
+# LaunchMaxPooling3dGradOp<CPUDevice, T>
+TF_MAX_POOL3D_CLOSE = np.float32(1e-5)
+
+
+def _within_tensorflow_tolerance(values):
+    """Each window's shares as that kernel gives them: 1 for every value within 1e-5 of the
+    window's maximum (the difference rounded to float32), 0 elsewhere."""
+    values = values.astype(np.float32)
+    return (np.abs(values - values.max(axis=0)) < TF_MAX_POOL3D_CLOSE) * 1.0
+
+
+def tensorflow_max_pool3d_gradient(case):
+    """The input gradient TensorFlow's CPU kernel gives a MaxPooling3D twin (float64)."""
+    config = {"pool_size": 2, "strides": None, "padding": "valid",
+              "data_format": "channels_last", **case.config}
+    x = case.inputs[0]
+    y = max_pooling(x, **config)
+    return _pool_vjp(x, y, case.cotangent[0], _within_tensorflow_tolerance,
+                     config["pool_size"], config["strides"], config["padding"],
+                     config["data_format"])[0]
+
+
+def _tensorflow_max_pool3d_tolerance(case):
+    """A MaxPooling3D gradient twin where that gradient lands outside the bound: some window
+    holds a value other than its maximum within 1e-5 of it (the small regime's values, all
+    below 1e-2, often do)."""
+    if case.params.get("contract") != "gradient" or case.layer != "MaxPooling3D":
+        return False
+    if not case.observed or "gradients" not in case.observed:
+        return False
+    (expected,), (bound,) = case.observed["gradients"]
+    return bool(np.any(error_ratio(expected, bound, tensorflow_max_pool3d_gradient(case)) > 1))
+
+
+TF_MAX_POOL3D_GRADIENT_TOLERANCE = Divergence(
+    candidates=("tf.keras", "tf_keras", "keras-tensorflow"),
+    when=_tensorflow_max_pool3d_tolerance,
+    reason="TensorFlow's CPU MaxPool3DGrad sends a window's gradient to every value within "
+           "1e-5 (absolute) of the window's maximum, not to the maximum alone",
+    evidence="tensorflow/core/kernels/pooling_ops_3d.cc, LaunchMaxPooling3dGradOp<CPUDevice>: "
+             "select_slice = ((tensor_in_slice - tensor_out_slice.broadcast(bcast)).abs() < "
+             "tensor_in_slice.constant(1e-5)).select(out_backprop, 0). TensorFlow 2.21 CPU: "
+             "the gradient of tf.nn.max_pool3d(x, [2, 1, 1], [2, 1, 1], 'VALID') on "
+             "x = [1e-7, 3e-6] (shape (1, 2, 1, 1, 1)) with cotangent 1 is [1, 1], where the "
+             "maximum's alone is [0, 1] (and [1e-5, 2e-5] gives [0, 1]); MaxPool (2D) routes "
+             "[1e-20, 1e-14, 4e-14, 3e-21] to the maximum alone. Found by the oracle test "
+             "test_reference_gradients_match_oracle[MaxPooling3D-keras3] and [-keras2] in "
+             "the small regime (pool 2 on a (1, 4, 3, 3, 1) input: 13 elements off by 0.126 "
+             "where the bound is 0)")
+
+
+def torch_same_average_gradient(case):
+    """The input gradient keras-torch gives an AveragePooling twin with "same" padding that is
+    asymmetric on some axis: Keras's torch backend pads every axis by repeating the border
+    values, then averages over full windows, so the gradient is the "valid" average pooling's
+    on the padded input, each padded position's share folded back onto the border value it
+    copies (float64)."""
+    config = case.config
+    data_format = config.get("data_format", "channels_last")
+    x = to_channels_last(np.asarray(case.inputs[0], np.float64), data_format)
+    u = to_channels_last(np.asarray(case.cotangent[0], np.float64), data_format)
+    rank = x.ndim - 2
+    pool = as_tuple(config["pool_size"], rank, "pool_size")
+    strides = pool if config.get("strides") is None else as_tuple(config["strides"], rank, "s")
+    pads = [pad_amounts(n, p, s, 1, "same") for n, p, s in zip(x.shape[1:-1], pool, strides)]
+    padded = np.pad(x, [(0, 0), *pads, (0, 0)], mode="edge")
+    g, = average_pooling_vjp(padded, u=u, pool_size=list(pool), strides=list(strides))
+    for axis, (before, after) in enumerate(pads, start=1):
+        n = x.shape[axis]
+        core = np.take(g, range(before, before + n), axis=axis)
+        first = [slice(None)] * g.ndim
+        first[axis] = slice(0, 1)
+        last = list(first)
+        last[axis] = slice(n - 1, n)
+        core[tuple(first)] += np.take(g, range(0, before), axis=axis).sum(axis=axis,
+                                                                           keepdims=True)
+        core[tuple(last)] += np.take(g, range(before + n, g.shape[axis]), axis=axis).sum(
+            axis=axis, keepdims=True)
+        g = core
+    return from_channels_last(g, data_format)
+
+
+def _torch_same_average_gradient(case):
+    """An AveragePooling gradient twin, "same" padding asymmetric on some axis, where that
+    gradient lands outside the bound."""
+    if case.params.get("contract") != "gradient" or not case.layer.startswith("AveragePooling"):
+        return False
+    config = case.config
+    if config.get("padding", "valid") != "same" or not case.observed:
+        return False
+    data_format = config.get("data_format", "channels_last")
+    x = to_channels_last(np.asarray(case.inputs[0]), data_format)
+    rank = x.ndim - 2
+    pool = as_tuple(config["pool_size"], rank, "pool_size")
+    strides = pool if config.get("strides") is None else as_tuple(config["strides"], rank, "s")
+    pads = [pad_amounts(n, p, s, 1, "same") for n, p, s in zip(x.shape[1:-1], pool, strides)]
+    if all(before == after for before, after in pads):
+        return False
+    (expected,), (bound,) = case.observed["gradients"]
+    return bool(np.any(error_ratio(expected, bound, torch_same_average_gradient(case)) > 1))
+
+
+TORCH_AVERAGE_SAME_GRADIENT = Divergence(
+    candidates=("keras-torch",), when=_torch_same_average_gradient,
+    reason="torch backend pads asymmetric 'same' average-pooling windows by replicating the "
+           "border and divides by the full window: the gradient piles the padded copies' "
+           "shares onto the border values, even where the outputs agree (constant data)",
+    evidence="the forward's TORCH_AVERAGE_SAME (keras-team/keras#19721; "
+             "keras/src/backend/torch/nn.py _apply_same_padding, mode='replicate', then "
+             "avg_pool3d with padding 0), seen in the backward pass: AveragePooling3D-grad-003 "
+             "(pool [8, 16, 16], 'same', the long regime's constant input, whose outputs torch "
+             "gets right) gives 0.003615 where the reference gives 0.019280 (ratio 6.8e6); "
+             "torch_same_average_gradient reproduces keras-torch's gradient there")

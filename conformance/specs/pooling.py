@@ -7,6 +7,9 @@ import reference
 from conformance import tolerance
 from conformance.regimes import ELEMENTWISE, LONG_TERMS, REGIMES
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.specs._backward_divergences import (
+    TF_MAX_POOL3D_GRADIENT_TOLERANCE, TORCH_AVERAGE_SAME_GRADIENT,
+)
 from conformance.specs._common import TENSORFLOW
 from conformance.specs._engine_openvino import EMPTY_POOL
 from conformance.specs._engine_ops import ENGINE_MAX_POOLING, LITERT_AVERAGE_POOLING
@@ -224,7 +227,8 @@ def _max_pooling(rank):
     return LayerSpec(
         layer=f"MaxPooling{rank}D", windowed=True, domains=_domains(rank, average=False),
         make=_pooling_make(rank), expect=_max_expect, edge_cases=EDGE_CASES[rank],
-        divergences=(TF_MAX_POOLING_SKIPS_NAN, ENGINE_MAX_POOLING),
+        divergences=(TF_MAX_POOLING_SKIPS_NAN, ENGINE_MAX_POOLING,
+                     *((TF_MAX_POOL3D_GRADIENT_TOLERANCE,) if rank == 3 else ())),
         rejects=(Reject(_pool_config(_pool(padding="causal")), ((1,) + (6,) * rank + (2,),),
                         "pooling has no causal padding"),
                  Reject(_pool_config(empty), ((1,) + (3,) * rank + (2,),),
@@ -236,7 +240,8 @@ def _average_pooling(rank):
     return LayerSpec(
         layer=f"AveragePooling{rank}D", windowed=True, domains=_domains(rank, average=True),
         valid=_long_pool_valid(rank), make=_pooling_make(rank), expect=_average_expect,
-        divergences=(TORCH_AVERAGE_SAME, TORCH_EMPTY_POOL, TORCH_SMALL_INPUT_SAME,
+        divergences=(TORCH_AVERAGE_SAME, TORCH_AVERAGE_SAME_GRADIENT, TORCH_EMPTY_POOL,
+                     TORCH_SMALL_INPUT_SAME,
                      *LITERT_AVERAGE_POOLING, EMPTY_POOL),
         edge_cases=EDGE_CASES[rank] + (
             (empty, [(1,) + (3,) * rank + (2,)]),   # a 'valid' pool longer than the input: empty
