@@ -59,3 +59,27 @@ class MaxPoolingGradientToTheWholeWindow(PlantedGradient):
         y = reference.max_pooling(x, **config)
         return [_pool_vjp(x, y, case.cotangent[0], np.ones_like, config["pool_size"],
                           config["strides"], config["padding"], config["data_format"])[0]]
+
+
+class SeparableDepthwiseGradientFlipped(PlantedGradient):
+    """SeparableConv2D's depthwise kernel gradient with its spatial axes flipped (the chain's
+    second stage, through dd = g P^T, written as a convolution)."""
+    layer = "SeparableConv2D"
+
+    def wrong(self, case, gradients):
+        gradients[1] = gradients[1][::-1, ::-1]
+        return gradients
+
+
+class AttentionOutputBiasGradientOfOneRow(PlantedGradient):
+    """MultiHeadAttention's output-projection bias gradient forgets the sum over the batch
+    and the query positions: the first row's cotangent alone."""
+    layer = "MultiHeadAttention"
+
+    def wrong(self, case, gradients):
+        if not case.config.get("use_bias", True):
+            return gradients
+        u = np.asarray(case.cotangent[0], np.float64)
+        rows = u.reshape(int(np.prod(np.shape(case.inputs[0])[:-1])), -1)
+        gradients[-1] = rows[0].reshape(np.shape(gradients[-1]))
+        return gradients

@@ -80,3 +80,26 @@ def test_max_pooling_gradient_sent_to_the_whole_window(tmp_path):
     assert must and predicted != {c.id for c in cases}
     bad = failing(tmp_path, "MaxPoolingGradientToTheWholeWindow", "MaxPooling2D")
     assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))
+
+
+def test_a_separable_depthwise_gradient_with_the_kernel_flipped(tmp_path):
+    """Caught wherever the depthwise kernel has more than one tap (a 1x1 kernel's gradient is
+    its own flip), and nowhere else."""
+    cases = twins("SeparableConv2D")
+    predicted = {c.id for c in cases if np.prod(np.shape(c.weights[0])[:2]) > 1}
+    must = {c.id for c in cases if c.id in predicted and plain(c)}
+    assert must and predicted != {c.id for c in cases}
+    bad = failing(tmp_path, "SeparableDepthwiseGradientFlipped", "SeparableConv2D")
+    assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))
+
+
+def test_an_attention_output_bias_gradient_without_the_row_sum(tmp_path):
+    """Caught wherever the output projection has a bias and the query more than one row (the
+    batch times the query positions), and nowhere else: the bias gradient sums the cotangent
+    itself, whatever the regime."""
+    cases = twins("MultiHeadAttention")
+    predicted = {c.id for c in cases if c.config.get("use_bias", True)
+                 and np.size(c.inputs[0]) // np.shape(c.inputs[0])[-1] > 1}
+    assert predicted and predicted != {c.id for c in cases}
+    bad = failing(tmp_path, "AttentionOutputBiasGradientOfOneRow", "MultiHeadAttention")
+    assert bad == predicted, (sorted(predicted - bad), sorted(bad - predicted))

@@ -12,30 +12,44 @@ central differences by tests/test_reference_backward*.py), each element with a f
 derived as the forward's are, from the tolerance model's sums. One module per family says how:
 
 - linear.py: a sum of products, then an elementwise activation (Dense, the convolutions,
-  locally connected): the backward of a sum is a sum, counted by the same VJP on ones.
+  locally connected, EinsumDense, MyLayer): the backward of a sum is a sum, counted by the
+  same VJP on ones.
 - routing.py: the cotangent routed, summed and at most scaled (pooling, the data-movement
   layers, the noise layers at inference, Masking, Identity, Rescaling): a sum of routed
   terms, counted by the same VJP on ones; max pooling's ties and Masking's masked steps
   (no derivative there) out of scope.
 - merges.py: the merges and their functional forms on routing.py's bound (Multiply's k - 1
   products, Dot's sums of products, Maximum's ties out of scope).
+- composite.py: SeparableConv2D's two chained sums; TimeDistributed and Sequential through
+  their inner layers' families (handed down into composite.INNER below: a wrapper has twins
+  once an inner layer of it has a family; Sequential's are the recurrent layers); Lambda's
+  catalogue of functions.
+- attention.py: MultiHeadAttention, stage by stage on the forward's stage bounds
+  (conformance/attention_bounds.py); ReversibleEmbedding's lookup and reverse projection.
 
-Not yet twinned (their bounds are still to derive; their VJPs exist): the recurrent layers,
-the normalizations, Embedding, attention, activations that mix a row (softmax, log_softmax,
-sparsemax), and Dot with normalize=True (its backward runs through the norm's rsqrt).
+Not yet twinned (their bounds are still to derive; their VJPs exist): the recurrent layers
+(and so Sequential and TimeDistributed(LSTM)), Bidirectional, the normalizations, Embedding,
+activations that mix a row (softmax, log_softmax, sparsemax), and Dot with normalize=True
+(its backward runs through the norm's rsqrt); tf_keras's attention rows masked everywhere are
+outside the scope (attention.py).
 """
 from dataclasses import replace
 
 import numpy as np
 
-from conformance.backward import linear, merges, routing
+from conformance.backward import attention, composite, linear, merges, routing
 
 # the regimes where a derivative is defined and float32 computes it: not NaN and inf
 # (special), overflow (large), subnormals (tiny) or inputs on the kinks (ties)
 GRADIENT_REGIMES = ("unit", "small", "offset", "long")
-FAMILIES = (linear, routing, merges)
+FAMILIES = (linear, routing, merges, composite, attention)
 # layer -> its family module (expected(case) and eligible(case))
 GRADIENT_LAYERS = {layer: family for family in FAMILIES for layer in family.LAYERS}
+composite.INNER.update(GRADIENT_LAYERS)         # the wrappers' inner layers' families
+# a wrapper none of whose inner layers has a family yet has no twins
+GRADIENT_LAYERS = {layer: family for layer, family in GRADIENT_LAYERS.items()
+                   if any(inner in GRADIENT_LAYERS
+                          for inner in composite.WRAPS.get(layer, [layer]))}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 

@@ -1,7 +1,9 @@
 """Gradient bounds of the layers that compute a sum of products, then an elementwise
 activation (conformance/backward/__init__.py for the twins).
 
-A layer of LAYERS computes z = L(x, W) (+ bias), a sum of products, then y = act(z). Its
+A layer of LAYERS computes z = L(x, W) (+ bias), a sum of products, then y = act(z): Dense,
+the convolutions, locally connected, EinsumDense (the sum over its contracted letters; an
+input letter summed alone is not among the spec's equations) and the seeds' MyLayer (x @ W). Its
 backward pass computes g = u * act'(z), then each gradient as a sum of products of g with x or
 W: dx = L_x^T(g; W), dW = L_W^T(g; x), dbias = the sum of g over the batch and positions
 (every one of them the VJP of L, linear in g). So each gradient element is a float32 sum,
@@ -29,6 +31,15 @@ from reference.activations import _activation
 from reference import activations as a
 from reference.config import OutOfScope
 
+def _my_layer(x, kernel, *, activation=None, spec=None, **config):
+    """The seeds' MyLayer, y = x @ kernel (no bias, no activation), as LAYERS calls it."""
+    return reference.my_layer(x, kernel, **config)
+
+
+def _my_layer_vjp(x, kernel, *, u, activation=None, spec=None, **config):
+    return vjps.my_layer_vjp(x, kernel, u=u, **config)
+
+
 # layer -> (its forward, the forward's VJP): a sum of products, then the config's activation
 LAYERS = {
     "Dense": (reference.dense, vjps.dense_vjp),
@@ -40,6 +51,8 @@ LAYERS = {
     "Conv2DTranspose": (reference.conv_transpose, vjps.conv_transpose_vjp),
     "LocallyConnected1D": (reference.locally_connected, vjps.locally_connected_vjp),
     "LocallyConnected2D": (reference.locally_connected, vjps.locally_connected_vjp),
+    "EinsumDense": (reference.einsum_dense, vjps.einsum_dense_vjp),
+    "MyLayer": (_my_layer, _my_layer_vjp),
 }
 # activations whose derivative is a constant on each piece: float32 gives it exactly
 PIECEWISE_LINEAR = (a.linear, a.relu, a.relu6, a.leaky_relu, a.hard_sigmoid_keras3,
@@ -71,21 +84,31 @@ def expected(case):
         z = forward(x, *weights, **linear)
         z_bound = tolerance.sum_bound(forward(*magnitudes, **linear), forward(*ones, **linear),
                                       z, products=True)
-        g, g_bound = _through_derivative(name, spec, z, z_bound, np.asarray(u, np.float64))
+        g, g_bound = through_derivative(name, spec, z, z_bound, np.asarray(u, np.float64))
         grads = vjp(x, *weights, u=u, **dict(config, spec=spec))
+    return [np.asarray(v, np.float64) for v in grads], sums_bounds(
+        vjp, [x, *weights], g, g_bound, grads, **linear)
+
+
+def sums_bounds(vjp, arrays, g, g_bound, values, **linear):
+    """The bounds of gradients that are float32 sums of products of g with the float32-exact
+    `arrays` (vjp: a VJP linear in g, called with the `linear` config, no activation), g
+    known within g_bound: the module docstring's magnitude, term count and carried error."""
+    magnitudes = _absolute(arrays)
+    ones = [np.ones(np.shape(w)) for w in arrays]
+    with np.errstate(invalid="ignore", over="ignore"):
         magnitude = vjp(*magnitudes, u=np.abs(g), **linear)
         terms = vjp(*ones, u=np.ones_like(g), **linear)
         carried = vjp(*magnitudes, u=g_bound, **linear)
-    bounds = [tolerance.sum_bound(m, t, value, products=True) + c
-              for m, t, value, c in zip(magnitude, terms, grads, carried)]
-    return [np.asarray(v, np.float64) for v in grads], bounds
+    return [tolerance.sum_bound(m, t, value, products=True) + c
+            for m, t, value, c in zip(magnitude, terms, values, carried)]
 
 
 def _absolute(arrays):
     return [np.abs(np.asarray(w, np.float64)) for w in arrays]
 
 
-def _through_derivative(name, spec, z, z_bound, u):
+def through_derivative(name, spec, z, z_bound, u):
     """g = u * act'(z) and its float32 bound (the module docstring); OutOfScope where z lies
     within KINK_MARGIN of its bound from a kink."""
     # a seam (elu's 0) keeps the derivative continuous: only kinks count

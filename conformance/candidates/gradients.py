@@ -5,9 +5,10 @@ For a case whose `cotangent` u holds one array per output (the layer's outputs f
 order, as run() returns them), the answer is the gradient of sum_i sum(u_i * y_i):
 
 - with respect to each differentiable input, in this order: each float input of
-  `case.inputs` (integer inputs, such as Embedding's indices, have none), then each array of
-  the call's `initial_state` (a recurrent layer) or `states` (a cell), where the case gives
-  them. A mask, `training` and the other call arguments get none;
+  `case.inputs` (integer inputs, such as Embedding's indices, have none), then the call's
+  `value` and `key` (MultiHeadAttention's), then each array of the call's `initial_state` (a
+  recurrent layer) or `states` (a cell), where the case gives them. A mask, `training` and
+  the other call arguments get none;
 - then with respect to each trainable weight, in get_weights() order: `layer.weights` (the
   order get_weights() reads) restricted to `layer.trainable_weights` (Keras 3 filters its
   weights by `trainable`, tf_keras lists the trainable ones first: both give the same order;
@@ -37,6 +38,7 @@ import dataclasses
 import numpy as np
 
 STATE_ARGUMENTS = ("initial_state", "states")
+ARRAY_ARGUMENTS = ("value", "key")      # call arguments that are one float array each
 
 NO_AUTODIFF = {
     "numpy": "Keras 3's NumPy backend has no autodiff (keras/src/backend/numpy/core.py: its "
@@ -68,8 +70,11 @@ def gradients(candidate, case):
 
 def differentiable(case):
     """[(where, array)] of the arrays that get a gradient, in the module docstring's order:
-    where is ("inputs", i) or (call argument, j)."""
+    where is ("inputs", i), (call argument, j) or (call argument, None) for an argument that
+    is one array."""
     found = [(("inputs", i), x) for i, x in enumerate(case.inputs) if _is_float(x)]
+    found += [((name, None), case.call_kwargs[name]) for name in ARRAY_ARGUMENTS
+              if _is_float(case.call_kwargs.get(name))]
     for name in STATE_ARGUMENTS:
         value = case.call_kwargs.get(name)
         if isinstance(value, list):
@@ -84,7 +89,10 @@ def substituted(case, places, values):
     call_kwargs = {k: list(v) if k in STATE_ARGUMENTS and isinstance(v, list) else v
                    for k, v in case.call_kwargs.items()}
     for (name, j), value in zip(places, values):
-        (inputs if name == "inputs" else call_kwargs[name])[j] = value
+        if j is None:
+            call_kwargs[name] = value
+        else:
+            (inputs if name == "inputs" else call_kwargs[name])[j] = value
     return dataclasses.replace(case, inputs=inputs, call_kwargs=call_kwargs)
 
 
@@ -124,9 +132,13 @@ def _tensorflow(candidate, case):
         return []
     us = [tf.constant(np.asarray(u), dtype=y.dtype) for u, y in
           zip(_cotangents(case, outputs), outputs)]
-    grads = tape.gradient(outputs, xs + weights, output_gradients=us,
-                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return [np.asarray(tf.convert_to_tensor(g)) for g in grads]
+    # a tensor the outputs do not reach gets zeros here: TensorFlow's own
+    # UnconnectedGradients.ZERO reads the dtype of a Keras 3 variable as a DType and fails on
+    # its str ('str' object has no attribute '_type_enum': ReversibleEmbedding's untied
+    # reverse table in a lookup)
+    grads = tape.gradient(outputs, xs + weights, output_gradients=us)
+    return [np.zeros(tuple(t.shape), np.float32) if g is None
+            else np.asarray(tf.convert_to_tensor(g)) for g, t in zip(grads, xs + weights)]
 
 
 def _jax(candidate, case):

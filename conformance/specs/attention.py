@@ -32,7 +32,7 @@ from conformance.specs._engine_ops import (
     BUILTIN_CLAMP_EVIDENCE, BUILTIN_CLAMP_REASON, converter_constants,
 )
 from conformance.specs._engines import BUILTIN, FLT_MAX, clamp
-from conformance.specs._attention_bounds import call_arrays, multi_head_attention_bounds
+from conformance.attention_bounds import call_arrays, multi_head_attention_bounds
 from conformance.specs._common import (
     CONVERTED_FROM_TF_KERAS, TENSORFLOW, linear_part, linear_then_activation,
     tf_activation_divergences, through_activation,
@@ -269,7 +269,9 @@ def _tf_softmax_rows(case):
 
 def _projection_bias_as_bias_add(case):
     """Whether the layer, its three input projections adding their biases as Keras 3 on
-    TensorFlow does (tensorflow_bias_add), leaves some element's bound."""
+    TensorFlow does (tensorflow_bias_add), leaves some element's bound. A gradient twin: once
+    a projection differs at all (its gradients see the projections through the softmax's
+    derivative, which a near-uniform softmax hides from the outputs: the small regime)."""
     if case.spec != "keras3" or not case.config.get("use_bias", True) or not case.expected:
         return False
     call = call_arrays(case)
@@ -281,6 +283,13 @@ def _projection_bias_as_bias_add(case):
             case.inputs[0], case.call_kwargs["value"], case.weights, call["key"],
             call["attention_mask"], call["use_causal_mask"], call["return_attention_scores"],
             tensorflow_bias_add, **config, spec=case.spec)
+    if case.params.get("contract") == "gradient":
+        with np.errstate(invalid="ignore", over="ignore"):
+            exact = reference.attention.attention_parts(
+                case.inputs[0], case.call_kwargs["value"], case.weights, call["key"],
+                call["attention_mask"], call["use_causal_mask"],
+                call["return_attention_scores"], **config, spec=case.spec)
+        return any(not np.array_equal(stages[p], exact[p], equal_nan=True) for p in "qkv")
     got = [stages["y"], stages["scores"]][:len(case.expected)]
     return any(np.any(error_ratio(e, b, g) > 1)
                for e, b, g in zip(case.expected, case.bounds, got))
@@ -298,7 +307,11 @@ TF_PROJECTION_BIAS_ADD = Divergence(
              "(num_heads=2, key_dim=1) on a query (1, 2, 3, 1) gave a query projection off by "
              "up to 1.74 from the reference's (found by the live property test, ties regime; "
              "the output off by 0.94 where its bound was 1.7e-5); tf_keras agrees with the "
-             "reference")
+             "reference. Its gradient twins: MultiHeadAttention(num_heads=2, key_dim=1) on a "
+             "query (2, 2, 2, 2), small regime (the live property test, seed 16660): the "
+             "outputs within their bounds (ratio 0.29), the key kernel's gradient "
+             "[-1.64e-9, -4.69e-10, -7.22e-8, 6.87e-9] on tf.keras where the reference and "
+             "keras-torch give [3.47e-9, -2.00e-10, 4.84e-7, 5.89e-10]")
 
 
 def _projections_clamped(case):

@@ -1,6 +1,7 @@
 """MultiHeadAttention's bounds, stage by stage (conformance/specs/attention.py's docstring
 gives the stages): each stage's error is carried through the next one's products and into
-its magnitudes, as SeparableConv2D's two sums are."""
+its magnitudes, as SeparableConv2D's two sums are. The forward's spec reads the output's and
+the scores' bounds; the gradient twins (conformance/backward/attention.py) every stage's."""
 import math
 
 import numpy as np
@@ -29,6 +30,13 @@ def _projection_bound(x, kernel, bias, value):
 
 def multi_head_attention_bounds(case, stages):
     """[bound of y, bound of the attention scores], stage by stage (module docstring)."""
+    bounds = stage_bounds(case, stages)
+    return [bounds["y"], bounds["probs"].reshape(stages["scores"].shape)]
+
+
+def stage_bounds(case, stages):
+    """The float32 bound of every stage of attention_parts: {"q", "k", "v" (canonical),
+    "probs", "attention", "y"}."""
     u = tolerance.unit()
     config, call = case.config, call_arrays(case)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -72,7 +80,7 @@ def multi_head_attention_bounds(case, stages):
                                 None if bo is None else np.abs(bo))
         e_y = carried + tolerance.sum_bound(magnitude, wo.shape[0] * wo.shape[1]
                                             + (bo is not None), stages["y"], products=True)
-    return [e_y, e_probs.reshape(stages["scores"].shape)]
+    return {"q": eq, "k": ek, "v": ev, "probs": e_probs, "attention": e_att, "y": e_y}
 
 
 def _masked_logit_bound(case, scores, e_scores):
