@@ -1,4 +1,5 @@
 """What one case is, and what one case's outcome is."""
+import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -72,3 +73,8 @@ class Outcome:
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
+
+
+def seed_of(text):
+    """A stable 32-bit seed from a string (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")

@@ -1,6 +1,5 @@
 """From a spec to cases: seeded case building over the pairwise covering set
 (conformance/covering.py), and hypothesis strategies that yield only valid cases."""
-import hashlib
 import json
 from dataclasses import replace
 
@@ -9,16 +8,11 @@ from hypothesis import strategies as st
 
 from conformance import backward, contract, tolerance
 from conformance.covering import covering
-from conformance.case import Case
+from conformance.case import Case, seed_of
 from conformance.regimes import (SPECIAL_NAMES, Regime, grown_for_specials, special_kinds,
                                  special_positions)
 from reference import keras1
 from reference.config import OutOfScope
-
-
-def seed_of(text):
-    """A stable 32-bit seed from a string (Python's hash() is salted per process)."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
 def jsonable(value):
@@ -138,7 +132,7 @@ def with_expected(spec, case):
     """The case with the reference's expected outputs, bounds, mask and check filled in, or
     with `out_of_scope` saying why the reference has no answer for its config."""
     try:
-        expected = contract.expect(spec, case)
+        expected = backward.expect(spec, case)
     except OutOfScope as exc:
         case.out_of_scope = str(exc)
         return case

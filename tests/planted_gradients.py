@@ -5,6 +5,9 @@ import numpy as np
 import reference
 import reference.backward as vjps
 from reference.backward_pooling import _pool_vjp
+from reference.normalization import (
+    batch_statistics, broadcast_shape, feature_axes, split_weights, weight_shape,
+)
 from tests.planted import Planted
 
 
@@ -83,3 +86,36 @@ class AttentionOutputBiasGradientOfOneRow(PlantedGradient):
         rows = u.reshape(int(np.prod(np.shape(case.inputs[0])[:-1])), -1)
         gradients[-1] = rows[0].reshape(np.shape(gradients[-1]))
         return gradients
+
+
+class BatchNormalizationTrainingWithoutStatistics(PlantedGradient):
+    """BatchNormalization in training ignores the gradient through the batch mean and
+    variance: dx = u * gamma / s with the batch's s, as if the statistics were constants (the
+    weights' gradients stay right)."""
+    layer = "BatchNormalization"
+
+    def wrong(self, case, gradients):
+        if not case.call_kwargs.get("training"):
+            return gradients
+        x = np.asarray(case.inputs[0], np.float64)
+        config = case.config
+        axes = feature_axes(config.get("axis", -1), x.ndim)
+        shape, view = weight_shape(axes, x.shape), broadcast_shape(axes, x.shape)
+        gamma = split_weights(case.weights, config.get("center", True),
+                              config.get("scale", True), shape)[0].reshape(view)
+        _, variance, _ = batch_statistics(x, axes)
+        u = np.asarray(case.cotangent[0], np.float64)
+        return [u * gamma / np.sqrt(variance + config.get("epsilon", 1e-3))] + gradients[1:]
+
+
+class EmbeddingGradientOverwritten(PlantedGradient):
+    """Embedding's table gradient assigns each position's cotangent to its row rather than
+    adding it: a row read more than once keeps one position's u alone."""
+    layer = "Embedding"
+
+    def wrong(self, case, gradients):
+        rows = np.asarray(case.inputs[0]).reshape(-1)
+        u = np.asarray(case.cotangent[0], np.float64)
+        table = np.zeros_like(gradients[0])
+        table[rows] = u.reshape(rows.size, -1)         # one write per row is kept
+        return [table]

@@ -103,3 +103,28 @@ def test_an_attention_output_bias_gradient_without_the_row_sum(tmp_path):
     assert predicted and predicted != {c.id for c in cases}
     bad = failing(tmp_path, "AttentionOutputBiasGradientOfOneRow", "MultiHeadAttention")
     assert bad == predicted, (sorted(predicted - bad), sorted(bad - predicted))
+
+
+def test_batch_normalization_training_without_the_statistics_gradient(tmp_path):
+    """Caught in every training twin: dx then lacks r * (mean(a) + xhat * mean(a * xhat)),
+    a = u * gamma, which a random u makes nonzero in each channel (with one element per
+    channel the truth is 0 and the fault u * gamma / s); never at inference, where the
+    statistics are the moving ones and the fault changes nothing."""
+    cases = twins("BatchNormalization")
+    predicted = {c.id for c in cases if c.call_kwargs.get("training")}
+    must = {c.id for c in cases if c.id in predicted and c.params["regime"] == "unit"}
+    assert must and predicted != {c.id for c in cases}
+    bad = failing(tmp_path, "BatchNormalizationTrainingWithoutStatistics", "BatchNormalization")
+    assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))
+
+
+def test_an_embedding_gradient_that_overwrites_repeated_rows(tmp_path):
+    """Caught wherever some row of the table is read at two positions or more (its gradient
+    is then a sum of two N(0, 1) cotangents or more, which one of them is not), and nowhere
+    else: a row read once gets its u either way."""
+    cases = twins("Embedding")
+    predicted = {c.id for c in cases if np.max(np.bincount(np.ravel(c.inputs[0]))) > 1}
+    must = {c.id for c in cases if c.id in predicted and c.params["regime"] == "unit"}
+    assert must and predicted != {c.id for c in cases}
+    bad = failing(tmp_path, "EmbeddingGradientOverwritten", "Embedding")
+    assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))

@@ -26,10 +26,23 @@ derived as the forward's are, from the tolerance model's sums. One module per fa
   catalogue of functions.
 - attention.py: MultiHeadAttention, stage by stage on the forward's stage bounds
   (conformance/attention_bounds.py); ReversibleEmbedding's lookup and reverse projection.
+- elementwise.py: one product per element, u * f'(x) at a float32-exact x (Activation,
+  ReLU, LeakyReLU, ELU, ThresholdedReLU, PReLU and its alpha's sum, Normalization,
+  ActivityRegularization, whose loss is no output).
+- softmax.py: the softmaxes, s * (u - sum(u * s)) over a row (the Softmax layer, masked too,
+  and the Activation layer's softmax and log_softmax).
+- normalization.py: BatchNormalization at inference and in training, LayerNormalization:
+  the gradient through the statistics, term by term, in Bounded arithmetic.
+- embedding.py: the table's gradient, a sum per row over the positions that read it.
+
+A training call (training=True) is twinned only for a layer whose family lists it in
+TRAINING_LAYERS (BatchNormalization: its batch statistics are a function of x); a random one
+(Dropout, the noise layers) is not.
 
 Not yet twinned (their bounds are still to derive; their VJPs exist): the recurrent layers
-(and so Sequential and TimeDistributed(LSTM)), Bidirectional, the normalizations, Embedding,
-activations that mix a row (softmax, log_softmax, sparsemax), and Dot with normalize=True
+(and so Sequential and TimeDistributed(LSTM)), Bidirectional, a sum of products followed by an
+activation that mixes a row (Dense's softmax, log_softmax, sparsemax), the Activation layer's
+sparsemax (its support found by a float32 sort: elementwise.py), and Dot with normalize=True
 (its backward runs through the norm's rsqrt); tf_keras's attention rows masked everywhere are
 outside the scope (attention.py).
 """
@@ -37,12 +50,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from conformance.backward import attention, composite, linear, merges, routing
+from conformance import contract
+from conformance.backward import (
+    attention, composite, elementwise, embedding, linear, merges, normalization, routing,
+    softmax,
+)
 
 # the regimes where a derivative is defined and float32 computes it: not NaN and inf
 # (special), overflow (large), subnormals (tiny) or inputs on the kinks (ties)
 GRADIENT_REGIMES = ("unit", "small", "offset", "long")
-FAMILIES = (linear, routing, merges, composite, attention)
+FAMILIES = (linear, routing, merges, composite, attention, elementwise, softmax, normalization,
+            embedding)
 # layer -> its family module (expected(case) and eligible(case))
 GRADIENT_LAYERS = {layer: family for family in FAMILIES for layer in family.LAYERS}
 composite.INNER.update(GRADIENT_LAYERS)         # the wrappers' inner layers' families
@@ -50,6 +68,11 @@ composite.INNER.update(GRADIENT_LAYERS)         # the wrappers' inner layers' fa
 GRADIENT_LAYERS = {layer: family for layer, family in GRADIENT_LAYERS.items()
                    if any(inner in GRADIENT_LAYERS
                           for inner in composite.WRAPS.get(layer, [layer]))}
+# the layers whose training call (training=True) is deterministic and differentiated as one
+# (a family's TRAINING_LAYERS: BatchNormalization's batch statistics); a random training call
+# (Dropout, the noise layers) has no gradient twin
+TRAINING_CALLS = frozenset(layer for family in FAMILIES
+                           for layer in getattr(family, "TRAINING_LAYERS", ()))
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -58,7 +81,8 @@ def takes_gradient(case):
     family = GRADIENT_LAYERS.get(case.layer)
     if (family is None or case.out_of_scope or case.expected is None
             or case.params.get("regime") not in GRADIENT_REGIMES or case.params.get("contract")
-            or case.call_kwargs.get("training") or case.check is not None):
+            or (case.call_kwargs.get("training") and case.layer not in TRAINING_CALLS)
+            or case.check is not None):
         return False
     if not all(np.all(np.abs(y) < FLOAT32_MAX) for y in case.expected):
         return False            # an output float32 cannot hold: no gradient to speak of
@@ -83,3 +107,14 @@ def expected_gradients(case):
     """(the reference's gradients, their float32 bounds) for a gradient case, one array per
     float input, then per trainable weight; OutOfScope where a derivative is not defined."""
     return GRADIENT_LAYERS[case.layer].expected(case)
+
+
+def expect(spec, case):
+    """contract.expect(spec, case) (the spec's Expected, with what a common-parameter case
+    adds), and for a gradient twin its expected gradients and their bounds as the observed
+    "gradients"."""
+    expected = contract.expect(spec, case)
+    if case.params.get("contract") != "gradient":
+        return expected
+    return replace(expected, observed={**(expected.observed or {}),
+                                       "gradients": expected_gradients(case)})

@@ -1,7 +1,7 @@
 """The reference itself as a candidate: a check of the harness and of the fixtures."""
 import numpy as np
 
-from conformance import contract, specs, statistics
+from conformance import backward, contract, specs, statistics
 from conformance.cases import seed_of
 
 
@@ -46,5 +46,5 @@ class ReferenceCandidate:
         """The reference's Expected for `case`, computed once for the one case that run(),
         observe() and compute_mask() answer together (the last case asked about)."""
         if getattr(self, "_last", (None,))[0] is not case:
-            self._last = (case, contract.expect(specs.get(case.layer), case))
+            self._last = (case, backward.expect(specs.get(case.layer), case))
         return self._last[1]

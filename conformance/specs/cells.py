@@ -16,7 +16,7 @@ import json
 import numpy as np
 
 import reference
-from conformance.cases import seed_of
+from conformance.case import seed_of
 from conformance.regimes import LONG_TERMS, REGIMES, Regime
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import TENSORFLOW, tf_exp_minus_one_in_recurrence

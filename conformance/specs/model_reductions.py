@@ -280,7 +280,9 @@ ONE_PASS_EVIDENCE = (
     "_layer_normalization; keras-numpy fails the offset cases LayerNormalization-004, -016, "
     "-029, -034, -037 (a live case: expected -3.006, got -1.654, 62 times the bound), "
     "keras-torch LayerNormalization-004 (axis [-1, 1], not contiguous as written); "
-    "tf.nn.moments and jnp.var subtract the mean first")
+    "tf.nn.moments and jnp.var subtract the mean first. The gradient twins inherit it: "
+    "keras-torch's LayerNormalization-grad-004 (axis [-1, 1], offset) gives dgamma -0.283 "
+    "where the truth is -1.066, 31 times its bound")
 TORCH_LAYER_NORM_KERNEL = Divergence(
     candidates=("keras-torch",), when=_torch_kernel_on_other_axes,
     reason="Keras 3 on torch normalizes contiguous axes with F.layer_norm, which always takes "
