@@ -119,3 +119,40 @@ class EmbeddingGradientOverwritten(PlantedGradient):
         table = np.zeros_like(gradients[0])
         table[rows] = u.reshape(rows.size, -1)         # one write per row is kept
         return [table]
+
+
+class LSTMTruncatedToTheLastStep(PlantedGradient):
+    """LSTM's backpropagation truncated to the last processed step: the gradients are the
+    reference's VJP of that step alone (a one-step LSTM from the states the step enters, its
+    mask column, the cotangents of its output and of the final states), so every other step's
+    dx is 0, the initial states get nothing and the weights only that step's share. A
+    one-step sequence is left right."""
+    layer = "LSTM"
+
+    def wrong(self, case, gradients):
+        config, kwargs = dict(case.config, spec=case.spec), dict(case.call_kwargs)
+        x, mask = np.asarray(case.inputs[0], np.float64), kwargs.get("mask")
+        time_major = config.pop("time_major", False)
+        if time_major:
+            x = np.swapaxes(x, 0, 1)
+        if x.shape[1] == 1:
+            return gradients
+        # the states entering the last processed step: the forward over the steps before it
+        backwards = config.get("go_backwards", False)
+        last = 0 if backwards else x.shape[1] - 1
+        before = slice(1, None) if backwards else slice(None, -1)
+        states = kwargs.get("initial_state") or [np.zeros((x.shape[0], config["units"]))] * 2
+        _, *entering = reference.lstm(
+            x[:, before], *case.weights, mask=None if mask is None else mask[:, before],
+            initial_state=states, **dict(config, return_state=True, return_sequences=False))
+        u = [np.asarray(w, np.float64) for w in case.cotangent]
+        if config.get("return_sequences"):
+            u[0] = (np.swapaxes(u[0], 0, 1) if time_major else u[0])[:, -1:]
+        one = vjps.lstm_vjp(x[:, last:last + 1], *case.weights,
+                            mask=None if mask is None else mask[:, last:last + 1],
+                            initial_state=entering, u=u, **config)
+        dx = np.zeros_like(x)
+        dx[:, last] = one[0][:, 0]
+        dx = np.swapaxes(dx, 0, 1) if time_major else dx
+        initial = [np.zeros(np.shape(s)) for s in kwargs.get("initial_state") or []]
+        return [dx, *initial, *one[3:]]

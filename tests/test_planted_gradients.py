@@ -128,3 +128,29 @@ def test_an_embedding_gradient_that_overwrites_repeated_rows(tmp_path):
     assert must and predicted != {c.id for c in cases}
     bad = failing(tmp_path, "EmbeddingGradientOverwritten", "Embedding")
     assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))
+
+
+def steps(case):
+    return np.shape(case.inputs[0])[0 if case.config.get("time_major") else 1]
+
+
+def reaches_back(case):
+    """Some row has a real step besides the last processed one (a mask may leave only it)."""
+    mask = case.call_kwargs.get("mask")
+    if mask is None:
+        return True
+    mask = np.asarray(mask)
+    return bool((mask[:, 1:] if case.config.get("go_backwards") else mask[:, :-1]).any())
+
+
+def test_lstm_backpropagation_truncated_to_the_last_step(tmp_path):
+    """Caught wherever the sequence has more than one step (a one-step sequence's backward is
+    its last step's), and nowhere else; every plain twin (both activations nowhere flat) whose
+    gradient reaches back past the last processed step must fail."""
+    cases = twins("LSTM")
+    predicted = {c.id for c in cases if steps(c) > 1}
+    must = {c.id for c in cases if c.id in predicted and plain(c) and reaches_back(c)
+            and c.config.get("recurrent_activation", "sigmoid") in NOWHERE_FLAT}
+    assert must and predicted != {c.id for c in cases}
+    bad = failing(tmp_path, "LSTMTruncatedToTheLastStep", "LSTM")
+    assert must <= bad <= predicted, (sorted(must - bad), sorted(bad - predicted))

@@ -34,17 +34,19 @@ derived as the forward's are, from the tolerance model's sums. One module per fa
 - normalization.py: BatchNormalization at inference and in training, LayerNormalization:
   the gradient through the statistics, term by term, in Bounded arithmetic.
 - embedding.py: the table's gradient, a sum per row over the positions that read it.
+- recurrent.py: SimpleRNN, GRU, LSTM, RNN, the cells and StackedRNNCells: backpropagation
+  through time replayed in the forward's Bounded arithmetic, so the bound grows with the steps.
 
 A training call (training=True) is twinned only for a layer whose family lists it in
 TRAINING_LAYERS (BatchNormalization: its batch statistics are a function of x); a random one
 (Dropout, the noise layers) is not.
 
-Not yet twinned (their bounds are still to derive; their VJPs exist): the recurrent layers
-(and so Sequential and TimeDistributed(LSTM)), Bidirectional, a sum of products followed by an
-activation that mixes a row (Dense's softmax, log_softmax, sparsemax), the Activation layer's
-sparsemax (its support found by a float32 sort: elementwise.py), and Dot with normalize=True
-(its backward runs through the norm's rsqrt); tf_keras's attention rows masked everywhere are
-outside the scope (attention.py).
+Not yet twinned (their bounds are still to derive; their VJPs exist): ConvLSTM2D, CuDNNGRU,
+CuDNNLSTM and Bidirectional, a recurrent layer or a sum of products whose activation mixes a
+row (softmax, log_softmax, sparsemax), the Activation layer's sparsemax (its support found by a
+float32 sort: elementwise.py), and Dot with normalize=True (its backward runs through the
+norm's rsqrt); tf_keras's attention rows masked everywhere are outside the scope
+(attention.py).
 """
 from dataclasses import replace
 
@@ -52,15 +54,15 @@ import numpy as np
 
 from conformance import contract
 from conformance.backward import (
-    attention, composite, elementwise, embedding, linear, merges, normalization, routing,
-    softmax,
+    attention, composite, elementwise, embedding, linear, merges, normalization, recurrent,
+    routing, softmax,
 )
 
 # the regimes where a derivative is defined and float32 computes it: not NaN and inf
 # (special), overflow (large), subnormals (tiny) or inputs on the kinks (ties)
 GRADIENT_REGIMES = ("unit", "small", "offset", "long")
 FAMILIES = (linear, routing, merges, composite, attention, elementwise, softmax, normalization,
-            embedding)
+            embedding, recurrent)
 # layer -> its family module (expected(case) and eligible(case))
 GRADIENT_LAYERS = {layer: family for family in FAMILIES for layer in family.LAYERS}
 composite.INNER.update(GRADIENT_LAYERS)         # the wrappers' inner layers' families

@@ -3,10 +3,13 @@ clamp of _engines.clamp: DEPTHWISE_CONV_2D stores the tail of each output row on
 a time with std::max(min, std::min(max, acc)), which turns NaN into the top of its
 activation range, and MINIMUM is el1 < el2 ? el1 : el2, which turns NaN into the other
 operand (ReLU's clip to max_value). Each replayed in NumPy on the case."""
+import dataclasses
+
 import numpy as np
 
 from conformance.elements import error_ratio
 from conformance.spec import Divergence
+from conformance.specs._engine_ops import BUILTIN_CLAMP_EVIDENCE, BUILTIN_CLAMPED_REPLAY
 from conformance.specs._engines import BUILTIN, FLT_MAX, clamp, off
 from reference.conv import depthwise
 from reference.layout import from_channels_last, to_channels_last
@@ -157,3 +160,16 @@ def _relu_minimum_differs(case):
 
 BUILTIN_RELU_MINIMUM = Divergence(candidates=(BUILTIN,), when=_relu_minimum_differs,
                                   reason=MINIMUM_REASON, evidence=MINIMUM_EVIDENCE)
+
+
+# The reverse projection is one FULLY_CONNECTED (its soft cap a TANH between two MULs), which
+# the builtin kernels clamp: an infinite logit is +-FLT_MAX on litert-builtin (the lookup, a
+# GATHER, does not clamp: an infinite table row there is converter_constants')
+BUILTIN_CLAMPED_REVERSE = dataclasses.replace(
+    BUILTIN_CLAMPED_REPLAY,
+    when=lambda case: bool(case.call_kwargs.get("reverse")) and BUILTIN_CLAMPED_REPLAY.when(case),
+    evidence=BUILTIN_CLAMP_EVIDENCE + "; ReversibleEmbedding(3, 4, tie_weights=False) called "
+             "with reverse=True converts to one FULLY_CONNECTED: on [inf, 1, 1, 1] with a "
+             "reverse kernel of 0.5 litert-builtin gives 3.4028235e38 in every logit, litert "
+             "(XNNPACK) inf; ReversibleEmbedding-live-00000d0e (found by the live property "
+             "test) gives +-3.4028235e38 where the reference gives +-inf")

@@ -91,10 +91,11 @@ def _projections(case):
 def _additions(case):
     """The (x1, x2) shapes of each ops.add the layer makes: a biased Conv1D adds its bias,
     shaped (1, filters, 1) for channels_first, to the convolution's output (DepthwiseConv1D
-    alike); EinsumDense adds its bias (shaped by bias_axes) to the einsum's output, and
-    MultiHeadAttention its three projections' biases (_projections); a merge layer
-    (Add, Average) adds each input in turn to the running sum, after Merge.call has expanded
-    the ranks (after the batch axis). A sum that is a BiasAdd keeps x1's shape."""
+    alike, Conv3D a bias (1, filters, 1, 1, 1): a rank-5 BiasAdd); EinsumDense adds its bias
+    (shaped by bias_axes) to the einsum's output, and MultiHeadAttention its three
+    projections' biases (_projections); a merge layer (Add, Average) adds each input in turn
+    to the running sum, after Merge.call has expanded the ranks (after the batch axis). A sum
+    that is a BiasAdd keeps x1's shape."""
     if case.layer in ("Conv1D", "DepthwiseConv1D"):
         if not case.config.get("use_bias", True):
             return []
@@ -102,6 +103,13 @@ def _additions(case):
         filters = output[1] if _channels_first(case) else output[2]
         bias = (1, filters, 1) if _channels_first(case) else (1, 1, filters)
         return [(output, bias)]
+    if case.layer == "Conv3D":
+        if not (case.config.get("use_bias", True) and case.expected):
+            return []
+        output = np.shape(case.expected[0])
+        if not _channels_first(case):
+            return [(output, (1, 1, 1, 1, output[-1]))]
+        return [(output, (1, output[1], 1, 1, 1))]
     if case.layer == "EinsumDense":
         if len(case.weights) < 2 or not case.expected:
             return []
@@ -133,8 +141,9 @@ TFLITE_RANK3_BIAS_ADD = Divergence(
            "the output has as many steps as filters), of a channels_first DepthwiseConv1D's, "
            "of an EinsumDense bias that squeezes to the output's axis 1 ('ab...,bc->ac...'), "
            "of a MultiHeadAttention projection's bias (num_heads, 1) on a rank-4 query, key "
-           "or value whose axis 1 is num_heads long (a rank-5 BiasAdd) and of a merge's "
-           "rank-3 running sum "
+           "or value whose axis 1 is num_heads long (a rank-5 BiasAdd), of a channels_first "
+           "Conv3D's bias (rank 5, unless the output's last axis is as long as the filters) "
+           "and of a merge's rank-3 running sum "
            "plus an input that squeezes to its axis 1: its layout pass transposes it as rank 4 "
            "('tf.Transpose' op x should be of the same rank with y): the case is an error, not "
            "a wrong number",
@@ -150,7 +159,12 @@ TFLITE_RANK3_BIAS_ADD = Divergence(
              "message channels_first DepthwiseConv1D-009, -019 and -085 and EinsumDense"
              "('ab...,bc->ac...') with a bias (EinsumDense-022, -044, -046); "
              "MultiHeadAttention-008 (num_heads 2, key_dim 1, a value (1, 2, 1, 2): its key and "
-             "value projections (1, 2, 1, 2, 1)) fails with \"... got x of rank 5, and y of rank 4\". Add-031 and "
+             "value projections (1, 2, 1, 2, 1)) fails with \"... got x of rank 5, and y of "
+             "rank 4\", and so do tf.nn.bias_add on x of shape (1, 2, 3, 3, 3), NCHW, and "
+             "Conv3D(2, 1, data_format='channels_first') on (1, 2, 3, 3, 3) (Conv3D-live-"
+             "00005c6c and -000007e7, found by the live property test); without the bias, with "
+             "one filter or with an output (1, 2, 2, 2, 2) (an NHWC BiasAdd) the converter gets "
+             "to the NCDHW Conv3D and refuses it as LiteRT documents (skipped). Add-031 and "
              "Average-031 also add along the wrong axis in tf.keras (the BiasAdd row), but "
              "never get that far here. No upstream issue found")
 

@@ -378,13 +378,14 @@ def _keras3_sum_on_onnx(inputs):
 
 
 def _onnx_bias_add_differs(case):
+    """Beyond the bound, or no sum: a bias read along the last axis does not broadcast."""
     if case.spec != "keras3" or not case.expected:
         return False
     with np.errstate(invalid="ignore", over="ignore"):
         try:
             total = _keras3_sum_on_onnx(case.inputs)
         except ValueError:
-            return False
+            return True
         if case.layer.lower() == "average":
             total = total / len(case.inputs)
     return differs(case, [total])
@@ -396,11 +397,13 @@ ONNX_BIAS_ADD_NCHW = Divergence(
            "1 only when it is a constant; Keras 3 on TensorFlow adds a merge's input with one "
            "axis longer than 1 as such a bias (tf.nn.bias_add, NCHW when that axis is axis "
            "1), so onnxruntime adds it along the last axis (a different shape where that axis "
-           "is 1)",
+           "is 1; where it is neither 1 nor as long, onnxruntime refuses the model: an error)",
     evidence="tf2onnx 1.17 tf2onnx/onnx_opset/nn.py BiasAdd.version_7: for NCHW the bias is "
              "reshaped to [C, 1, ...] only if node.inputs[1].type == 'Const'; onnxruntime "
-             "1.32: Average of four inputs of shape (1, 4, 1) gives shape (1, 4, 4) "
-             "(Average-011); tf.keras gives (1, 4, 1)")
+             "1.32: Average of four (1, 4, 1) gives shape (1, 4, 4) (Average-011; tf.keras: "
+             "(1, 4, 1)). Add-live-000357cb: (1, 1, 1), (1, 4, 2), (1, 4, 1), ...: the sum "
+             "(1, 4, 2) plus (1, 4, 1) is Add((1, 4, 2), (4,)), which onnxruntime refuses: "
+             "\"Op (Add) [ShapeInferenceError] Incompatible dimensions\"")
 
 
 # XNNPACK normalizes a vector of flushed squares to NaN ----------------------------------------

@@ -1,28 +1,28 @@
 """LiteRT's Softmax over several axes on NaN and +inf: Keras's exp(x - logsumexp(x)) as the
-converted graph computes it, replayed for litert (XNNPACK) and litert-builtin; onnxruntime's
-masked Softmax, its mask's tf.where written as a product (conformance/specs/model_reductions.py
-wires both into Softmax)."""
+converted graph computes it, replayed for litert (XNNPACK) and litert-builtin, in the Softmax
+layer and in MultiHeadAttention over several attention axes; onnxruntime's masked Softmax, its
+mask's tf.where written as a product (conformance/specs/model_reductions.py wires the Softmax
+ones into Softmax, attention.py the attention's into MultiHeadAttention)."""
 import dataclasses
 
 import numpy as np
 
 from conformance.spec import Divergence
 from conformance.specs._engine_ops import differs, onnx_select
+from conformance.attention_bounds import call_arrays
 from conformance.specs._engines import BUILTIN, LITERT, XNNPACK, clamp
+from reference.attention import attention_parts, from_canonical, project_out
 from reference.model_layers import MASKED_LOGIT, masked_logits, softmax_axes
 
 
-def _litert_softmax_axes_replay(engine, case):
-    """Keras's Softmax over several axes, exp(z - logsumexp(z)) on the masked logits z, as
-    LiteRT runs the converted graph (tf.reduce_logsumexp: its max replaced by 0 where not
-    finite; REDUCE_MAX taken as giving NaN for a group holding NaN, skipping it gives the same
-    on Softmax-030). XNNPACK's EXP gives 0 for NaN (a NaN logit, or inf - inf where a group
+def litert_logsumexp_softmax(engine, z, axes):
+    """exp(z - logsumexp(z)) over `axes` of the (masked) logits z, as LiteRT runs Keras's
+    Softmax over several axes (tf.reduce_logsumexp: its max replaced by 0 where not finite;
+    REDUCE_MAX taken as giving NaN for a group holding NaN, skipping it gives the same on
+    Softmax-030). XNNPACK's EXP gives 0 for NaN (a NaN logit, or inf - inf where a group
     holds +inf); the builtin SUB and ADD clamp to +-FLT_MAX, so +inf - logsumexp is FLT_MAX
     and its exp +inf. Either way a group holding NaN or +inf gives numbers where IEEE
     arithmetic gives NaN."""
-    axes = tuple(sorted(a % np.ndim(case.inputs[0]) for a in case.config["axis"]))
-    mask = case.call_kwargs.get("mask")
-    z = masked_logits(case.inputs[0], mask, case.spec, case.config.get("robust_masking", False))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         def exp(v):
             return np.where(np.isnan(v), 0.0, np.exp(v)) if engine == XNNPACK else np.exp(v)
@@ -32,7 +32,16 @@ def _litert_softmax_axes_replay(engine, case):
         m = np.max(z, axis=axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0.0)
         lse = kernel(np.log(np.sum(exp(kernel(z - m)), axis=axes, keepdims=True)) + m)
-        y = exp(kernel(z - lse))
+        return exp(kernel(z - lse))
+
+
+def _litert_softmax_axes_replay(engine, case):
+    """Keras's Softmax over several axes on the masked logits, as LiteRT runs it
+    (litert_logsumexp_softmax), the masked positions then 0."""
+    axes = tuple(sorted(a % np.ndim(case.inputs[0]) for a in case.config["axis"]))
+    mask = case.call_kwargs.get("mask")
+    z = masked_logits(case.inputs[0], mask, case.spec, case.config.get("robust_masking", False))
+    y = litert_logsumexp_softmax(engine, z, axes)
     return [y if mask is None else np.where(np.broadcast_to(mask, y.shape), y, 0.0)]
 
 
@@ -64,6 +73,65 @@ LITERT_SOFTMAX_AXES_NAN = tuple(Divergence(
                  "litert (XNNPACK, exp(NaN) = 0) gives 0 at [1, 0, 0]" if engine == XNNPACK
                  else "litert-builtin gives +inf at [2, 1, 1]") + ", as the replay does")
     for engine in LITERT)
+
+
+def _litert_attention_replay(engine, case):
+    """MultiHeadAttention's outputs (and scores) as LiteRT computes them where Keras 3 runs its
+    Softmax layer over several attention axes: that softmax as litert_logsumexp_softmax (the
+    masked keys then 0); TFLite's builtin kernels also clamp each projection and the output
+    projection to +-FLT_MAX (BUILTIN_PROJECTIONS_CLAMPED's rule, in attention.py). None
+    where Keras runs a one-axis softmax or its fused attention."""
+    config = {k: v for k, v in case.config.items() if k in (
+        "num_heads", "key_dim", "value_dim", "dropout", "output_shape", "attention_axes")}
+    weights = [np.asarray(w, np.float64) for w in case.weights]
+    if not case.config.get("use_bias", True):     # no bias: add 0 (the clamp all the same)
+        weights = [w for kernel in weights for w in (kernel, np.zeros(kernel.shape[1:]))]
+        weights[-1] = np.zeros(case.weights[-1].shape[2:])
+    if engine == BUILTIN:
+        def add(p, b):
+            return clamp(clamp(p) + b)
+    else:
+        add = np.add
+    call = call_arrays(case)
+    with np.errstate(invalid="ignore", over="ignore"):
+        stages = attention_parts(case.inputs[0], case.call_kwargs["value"], weights,
+                                 call["key"], call["attention_mask"], call["use_causal_mask"],
+                                 call["return_attention_scores"], add, **config, use_bias=True,
+                                 spec=case.spec)
+        if len(stages["axes"]) < 2 or stages["fused"] or case.spec != "keras3":
+            return None
+        probs = litert_logsumexp_softmax(engine, stages["logits"], (-1,))
+        probs = np.where(stages["mask"], probs, 0.0)
+        o = np.einsum("...nts,...nsh->...nth", probs, stages["v"])
+        attention = from_canonical(o, stages["attention"].shape, stages["axes"])
+        y = add(project_out(attention, weights[-2]), weights[-1])
+    return [y, probs.reshape(stages["scores"].shape)][:len(case.expected)]
+
+
+def _litert_attention_softmax(engine):
+    def when(case):
+        if case.params.get("regime") not in ("special", "large") or not case.expected:
+            return False
+        replayed = _litert_attention_replay(engine, case)
+        return replayed is not None and differs(case, replayed)
+    return when
+
+
+# MultiHeadAttention over several attention axes (a rank-4 or longer query) normalizes its
+# scores with the same Softmax layer over several axes
+LITERT_ATTENTION_SOFTMAX_NAN = tuple(dataclasses.replace(
+    divergence, when=_litert_attention_softmax(divergence.candidates[0]),
+    reason="MultiHeadAttention over several attention axes normalizes its scores with Keras's "
+           "Softmax over several axes: " + divergence.reason,
+    evidence=divergence.evidence + "; MultiHeadAttention(num_heads=2, key_dim=3, "
+             "use_bias=False, dropout=0.5) on a query (2, 3, 2, 4), a key (2, 3, 2, 2) whose "
+             "batch 0 holds NaN and a padding mask (MultiHeadAttention-live-1a8f95bc, found by "
+             "the live property test): the reference gives NaN throughout batch 0, " + (
+                 "litert gives 0 at [0, 0] and numbers at [0, 1, 0] (0.0267, 0.322, ...), "
+                 "as the replay does" if divergence.candidates[0] == XNNPACK else
+                 "litert-builtin keeps NaN there (its EXP gives NaN for NaN), as its replay "
+                 "does"))
+    for divergence in LITERT_SOFTMAX_AXES_NAN)
 
 
 def _onnx_masked_softmax_replay(case):

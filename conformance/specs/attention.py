@@ -27,7 +27,9 @@ from conformance import tolerance
 from conformance.elements import error_ratio
 from conformance.regimes import LONG_TERMS, REGIMES, Regime
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
+from conformance.specs._engine_builtin import BUILTIN_CLAMPED_REVERSE
 from conformance.specs._engine_conversion import TFLITE_RANK3_BIAS_ADD
+from conformance.specs._engine_softmax import LITERT_ATTENTION_SOFTMAX_NAN
 from conformance.specs._engine_ops import (
     BUILTIN_CLAMP_EVIDENCE, BUILTIN_CLAMP_REASON, converter_constants,
 )
@@ -398,7 +400,7 @@ MULTI_HEAD_ATTENTION = LayerSpec(
     valid=_mha_valid, make=_mha_make, inputs=_mha_inputs, weights=_mha_weights,
     call_kwargs=_mha_call_kwargs, expect=_mha_expect,
     divergences=(TF_PROJECTION_BIAS_ADD, JAX_FUSED_VALUE_DIM, TFLITE_RANK3_BIAS_ADD,
-                 BUILTIN_PROJECTIONS_CLAMPED, Divergence(
+                 BUILTIN_PROJECTIONS_CLAMPED, *LITERT_ATTENTION_SOFTMAX_NAN, Divergence(
         candidates=TENSORFLOW, when=_tf_softmax_rows,
         reason="TensorFlow's CPU softmax of a row of attention logits holding NaN or +inf "
                "beside finite or -inf ones gives 0 for those, where IEEE arithmetic (and "
@@ -488,7 +490,7 @@ REVERSIBLE_EMBEDDING = LayerSpec(
     valid=_reversible_valid, make=_reversible_make, weights=_reversible_weights,
     arrays=_reversible_arrays, expect=_reversible_expect,
     call_kwargs=lambda params, shapes, rng: {"reverse": params["reverse"]},
-    divergences=(converter_constants(_reversible_expect),),
+    divergences=(converter_constants(_reversible_expect), BUILTIN_CLAMPED_REVERSE),
     rejects=(Reject({"input_dim": 0, "output_dim": 2}, ((1, 3),), "input_dim must be positive",
                     inputs=(np.zeros((1, 3), np.int32),)),),
 )

@@ -252,7 +252,8 @@ CONV3D = LayerSpec(
              "padding": ("valid", "same"), "data_format": DATA_FORMATS, "groups": (1, 2),
              "activation": ACTIVATIONS, "use_bias": (True, False), "regime": REGIMES},
     valid=_conv3d_valid, make=_conv_make(3), weights=_conv_weights, expect=_conv_expect,
-    divergences=(*tf_activation_divergences(linear_part(reference.conv), **CONV3D_ENGINES),
+    divergences=(TFLITE_RANK3_BIAS_ADD,
+                 *tf_activation_divergences(linear_part(reference.conv), **CONV3D_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS),
     edge_cases=(
         (_conv(3, kernel_size=[2, 3, 2], padding="same", strides=[1, 2, 3]), [(1, 3, 4, 5, 2)]),
