@@ -50,7 +50,7 @@ class Oracles:
         try:
             oracle = self.get(name)
             ran, via = oracle_case(oracle, spec, case, name)
-            observed = oracle.call("observe", ran) if case.observed else None
+            observed = oracle_observe(oracle, spec, case, ran) if case.observed else None
             got = observed["outputs"] if observed else oracle.call("run", ran)
             mask = oracle.call("compute_mask", ran) if case.expected_mask is not None else None
             return compare_case(case, got, mask, observed=observed), via
@@ -120,6 +120,16 @@ def oracle_case(oracle, spec, case, name=None):
         return case, None
     equivalent, how = spec.oracle_equivalent(case)
     return equivalent, f"{how}, since {verdict}"
+
+
+def oracle_observe(oracle, spec, case, ran):
+    """oracle.call("observe", ran) for `case`; where `ran` is the spec's oracle_equivalent of
+    a gradient twin, its gradients carried to the case's layout (spec.oracle_gradients)."""
+    observed = oracle.call("observe", ran)
+    if (ran is not case and spec is not None and spec.oracle_gradients is not None
+            and "gradients" in (observed or {})):
+        observed = {**observed, "gradients": spec.oracle_gradients(case, observed["gradients"])}
+    return observed
 
 
 def tensorflow_error(traceback_text):

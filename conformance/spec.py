@@ -92,6 +92,9 @@ class LayerSpec:
                gives a reason: tf_keras runs CuDNNGRU on a GPU only, and on a CPU it runs
                GRU(reset_after=True) with the weights mapped instead). `how` names that layer
                and the mapping; the fixture records it as "oracle_via" (conformance/fixtures.py).
+    oracle_gradients: (case, gradients) -> gradients: a gradient twin's gradients as the
+               oracle_equivalent's layer gives them, carried to the case's own weights' layout
+               (CuDNN: reference.backward_cudnn.cudnn_weights_vjp); None where the layouts agree.
     windowed:  whether an output reads only part of the input (a convolution's or a pool's
                window, a crop): a special-regime case must then put each special value in
                some window (conformance/cases.py, special_gaps).
@@ -114,6 +117,7 @@ class LayerSpec:
     weight_scale: float = 0.5
     spec_values: tuple = ()
     oracle_equivalent: Callable = None
+    oracle_gradients: Callable = None
     windowed: bool = False
 
     def domains_for(self, keras_spec):

@@ -36,13 +36,18 @@ derived as the forward's are, from the tolerance model's sums. One module per fa
 - embedding.py: the table's gradient, a sum per row over the positions that read it.
 - recurrent.py: SimpleRNN, GRU, LSTM, RNN, the cells and StackedRNNCells: backpropagation
   through time replayed in the forward's Bounded arithmetic, so the bound grows with the steps.
+- bidirectional.py: Bidirectional, the merge's VJP (mul's factors carry the other direction's
+  forward bound), then recurrent.py's walk for each direction on its own weights, dx added.
+- cudnn.py: CuDNNGRU and CuDNNLSTM (keras2), recurrent.py's GRU and LSTM on the reoriented
+  weights with b_W and b_R apart, the gradients permuted back to cuDNN's layout.
+- conv_lstm.py: ConvLSTM2D, recurrent.py's LSTM walk with the convolutions' VJPs for the sums.
 
 A training call (training=True) is twinned only for a layer whose family lists it in
 TRAINING_LAYERS (BatchNormalization: its batch statistics are a function of x); a random one
 (Dropout, the noise layers) is not.
 
-Not yet twinned (their bounds are still to derive; their VJPs exist): ConvLSTM2D, CuDNNGRU,
-CuDNNLSTM and Bidirectional, a recurrent layer or a sum of products whose activation mixes a
+Not yet twinned (their bounds are still to derive; their VJPs exist): a recurrent layer
+(Bidirectional's directions, ConvLSTM2D included) or a sum of products whose activation mixes a
 row (softmax, log_softmax, sparsemax), the Activation layer's sparsemax (its support found by a
 float32 sort: elementwise.py), and Dot with normalize=True (its backward runs through the
 norm's rsqrt); tf_keras's attention rows masked everywhere are outside the scope
@@ -54,15 +59,15 @@ import numpy as np
 
 from conformance import contract
 from conformance.backward import (
-    attention, composite, elementwise, embedding, linear, merges, normalization, recurrent,
-    routing, softmax,
+    attention, bidirectional, composite, conv_lstm, cudnn, elementwise, embedding, linear,
+    merges, normalization, recurrent, routing, softmax,
 )
 
 # the regimes where a derivative is defined and float32 computes it: not NaN and inf
 # (special), overflow (large), subnormals (tiny) or inputs on the kinks (ties)
 GRADIENT_REGIMES = ("unit", "small", "offset", "long")
 FAMILIES = (linear, routing, merges, composite, attention, elementwise, softmax, normalization,
-            embedding, recurrent)
+            embedding, recurrent, bidirectional, cudnn, conv_lstm)
 # layer -> its family module (expected(case) and eligible(case))
 GRADIENT_LAYERS = {layer: family for family in FAMILIES for layer in family.LAYERS}
 composite.INNER.update(GRADIENT_LAYERS)         # the wrappers' inner layers' families
@@ -76,6 +81,12 @@ GRADIENT_LAYERS = {layer: family for layer, family in GRADIENT_LAYERS.items()
 TRAINING_CALLS = frozenset(layer for family in FAMILIES
                            for layer in getattr(family, "TRAINING_LAYERS", ()))
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A golden twin stores its cotangent and one gradient per input and weight: a case whose
+# inputs, weights and outputs hold more elements than this gets none (`fits_a_fixture`), so
+# that the fixtures stay compact (the 77 largest of 3,750 twins, all but 4 of the long regime,
+# held 62% of the gradient data; 175 long-regime twins remain, and the oracle tests, which
+# store nothing, draw long cases of any size)
+MAX_TWIN_ELEMENTS = 8192
 
 
 def takes_gradient(case):
@@ -93,6 +104,12 @@ def takes_gradient(case):
         # Conv2DTranspose gives dx the output's shape: not pursued yet)
         return False
     return family.eligible(case)
+
+
+def fits_a_fixture(case):
+    """Whether a case's gradient twin is small enough to store (MAX_TWIN_ELEMENTS)."""
+    return sum(np.size(a) for a in (*case.inputs, *case.weights, *case.expected)) \
+        <= MAX_TWIN_ELEMENTS
 
 
 def gradient_twin(case, seed):

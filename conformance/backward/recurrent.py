@@ -48,9 +48,6 @@ to 80 in the long regime) tf.keras's error is a median 0.02 of it, 0.40 at worst
 given the forward, so a bound through the signed products of the step Jacobians would stay
 tight: not written yet. Stateful layers have no twins: their calls hand the
 states on through variables, which no backend differentiates (candidates/gradients.py).
-
-The forward's Bounded arithmetic is the specs' (conformance/specs/bounded.py: Bounded,
-matmul, activate, fold_bounded), replayed here as the forward bounds use it.
 """
 from types import SimpleNamespace
 
@@ -133,25 +130,38 @@ def expected(case):
     return [np.asarray(g, np.float64) for g in grads], bounds
 
 
-def replay(case):
-    """The case's gradients in Bounded arithmetic (values and bounds), in expected()'s order."""
+def replay(case, u=None):
+    """The case's gradients in Bounded arithmetic (values and bounds), in expected()'s order;
+    u the Bounded cotangents where they are not the case's exact ones (a wrapper's: the
+    cotangent Bidirectional's merge hands a direction carries the other's forward bound)."""
     f = _f()
+    stack, x, mask, states, args = prepared(case, f)
+    if u is None:
+        u = [_exact(w, f) for w in case.cotangent]
+    if args is None:
+        dx, d_states = stack.vjp(_exact(x, f), states, u[0], u[1:])
+        return [dx, *d_states, *stack.total()]
+    dx, d_initial = sequence_vjp(stack, x, mask, states, u, args, f)
+    given = case.call_kwargs.get("initial_state") is not None
+    return [dx, *(d_initial if given else []), *stack.total()]
+
+
+def prepared(case, f):
+    """(the Bounded stack of the case's cells on its weights, x, mask, Bounded initial
+    states, the layer's arguments); x, mask batch-major; args None for a cell or a stack
+    (one step on the call's states)."""
     _, _, holds = LAYERS[case.layer]
     cells = cells_of(case)
     stack = Stack([BoundedCell(name, config, f) for name, config in cells],
                   [np.asarray(w, np.float64) for w in case.weights], f)
     x = np.asarray(case.inputs[0], np.float64)
-    u = [f.Bounded(np.asarray(w, np.float64), np.zeros(np.shape(w))) for w in case.cotangent]
     if holds in ("cell", "stack"):
-        states = [_exact(s, f) for s in case.call_kwargs["states"]]
-        dx, d_states = stack.vjp(_exact(x, f), states, u[0], u[1:])
-        return [dx, *d_states, *stack.total()]
+        return stack, x, None, [_exact(s, f) for s in case.call_kwargs["states"]], None
     args = arguments(LAYERS[case.layer][0], {**case.config, "spec": case.spec})
     initial = case.call_kwargs.get("initial_state")
     units = [config["units"] for name, config in cells for _ in range(CELLS[name][1])]
     x, mask, states = _sequence(x, case.call_kwargs.get("mask"), initial, units, args)
-    dx, d_initial = sequence_vjp(stack, x, mask, [_exact(s, f) for s in states], u, args, f)
-    return [dx, *(d_initial if initial is not None else []), *stack.total()]
+    return stack, x, mask, [_exact(s, f) for s in states], args
 
 
 def _exact(value, f):
@@ -280,16 +290,18 @@ class BoundedCell:
         return getattr(self, BACKWARDS[self.name])(x, states, parts, d_h, d_states[1:])
 
     def _gates_input(self, x, h):
-        f = self.f
-        return f.matmul(x, self.kernel, self.bias) + f.matmul(h, self.recurrent_kernel)
+        """x K + b + h R; a bias of two rows is cuDNN's (x K + b_W) + (h R + b_R) (cudnn.py)"""
+        f, two = self.f, self.bias is not None and np.ndim(self.bias) == 2
+        return (f.matmul(x, self.kernel, self.bias[0] if two else self.bias)
+                + f.matmul(h, self.recurrent_kernel, self.bias[1] if two else None))
 
     def _weights_of(self, x, h, g):
-        """kernel += x^T g, recurrent_kernel += h^T g, bias += sum g; (dx, dh) through them."""
+        """kernel += x^T g, recurrent_kernel += h^T g, bias (each row) += sum g; (dx, dh)."""
         f = self.f
         self.sums[0].products(x, g)
         self.sums[1].products(h, g)
-        if self.bias is not None:
-            self.sums[2].rows(g)
+        for row in () if self.bias is None else (0, 1) if np.ndim(self.bias) == 2 else (...,):
+            self.sums[2].rows(g, where=row)
         return f.matmul(g, self.kernel.T), f.matmul(g, self.recurrent_kernel.T)
 
     # SimpleRNN: h' = act(z), z = x K + h R + b
@@ -457,20 +469,22 @@ def sequence_vjp(stack, x, mask, states, u, args, f):
         return stack.step(x_t, entering)
     with np.errstate(invalid="ignore", over="ignore"):
         f.fold(recording, x, states, mask, args["go_backwards"], args["zero_output_for_mask"])
-    sequence = u[0].v if not args["time_major"] else np.swapaxes(u[0].v, 0, 1)
-    zero = f.Bounded(np.zeros(states[0].v.shape[:1] + u[0].v.shape[-1:]), 0.0)
+    sequence = [np.broadcast_to(a, u[0].v.shape) for a in (u[0].v, u[0].e)]
+    sequence = [np.swapaxes(a, 0, 1) if args["time_major"] else a for a in sequence]
+    step = u[0].v.shape[2:] if args["return_sequences"] else u[0].v.shape[1:]   # an output's
+    zero = f.Bounded(np.zeros(states[0].v.shape[:1] + step), 0.0)
     d_states = list(u[1:]) if args["return_state"] else [
         f.Bounded(np.zeros_like(s.v), np.zeros_like(s.v)) for s in states]
     dx_v, dx_e, d_carried = np.zeros_like(x), np.zeros_like(x), zero
     for k in range(len(records) - 1, -1, -1):
         t, x_t, entering = records[k]
         if args["return_sequences"]:
-            given = f.Bounded(sequence[:, k], np.zeros_like(sequence[:, k]))
+            given = f.Bounded(sequence[0][:, k], sequence[1][:, k])
         else:
             given = u[0] if k == len(records) - 1 else zero
         d_output = plus(given, d_carried, f)
         if mask is not None:
-            keep = np.asarray(mask)[:, t][:, None]
+            keep = np.asarray(mask)[:, t].reshape(-1, *(1,) * (x.ndim - 2))
             passes = k > 0 and not args["zero_output_for_mask"]
             d_carried = select(keep, zero, d_output, f) if passes else zero
             kept = d_states

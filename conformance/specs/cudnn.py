@@ -29,6 +29,7 @@ from conformance.specs.bounded import (
     Bounded, fold_bounded, gru_bounded, lstm_gates_bounded, matmul,
 )
 from conformance.specs.recurrent import _rnn_call_kwargs, _rnn_make
+from reference.backward_cudnn import cudnn_weights_vjp
 from reference.cudnn import keras_weights
 
 GATES = {"CuDNNGRU": 3, "CuDNNLSTM": 4}
@@ -116,6 +117,20 @@ def _oracle_equivalent(layer):
     return equivalent
 
 
+def cudnn_gradients(case, gradients):
+    """The gradients of the case's equivalent (Keras's orientation: dx, d initial states,
+    dkernel, drecurrent_kernel, dbias of shape (2, gates * units) or, for the oracle's LSTM,
+    (gates * units,) for b_W + b_R) in cuDNN's layout (cudnn_weights_vjp; the LSTM's single
+    bias gradient copied to both halves). Applied to bounds as well: a permutation."""
+    *first, d_kernel, d_recurrent, d_bias = gradients
+    gates, units = GATES[case.layer], case.config["units"]
+    d_kernel, d_recurrent = cudnn_weights_vjp(np.asarray(d_kernel), np.asarray(d_recurrent),
+                                              gates, np.shape(case.weights[0])[0], units)
+    d_bias = np.asarray(d_bias)
+    d_bias = d_bias.reshape(-1) if d_bias.ndim == 2 else np.concatenate([d_bias, d_bias])
+    return [*first, d_kernel, d_recurrent, d_bias]
+
+
 def _time_major_backwards(case):
     """time_major and go_backwards, on more than one step or row (a covering predicate)."""
     time, batch = np.shape(case.inputs[0])[:2]
@@ -144,6 +159,7 @@ def _cudnn(layer, extra):
         layer=layer, domains=domains, make=_rnn_make, weights=_weights(layer),
         call_kwargs=_rnn_call_kwargs(EQUIVALENT[layer]), expect=_expect(layer),
         keras_specs=("keras2",), oracle_equivalent=_oracle_equivalent(layer),
+        oracle_gradients=cudnn_gradients,
         divergences=(TF_KERAS_CUDNN_REVERSES_THE_BATCH,),
         rejects=(Reject({"units": 2}, ((2, 3, 2),), "tf_keras: 'Masking is not supported for "
                         "CuDNN RNNs.' (base_cudnn_rnn.py, call)", keras_specs=("keras2",),
