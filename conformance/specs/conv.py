@@ -9,7 +9,7 @@ from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs.core import ACTIVATIONS
 from conformance import tolerance
 from conformance.specs._backward_divergences import (
-    TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT, TORCH_WEIGHT_GRADIENT_LAYOUT,
+    TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT, TF_TRANSPOSED_GRADIENT_ABORT, TORCH_WEIGHT_GRADIENT_LAYOUT,
 )
 from conformance.specs._common import (
     CONVERTED_FROM_TF_KERAS, linear_part, linear_then_activation, tf_activation_divergences,
@@ -444,7 +444,7 @@ CONV2D_TRANSPOSE = LayerSpec(
     expect=_transpose_expect,
     spec_values=(("dilation_rate", [1, 2], ("keras3",)),),   # tf_keras: equal or refused
     divergences=(TF2ONNX_OUTPUT_SHORTER, TF2ONNX_NEGATIVE_PADS, TORCH_WEIGHT_GRADIENT_LAYOUT,
-                 TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT,
+                 TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT, TF_TRANSPOSED_GRADIENT_ABORT,
                  *tf_activation_divergences(linear_part(reference.conv_transpose),
                                            **TRANSPOSE_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS, XLA_TRANSPOSE_ABORT),
