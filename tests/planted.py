@@ -113,23 +113,6 @@ class CrashesOnFlatten(Planted):
         os.kill(os.getpid(), signal.SIGSEGV)
 
 
-class CrashesOnFlattenAfterDense(Planted):
-    """A process that has answered a Dense case dies (SIGSEGV) on the next Flatten case, as a
-    heap an earlier case corrupted would: every case is right in a fresh process."""
-    layer = "Flatten"
-    broken = False
-
-    def faulty(self, case):
-        if CrashesOnFlattenAfterDense.broken:
-            os.kill(os.getpid(), signal.SIGSEGV)
-        return self.correct(case)
-
-    def correct(self, case):
-        if case.layer == "Dense":
-            CrashesOnFlattenAfterDense.broken = True
-        return ReferenceCandidate.run(self, case)
-
-
 class HangsOnReshape(Planted):
     """The candidate never answers on Reshape."""
     layer = "Reshape"

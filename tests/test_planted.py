@@ -133,8 +133,9 @@ def test_crash_that_a_fresh_process_does_not_repeat_is_retried_and_shown(tmp_pat
     # the process dies on Flatten-000 because it answered Dense-000 before (serially, in the
     # order collected); a fresh process answers Flatten-000 right: passed, with the first
     # death beside it in the report and the terminal summary
-    code, output, matrix = planted(tmp_path, "CrashesOnFlattenAfterDense", "--case",
-                                   "Flatten-000", "--case", "Dense-000")
+    code, output, matrix = run_suite(tmp_path, "tests.planted_process:CrashesOnFlattenAfterDense",
+                                     *GOLDEN, "--case", "Flatten-000", "--case", "Dense-000",
+                                     "--layer", "Flatten", "--layer", "Dense")
     assert code == 0, output[-3000:]
     flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
     assert flatten["status"] == "passed"

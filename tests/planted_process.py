@@ -1,0 +1,17 @@
+"""A planted candidate whose process breaks depending on what it ran before."""
+import os
+import signal
+
+from tests.planted import Planted
+
+
+class CrashesOnFlattenAfterDense(Planted):
+    """A process that has answered Dense dies (SIGSEGV) on Flatten, as a heap an earlier case
+    corrupted would: every case is right in a fresh process."""
+    layer, broken = "Flatten", False
+
+    def run(self, case):
+        if case.layer == "Flatten" and CrashesOnFlattenAfterDense.broken:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        CrashesOnFlattenAfterDense.broken |= case.layer == "Dense"
+        return self.correct(case)
