@@ -58,9 +58,15 @@ def unavailable(candidate, case):
     return f"{candidate.name} has no gradients: {why}" if why else None
 
 
-def gradients(candidate, case):
-    """The gradients of the module docstring as float NumPy arrays (inputs', then the
-    trainable weights'), or None where the candidate or the case has none."""
+def differentiated(candidate, case):
+    """(layer, outputs, gradients) of the case's differentiated call, or None where the
+    candidate or the case has no gradients: the gradients of the module docstring as float
+    NumPy arrays (inputs', then the trainable weights'); the layer and its outputs (NumPy
+    arrays) as that call left them, where the call is the layer's ordinary one (TensorFlow's
+    tape and torch's autograd record a call that runs and updates the layer as run()'s
+    does, so observe() takes its outputs, weights and losses from it instead of calling the
+    layer a second time); (None, None, gradients) for JAX, whose call runs in a
+    StatelessScope that keeps the layer's updates to itself."""
     if case.cotangent is None or unavailable(candidate, case) or case.layer == "InputLayer" \
             or case.config.get("stateful"):
         return None
@@ -129,7 +135,7 @@ def _tensorflow(candidate, case):
         tape.watch(xs)
         outputs = candidate.outputs_of(layer, substituted(case, places, xs))
     if not xs and not weights:
-        return []
+        return layer, candidate._arrays(outputs), []
     us = [tf.constant(np.asarray(u), dtype=y.dtype) for u, y in
           zip(_cotangents(case, outputs), outputs)]
     # a tensor the outputs do not reach gets zeros here: TensorFlow's own
@@ -137,8 +143,9 @@ def _tensorflow(candidate, case):
     # its str ('str' object has no attribute '_type_enum': ReversibleEmbedding's untied
     # reverse table in a lookup)
     grads = tape.gradient(outputs, xs + weights, output_gradients=us)
-    return [np.zeros(tuple(t.shape), np.float32) if g is None
-            else np.asarray(tf.convert_to_tensor(g)) for g, t in zip(grads, xs + weights)]
+    return layer, candidate._arrays(outputs), [
+        np.zeros(tuple(t.shape), np.float32) if g is None
+        else np.asarray(tf.convert_to_tensor(g)) for g, t in zip(grads, xs + weights)]
 
 
 def _jax(candidate, case):
@@ -166,7 +173,7 @@ def _jax(candidate, case):
                            [v.value for v in weights])
     us = [jnp.asarray(u, dtype=y.dtype) for u, y in zip(_cotangents(case, outputs), outputs)]
     d_inputs, d_weights = vjp(us)
-    return [np.asarray(g) for g in list(d_inputs) + list(d_weights)]
+    return None, None, [np.asarray(g) for g in list(d_inputs) + list(d_weights)]
 
 
 def _torch(candidate, case):
@@ -185,8 +192,9 @@ def _torch(candidate, case):
     grads = torch.autograd.grad([y for y, _ in reached], leaves,
                                 grad_outputs=[u for _, u in reached],
                                 allow_unused=True) if reached and leaves else [None] * len(leaves)
-    return [np.zeros(tuple(t.shape), np.float32) if g is None else g.detach().cpu().numpy()
-            for g, t in zip(grads, leaves)]
+    return layer, candidate._arrays(outputs), [
+        np.zeros(tuple(t.shape), np.float32) if g is None else g.detach().cpu().numpy()
+        for g, t in zip(grads, leaves)]
 
 
 def _unzipped(pairs):

@@ -184,13 +184,18 @@ class KerasCandidate:
         round-trip case's outputs and the rest are then the rebuilt layer's. For a case with
         a cotangent, "gradients": the gradients of sum(cotangent * outputs) with respect to
         the inputs, then the trainable weights, by the backend's autodiff (gradients.py;
-        absent where the backend has none)."""
+        absent where the backend has none); where that autodiff records an ordinary call of
+        the layer (TensorFlow, torch), the outputs and the rest are that call's, the layer
+        called once."""
         round_trip = case.params.get("contract") == "round_trip"
         if round_trip:        # the case's layer is built only for its config; the rebuilt runs
             config = self.build(case).get_config()
             case = dataclasses.replace(
                 case, config=json.loads(json.dumps(config, default=_json_default)))
-        layer, outputs = self._run(case)
+        differentiated = gradients.differentiated(self, case)
+        layer, outputs, grads = differentiated or (None, None, None)
+        if layer is None:
+            layer, outputs = self._run(case)
         if layer is None:
             return {"outputs": outputs, "weights": [], "losses": []}
         seen = {"outputs": outputs, "weights": [np.asarray(w) for w in layer.get_weights()],
@@ -200,7 +205,6 @@ class KerasCandidate:
                     for v in layer.weights]}
         if round_trip:
             seen["round_trip"] = outputs
-        grads = gradients.gradients(self, case)
         if grads is not None:
             seen["gradients"] = grads
         return seen
