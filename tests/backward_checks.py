@@ -10,8 +10,15 @@ which bounds R's smaller O(H^4) error. Per gradient array, relative to its large
 the error estimate must stay below RICHARDSON_TOL and the analytic VJP within TOL of R.
 
 Cases keep MARGIN (>> H) away from the points where the derivative is not defined.
+
+first_twins: the gradient twins of a layer's first covering cases, the cases the tests of the
+suite's own gradient bounds (conformance/backward/) walk.
 """
 import numpy as np
+
+from conformance import backward
+from conformance.cases import fixture_cases
+from conformance.specs import get as get_spec
 
 H = 2e-5
 MARGIN = 1e-2
@@ -78,3 +85,14 @@ def distinct(rng, shape):
     """Values at least 0.02 apart (no ties, by construction): a shuffled ramp, jittered."""
     n = int(np.prod(shape))
     return ((rng.permutation(n) + rng.uniform(-0.3, 0.3, n)) * 0.05 - n * 0.025).reshape(shape)
+
+
+def first_twins(layer, count, seed):
+    """The gradient twins (cotangents drawn from `seed`) of the first `count` covering cases
+    of `layer`, in each Keras spec it has, where the case takes a gradient."""
+    spec = get_spec(layer)
+    found = [backward.gradient_twin(case, seed) for keras_spec in spec.keras_specs
+             for case in fixture_cases(spec, keras_spec, count)
+             if backward.takes_gradient(case)]
+    assert found
+    return found

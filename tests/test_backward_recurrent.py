@@ -10,11 +10,10 @@ import pytest
 from conformance import backward
 from conformance.backward import recurrent
 from conformance.case import Case
-from conformance.cases import fixture_cases
-from conformance.specs import get as get_spec
 from conformance.specs.bounded import fold_bounded
 from conformance.specs.cells import BOUNDED, _bounded_stack
 from reference.config import OutOfScope
+from tests.backward_checks import first_twins
 
 RECURRENT = tuple(recurrent.LAYERS)
 
@@ -33,13 +32,7 @@ def twin(layer, config, inputs, weights, call_kwargs=None, spec="keras3", seed=0
 @pytest.fixture(scope="module", params=RECURRENT)
 def plan_twins(request):
     """The first covering cases' twins of a layer (keras3 and keras2)."""
-    spec = get_spec(request.param)
-    found = []
-    for keras_spec in spec.keras_specs:
-        found += [backward.gradient_twin(c, 7) for c in fixture_cases(spec, keras_spec, 24)
-                  if backward.takes_gradient(c)]
-    assert found
-    return found
+    return first_twins(request.param, 24, 7)
 
 
 def test_the_replay_computes_the_reference_gradients(plan_twins):

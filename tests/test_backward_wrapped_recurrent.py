@@ -14,6 +14,7 @@ from conformance.backward import bidirectional, conv_lstm, cudnn, recurrent
 from conformance.cases import fixture_cases
 from conformance.specs import get as get_spec
 from reference.config import OutOfScope
+from tests.backward_checks import first_twins
 
 LAYERS = ("Bidirectional", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM2D")
 
@@ -21,13 +22,7 @@ LAYERS = ("Bidirectional", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM2D")
 @pytest.fixture(scope="module", params=LAYERS)
 def twins(request):
     """The first covering cases' twins of a layer, in each Keras spec it has."""
-    spec = get_spec(request.param)
-    found = []
-    for keras_spec in spec.keras_specs:
-        found += [backward.gradient_twin(c, 11) for c in fixture_cases(spec, keras_spec, 16)
-                  if backward.takes_gradient(c)]
-    assert found
-    return found
+    return first_twins(request.param, 16, 11)
 
 
 def test_the_bounds_follow_the_reference_gradients(twins):

@@ -36,35 +36,19 @@ from dataclasses import replace
 import numpy as np
 
 import reference.backward as vjps
-from conformance import tolerance
 from conformance.backward import recurrent
+from conformance.backward.guards import replayed
+from conformance.specs import wrappers as wrappers_spec
 from reference.config import OutOfScope
-from reference.wrappers import directions, weight_count
 
 LAYERS = ("Bidirectional",)
 
 
 def direction_cases(case):
     """The forward and the backward layer's gradient cases (no cotangent yet): each
-    direction's config (as reference.wrappers.directions gives it), weights, its half of
-    the initial states and the call's mask."""
-    name, forward, backward = directions(case.config["layer"], case.config.get("backward_layer"),
-                                         case.spec)
-    split = weight_count(forward)
-    initial = case.call_kwargs.get("initial_state")
-    cases = []
-    for k, (config, weights) in enumerate(((forward, case.weights[:split]),
-                                           (backward, case.weights[split:]))):
-        kwargs = {}
-        if case.call_kwargs.get("mask") is not None:
-            kwargs["mask"] = case.call_kwargs["mask"]
-        if initial is not None:
-            half = len(initial) // 2
-            kwargs["initial_state"] = list(initial[:half] if k == 0 else initial[half:])
-        cases.append(replace(case, id=f"{case.id}/{('forward', 'backward')[k]}", layer=name,
-                             config=config, weights=list(weights), call_kwargs=kwargs,
-                             cotangent=None))
-    return cases
+    direction's case of the forward spec (conformance/specs/wrappers.py: its config, weights,
+    half of the initial states and the call's mask)."""
+    return [replace(c, params=case.params) for c in wrappers_spec.direction_cases(case)]
 
 
 def eligible(case):
@@ -143,14 +127,5 @@ def expected(case):
                  else len(case.call_kwargs["initial_state"]) // 2)
         dx = recurrent.plus(gf[0], gb[0], f)
         bounded = [dx, *gf[1:1 + count], *gb[1:1 + count], *gf[1 + count:], *gb[1 + count:]]
-    bounds = [np.broadcast_to(b.e, np.shape(g)).astype(np.float64)
-              for b, g in zip(bounded, grads)]
-    for value, bound, b in zip(grads, bounds, bounded):
-        assert np.shape(value) == np.shape(b.v), (case.id, np.shape(value), np.shape(b.v))
-        scale = max(1.0, float(np.max(np.abs(value), initial=0.0)))
-        assert np.allclose(value, b.v, rtol=1e-9, atol=1e-12 * scale), case.id   # the replay
-        if not np.all(np.isfinite(bound)):
-            raise OutOfScope(f"{tolerance.UNDETERMINED}: a gradient's float32 bound is not "
-                             f"finite")
-    assert len(bounded) == len(grads), (case.id, len(bounded), len(grads))
-    return [np.asarray(g, np.float64) for g in grads], bounds
+    return replayed(case, grads, [b.v for b in bounded],
+                    [np.broadcast_to(b.e, np.shape(b.v)) for b in bounded])

@@ -27,9 +27,9 @@ import numpy as np
 import reference
 import reference.backward as vjps
 from conformance import tolerance
+from conformance.backward.guards import near_kink
 from reference.activations import _activation
 from reference import activations as a
-from reference.config import OutOfScope
 
 def _my_layer(x, kernel, *, activation=None, spec=None, **config):
     """The seeds' MyLayer, y = x @ kernel (no bias, no activation), as LAYERS calls it."""
@@ -59,7 +59,6 @@ PIECEWISE_LINEAR = (a.linear, a.relu, a.relu6, a.leaky_relu, a.hard_sigmoid_kera
                     a.hard_sigmoid_keras2, a.hard_tanh, a.hard_shrink, a.soft_shrink,
                     a.sparse_sigmoid)
 ROW_MIXING = (a.softmax, a.log_softmax, a.glu, a.sparsemax)
-KINK_MARGIN = 4.0          # a z nearer a kink than this many times its bound is not judged
 
 
 def eligible(case):
@@ -112,14 +111,7 @@ def through_derivative(name, spec, z, z_bound, u):
     """g = u * act'(z) and its float32 bound (the module docstring); OutOfScope where z lies
     within KINK_MARGIN of its bound from a kink."""
     # a seam (elu's 0) keeps the derivative continuous: only kinks count
-    near = np.zeros(z.shape, bool)
-    for kink in vjps.kinks(name, spec):
-        near |= np.abs(z - kink) <= KINK_MARGIN * z_bound
-    if np.any(near):
-        index = tuple(int(i) for i in np.argwhere(near)[0])
-        raise OutOfScope(f"the derivative is not defined near {name}'s kink: the "
-                         f"pre-activation {float(z[index]):.3g} at {index} lies within "
-                         f"{KINK_MARGIN:g} times its float32 bound of it")
+    near_kink(name, spec, z, z_bound)
     derivative = vjps.activation_vjp(name, spec)
     ones = np.ones_like(z)
     slope = derivative(z, ones)

@@ -56,7 +56,8 @@ import numpy as np
 import reference
 import reference.backward as vjps
 from conformance import tolerance
-from conformance.backward.linear import KINK_MARGIN, PIECEWISE_LINEAR, ROW_MIXING
+from conformance.backward.guards import finite, near_kink
+from conformance.backward.linear import PIECEWISE_LINEAR, ROW_MIXING
 from conformance.specs import bounded
 from reference.activations import _activation
 from reference.backward_recurrent import _sequence, arguments
@@ -121,13 +122,10 @@ def expected(case):
         grads = vjp(case.inputs[0], *case.weights, u=u, **kwargs, **case.config,
                     spec=case.spec)
         bounded = replay(case)
-    bounds = [b.e for b in bounded]
-    for value, bound in zip(grads, bounds):
-        assert np.shape(value) == np.shape(bound), (case.id, np.shape(value), np.shape(bound))
-        if not np.all(np.isfinite(bound)):
-            raise OutOfScope(f"{tolerance.UNDETERMINED}: a gradient's float32 bound is not "
-                             f"finite")
-    return [np.asarray(g, np.float64) for g in grads], bounds
+    for value, b in zip(grads, bounded):
+        assert np.shape(value) == np.shape(b.e), (case.id, np.shape(value), np.shape(b.e))
+        finite(b.e)
+    return [np.asarray(g, np.float64) for g in grads], [b.e for b in bounded]
 
 
 def replay(case, u=None):
@@ -206,14 +204,8 @@ def through(name, z, d, spec, f):
     """g = d * act'(z), Bounded (the module docstring); OutOfScope where z lies within
     KINK_MARGIN of its bound from a kink of the activation and d may be nonzero there."""
     z_bound = np.broadcast_to(z.e, z.v.shape)
-    live = ~_exact_zero(d) & np.ones(z.v.shape, bool)
-    for kink in vjps.kinks(name, spec):
-        near = live & (np.abs(z.v - kink) <= KINK_MARGIN * z_bound)
-        if np.any(near):
-            index = tuple(int(i) for i in np.argwhere(near)[0])
-            raise OutOfScope(f"the derivative is not defined near {name}'s kink: the "
-                             f"activation input {float(z.v[index]):.3g} at {index} of some "
-                             f"step lies within {KINK_MARGIN:g} times its float32 bound of it")
+    near_kink(name, spec, z.v, z_bound, live=~_exact_zero(d) & np.ones(z.v.shape, bool),
+              what="activation input at some step")
     derivative = vjps.activation_vjp(name, spec)
     ones = np.ones(z.v.shape)
     with np.errstate(invalid="ignore", over="ignore"):

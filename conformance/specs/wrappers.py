@@ -271,7 +271,7 @@ def _bi_call_kwargs(params, shapes, rng):
     return kwargs
 
 
-def _bi_direction_cases(case):
+def direction_cases(case):
     """The forward and the backward layer's cases: each direction's config (go_backwards,
     zero_output_for_mask forced as Keras does), weights and half of the initial states."""
     name, forward, backward = _bi_directions(case.config, case.spec)
@@ -310,7 +310,7 @@ def merge_bounded(y, y_rev, merge_mode):
 def _bi_expect(case):
     outputs = reference.bidirectional(case.inputs[0], *case.weights, **case.call_kwargs,
                                       **case.config, spec=case.spec)
-    forward, backward = [_inner_spec(c.layer).expect(c) for c in _bi_direction_cases(case)]
+    forward, backward = [_inner_spec(c.layer).expect(c) for c in direction_cases(case)]
     y = Bounded(*(np.broadcast_to(a, np.shape(forward.outputs[0]))
                   for a in (forward.outputs[0], forward.bounds[0])))
     y_rev = Bounded(*(np.broadcast_to(a, np.shape(backward.outputs[0]))
@@ -350,7 +350,7 @@ def _bi_valid(params):
 
 @_last_case
 def _bi_inner_cases(case):
-    return [_with_values(_inner_spec(c.layer), c) for c in _bi_direction_cases(case)]
+    return [_with_values(_inner_spec(c.layer), c) for c in direction_cases(case)]
 
 
 def _repeats_initial_h(case):
