@@ -47,8 +47,8 @@ TRAINING_LAYERS (BatchNormalization: its batch statistics are a function of x); 
 (Dropout, the noise layers) is not.
 
 Not yet twinned (their bounds are still to derive; their VJPs exist): a recurrent layer
-(Bidirectional's directions, ConvLSTM2D included) or a sum of products whose activation mixes a
-row (softmax, log_softmax, sparsemax), the Activation layer's sparsemax (its support found by a
+(Bidirectional's directions and ConvLSTM2D included) or a sum of products whose activation
+mixes a row (softmax, log_softmax, sparsemax), the Activation layer's sparsemax (its support found by a
 float32 sort: elementwise.py), and Dot with normalize=True (its backward runs through the
 norm's rsqrt); tf_keras's attention rows masked everywhere are outside the scope
 (attention.py).

@@ -175,7 +175,8 @@ def _time_distributed(case):
                                           **case.call_kwargs, **case.config, spec=case.spec)
     folded = [np.reshape(grads[0], shape)] + list(grads[1:])
     scale = max([np.max(np.abs(t), initial=0.0) for t in truth] + [1.0])
-    if not all(np.allclose(a, b, rtol=1e-9, atol=1e-12 * scale) for a, b in zip(folded, truth)):
+    if len(folded) != len(truth) or not all(
+            np.allclose(a, b, rtol=1e-9, atol=1e-12 * scale) for a, b in zip(folded, truth)):
         raise AssertionError("TimeDistributed: the folded gradients differ from the slices'")
     return list(truth), [np.reshape(bounds[0], shape)] + list(bounds[1:])
 
@@ -217,7 +218,16 @@ def _sequential(case):
         first = [] if d is None else [e]
         truth = vjps.sequential_vjp(case.inputs[0], *case.weights, u=case.cotangent,
                                     **case.config, spec=case.spec)
-    return [np.asarray(t, np.float64) for t in truth], first + chained + list(bounds[1:])
+    # the chain's bounds are of the model's own gradients: as many, the last layer's weights'
+    # and the input's (where it has one) the same values
+    found = first + chained + list(bounds[1:])
+    scale = max([np.max(np.abs(t), initial=0.0) for t in truth] + [1.0])
+    same = [(a, b) for a, b in zip(grads[1:], truth[len(truth) - len(grads) + 1:])]
+    same += [] if d is None else [(d, truth[0])]
+    if len(found) != len(truth) or not all(
+            np.allclose(a, b, rtol=1e-9, atol=1e-12 * scale) for a, b in same):
+        raise AssertionError("Sequential: the chained gradients differ from the model's")
+    return [np.asarray(t, np.float64) for t in truth], found
 
 
 # Lambda -----------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ class ConvLSTMCell(recurrent.BoundedCell):
         d_a, d_kernel = vjp(a.v, kernel, g.v)
         terms_a, terms_kernel = vjp(np.ones_like(a.v), np.ones_like(kernel),
                                     np.ones_like(g.v))
-        magnitude_a, magnitude_kernel = vjp(a_abs, k_abs, g_abs + g_e)
+        magnitude_a, _ = vjp(a_abs, k_abs, g_abs + g_e)
         carried_a, carried_kernel = vjp(a_abs, k_abs, g_e)
         if np.any(a_e):
             carried_kernel = carried_kernel + vjp(a_e, k_abs, g_abs + g_e)[1]

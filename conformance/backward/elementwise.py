@@ -9,7 +9,7 @@ dx = u * f'(x), one product per element, and no sum:
   each piece (or, for LeakyReLU and ReLU, the config's float64 slope, which an engine may
   use: u more), so dx is one rounded product: 2 u |dx|;
 - a smooth f (the Activation layer's tanh, sigmoid, gelu...) goes through linear.py's
-  _through_derivative with z = x and z's bound 0 (x is exact): f' evaluated in float32 within
+  through_derivative with z = x and z's bound 0 (x is exact): f' evaluated in float32 within
   16 u (|f'(x)| + 1), which covers a derivative computed from the output (1 - y^2,
   y (1 - y), TensorFlow's elu and selu from y + alpha), then the product. Where autodiff
   writes f' as x times a factor that cancels (mish: tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x);
@@ -70,7 +70,7 @@ OUTPUT_DECIDED = (a.selu,)
 
 def _activation_layer(case):
     """dx = u * act'(x); softmax and log_softmax: conformance/backward/softmax.py; glu:
-    dp = u sigmoid(q), dq = (u p) sigmoid'(q), each as _through_derivative gives it."""
+    dp = u sigmoid(q), dq = (u p) sigmoid'(q), each as through_derivative gives it."""
     x, = case.inputs
     u = np.asarray(case.cotangent[0], np.float64)
     name, spec = case.config["activation"], case.spec

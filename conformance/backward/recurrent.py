@@ -56,7 +56,7 @@ import numpy as np
 import reference
 import reference.backward as vjps
 from conformance import tolerance
-from conformance.backward.guards import finite, near_kink
+from conformance.backward.guards import near_kink, replayed
 from conformance.backward.linear import PIECEWISE_LINEAR, ROW_MIXING
 from conformance.specs import bounded
 from reference.activations import _activation
@@ -122,10 +122,8 @@ def expected(case):
         grads = vjp(case.inputs[0], *case.weights, u=u, **kwargs, **case.config,
                     spec=case.spec)
         bounded = replay(case)
-    for value, b in zip(grads, bounded):
-        assert np.shape(value) == np.shape(b.e), (case.id, np.shape(value), np.shape(b.e))
-        finite(b.e)
-    return [np.asarray(g, np.float64) for g in grads], [b.e for b in bounded]
+    return replayed(case, grads, [b.v for b in bounded],
+                    [np.broadcast_to(b.e, np.shape(b.v)) for b in bounded])
 
 
 def replay(case, u=None):
