@@ -101,6 +101,7 @@ class Session:
         self.config = config
         self.target = config.getoption("candidate")
         self.results, self.live, self.candidate_info = {}, {}, None
+        self.retried = {}      # case id or live:<layer> -> the first process's death (kc_note)
         self.candidate_info_sent = False
         self.oracle_worst = {}
         self.oracle_fallbacks = []
@@ -190,16 +191,24 @@ class Session:
             self.oracle_fallbacks += props["kc_oracle_fallbacks"]
         if "kc_candidate" in props and self.candidate_info is None:
             self.candidate_info = props["kc_candidate"]
+        # kc_note: the case was answered by a fresh process after the first one died on it,
+        # shown after the message whatever the outcome
+        note = props.get("kc_note") if status else None
+        message = "\n".join(m for m in (_message(report), note) if m)
         if "kc_live" in props and status:
             self.live[props["kc_live"]["layer"]] = {
-                "status": status, "message": _message(report), "rerun": props["kc_live"]["rerun"],
+                "status": status, "message": message, "rerun": props["kc_live"]["rerun"],
                 "known": props.get("kc_known")}
+            if note:
+                self.retried[f"live:{props['kc_live']['layer']}"] = (status, note)
         if "kc_case" in props and status:
             case, outcome = props["kc_case"], props.get("kc_outcome", {})
+            if note:
+                self.retried[case["id"]] = (status, note)
             self.results[case["id"]] = {
                 **case, "status": status, "error_ratio": json_number(outcome.get("error_ratio")),
                 "worst": plain(outcome.get("worst")),
-                "message": _message(report) or props.get("kc_note", ""),
+                "message": message,
                 "error_kind": props.get("kc_error_kind"), "known": props.get("kc_known")}
 
     def gate_findings(self):
@@ -280,9 +289,8 @@ class Session:
             worst = f"; worst error/bound {max(ratios):.3g}" if ratios else ""
             live = f"; live: {entry['live']['status']}" if "live" in entry else ""
             tr.write_line(f"{layer:<20} {counts}{worst}{live}")
-        for case_id, r in sorted(self.results.items()):
-            if r["status"] == "passed" and r["message"]:     # kc_note: a retried crash
-                tr.write_line(f"RETRIED: {case_id} {r['message'].splitlines()[0]}", yellow=True)
+        for case_id, (status, note) in sorted(self.retried.items()):
+            tr.write_line(f"RETRIED: {case_id} ({status}) {note.splitlines()[0]}", yellow=True)
         findings = matrix["gate"]
         for case_id in findings["stale"]:
             tr.write_line(f"FIXED (stale known-failures entry): {case_id}", yellow=True)

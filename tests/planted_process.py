@@ -15,3 +15,16 @@ class CrashesOnFlattenAfterDense(Planted):
             os.kill(os.getpid(), signal.SIGSEGV)
         CrashesOnFlattenAfterDense.broken |= case.layer == "Dense"
         return self.correct(case)
+
+
+class CrashesOnFlattenAfterDenseThenWrong(Planted):
+    """The same death, and a fresh process that answers Flatten wrong (every output off by
+    one): the case fails, and its first death is still shown beside the failure."""
+    layer, broken = "Flatten", False
+
+    def run(self, case):
+        if case.layer == "Flatten" and CrashesOnFlattenAfterDenseThenWrong.broken:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        CrashesOnFlattenAfterDenseThenWrong.broken |= case.layer == "Dense"
+        outputs = self.correct(case)
+        return [y + 1 for y in outputs] if case.layer == "Flatten" else outputs

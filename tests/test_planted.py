@@ -141,7 +141,19 @@ def test_crash_that_a_fresh_process_does_not_repeat_is_retried_and_shown(tmp_pat
     assert flatten["status"] == "passed"
     assert "after the first one died" in flatten["message"]
     assert "exit code -11" in flatten["message"]
-    assert "RETRIED: Flatten-000" in output
+    assert "RETRIED: Flatten-000 (passed)" in output
+
+
+def test_a_retried_crash_is_shown_beside_a_failure_too(tmp_path):
+    code, output, matrix = run_suite(
+        tmp_path, "tests.planted_process:CrashesOnFlattenAfterDenseThenWrong", *GOLDEN,
+        "--case", "Flatten-000", "--case", "Dense-000", "--layer", "Flatten", "--layer", "Dense")
+    assert code == 1, output[-3000:]
+    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
+    assert flatten["status"] == "failed"
+    assert "after the first one died" in flatten["message"]
+    assert flatten["message"].index("after the first one died") > 0    # after the failure's
+    assert "RETRIED: Flatten-000 (failed)" in output
 
 
 def test_hang_becomes_a_timeout_error(tmp_path):
