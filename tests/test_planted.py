@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import reference
-from conformance import fixtures
 from conformance.elements import error_ratio
 from reference.padding import as_tuple, output_length, pad_amounts
 from tests import planted as planted_candidates
