@@ -25,9 +25,7 @@ from conformance.specs._engine_ops import (
     SEPARABLE_ENGINES, TRANSPOSE_ENGINES, XNNPACK_DEPTHWISE_SPREAD, _separable_logits_clamped,
 )
 from conformance.specs._engine_xnnpack import XNNPACK_DEPTHWISE_TILE
-from conformance.specs._onednn import (  # noqa: F401 (_onednn_width_one: conv_lstm.py)
-    TF_ONEDNN_CONV2D, TF_ONEDNN_DEPTHWISE, _onednn_width_one,
-)
+from conformance.specs._onednn import TF_ONEDNN_CONV2D, TF_ONEDNN_DEPTHWISE
 from reference.conv import depthwise
 from reference.layout import from_channels_last, to_channels_last
 from reference.padding import as_tuple, span

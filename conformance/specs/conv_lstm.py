@@ -21,7 +21,8 @@ from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._common import tf_exp_minus_one_in_recurrence
 from conformance.specs._engine_activations import activations_in_recurrence
 from conformance.specs._engine_conversion import TFLITE_NCHW_SPACE_TO_BATCH
-from conformance.specs.conv import DATA_FORMATS, _onednn_width_one
+from conformance.specs._onednn import _onednn_width_one
+from conformance.specs.conv import DATA_FORMATS
 from conformance.specs.core import ACTIVATIONS
 from conformance.specs.bounded import Bounded, fold_bounded, lstm_gates_bounded
 from conformance.specs.recurrent import (
