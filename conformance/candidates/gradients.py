@@ -17,8 +17,8 @@ order, as run() returns them), the answer is the gradient of sum_i sum(u_i * y_i
 That is the order of the reference's `<forward>_vjp` (reference/backward.py). The call
 differentiated is the case's call, as run() makes it: the same call arguments, so a training
 call (training=True: BatchNormalization's batch statistics) is differentiated as a training
-call, from the case's weights (a layer prepared afresh; where the backend records an ordinary call, that call is
-observe()'s only one: `differentiated`).
+call, from the case's weights (a layer prepared afresh; where the backend records an
+ordinary call, that call is observe()'s only one: `differentiated`).
 
 Each backend differentiates the way its users train:
 - TensorFlow (tf.keras, tf_keras, keras-tensorflow): tf.GradientTape over the call, the inputs
