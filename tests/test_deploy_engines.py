@@ -181,3 +181,43 @@ def test_xnnpack_six_tap_reads_the_entries_after_the_window():
         [1, 2], [2, 2], [3, 2]]
     assert np.argwhere(extra_reads(x, (2, 3), (1, 1), (1, 1), "valid")[0, ..., 0]).tolist() == [
         [2, 1], [3, 0], [3, 1]]
+
+
+# onnxruntime's bilinear Resize ---------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [[2, 1], [1, 2], [2, 2], [3, 3], [1, 1]])
+def test_onnxruntimes_resize_gives_the_non_finite_values_its_replay_gives(size):
+    pytest.importorskip("onnxruntime")
+    from conformance.candidates.onnx_runtime import OnnxRuntimeCandidate
+    from conformance.specs import spatial
+    from reference.spatial import upsampling
+    x = np.array([[5, np.inf, 1, 2], [0.5, -1, np.nan, 3]], np.float32).reshape(1, 2, 4, 1)
+    config = {"size": size, "data_format": "channels_last", "interpolation": "bilinear"}
+    case = Case(id="UpSampling2D-x", layer="UpSampling2D", spec="keras3", params={},
+                config=config, inputs=[x], weights=[],
+                expected=[upsampling(x.astype(np.float64), **config)])
+    got = OnnxRuntimeCandidate().run(case)[0]
+    replay = (x if size == [1, 1] else
+              spatial._lerp_at(case, spatial._onnx_source_positions))
+    for kind in (np.isnan, np.isposinf, np.isneginf):
+        assert (kind(got) == kind(replay)).all(), (kind.__name__, got[..., 0], replay[..., 0])
+    # the reference keeps 5, inf, 1, 2 in the first row; onnxruntime reads inf at weight 0
+    assert spatial._onnx_lerp_differs(case) == (size != [1, 1])
+
+
+def test_onnxruntimes_masked_attention_gives_the_nan_its_replay_gives():
+    pytest.importorskip("onnxruntime")
+    from conformance.candidates.onnx_runtime import OnnxRuntimeCandidate
+    from conformance.cases import build_case
+    from conformance.specs import _engine_softmax
+    params = {"output_shape": "int", "key_dim": 3, "regime": "special", "value_dim": None,
+              "built_for": "undeclared", "scores": True, "causal": False,
+              "robust_masking": False, "key": False, "mask": "random", "use_bias": True,
+              "num_heads": 2, "dropout": 0.5, "layout": "rank4_axis2"}
+    # MultiHeadAttention-live-0000036b: +inf in a query row whose only key the mask drops
+    case = build_case(specs.get("MultiHeadAttention"), params, 875, "keras3", "MHA-x")
+    got = OnnxRuntimeCandidate().run(case)
+    replay = _engine_softmax._onnx_attention_replay(case)
+    assert [np.isnan(g).tolist() for g in got] == [np.isnan(r).tolist() for r in replay]
+    assert np.isnan(got[1][0, 0, 0, 0, 0]) and case.expected[1][0, 0, 0, 0, 0] == 0
+    assert _engine_softmax._onnx_attention_mask(case)

@@ -1,8 +1,9 @@
 """LiteRT's Softmax over several axes on NaN and +inf: Keras's exp(x - logsumexp(x)) as the
 converted graph computes it, replayed for litert (XNNPACK) and litert-builtin, in the Softmax
 layer and in MultiHeadAttention over several attention axes; onnxruntime's masked Softmax, its
-mask's tf.where written as a product (conformance/specs/model_reductions.py wires the Softmax
-ones into Softmax, attention.py the attention's into MultiHeadAttention)."""
+mask's tf.where written as a product, in the Softmax layer and in MultiHeadAttention
+(conformance/specs/model_reductions.py wires the Softmax ones into Softmax, attention.py the
+attention's into MultiHeadAttention)."""
 import dataclasses
 
 import numpy as np
@@ -75,18 +76,28 @@ LITERT_SOFTMAX_AXES_NAN = tuple(Divergence(
     for engine in LITERT)
 
 
+def _attention_config(case):
+    return {k: v for k, v in case.config.items() if k in (
+        "num_heads", "key_dim", "value_dim", "dropout", "output_shape", "attention_axes")}
+
+
+def _attention_weights(case):
+    """The case's weights with a bias of 0 for each kernel where use_bias is False, so a
+    replay adds every bias (as an engine's rule may, the clamp all the same)."""
+    weights = [np.asarray(w, np.float64) for w in case.weights]
+    if not case.config.get("use_bias", True):
+        weights = [w for kernel in weights for w in (kernel, np.zeros(kernel.shape[1:]))]
+        weights[-1] = np.zeros(case.weights[-1].shape[2:])
+    return weights
+
+
 def _litert_attention_replay(engine, case):
     """MultiHeadAttention's outputs (and scores) as LiteRT computes them where Keras 3 runs its
     Softmax layer over several attention axes: that softmax as litert_logsumexp_softmax (the
     masked keys then 0); TFLite's builtin kernels also clamp each projection and the output
     projection to +-FLT_MAX (BUILTIN_PROJECTIONS_CLAMPED's rule, in attention.py). None
     where Keras runs a one-axis softmax or its fused attention."""
-    config = {k: v for k, v in case.config.items() if k in (
-        "num_heads", "key_dim", "value_dim", "dropout", "output_shape", "attention_axes")}
-    weights = [np.asarray(w, np.float64) for w in case.weights]
-    if not case.config.get("use_bias", True):     # no bias: add 0 (the clamp all the same)
-        weights = [w for kernel in weights for w in (kernel, np.zeros(kernel.shape[1:]))]
-        weights[-1] = np.zeros(case.weights[-1].shape[2:])
+    config, weights = _attention_config(case), _attention_weights(case)
     if engine == BUILTIN:
         def add(p, b):
             return clamp(clamp(p) + b)
@@ -158,3 +169,50 @@ def _onnx_masked_softmax(case):
 
 ONNX_SOFTMAX_MASK_SELECT = dataclasses.replace(onnx_select(_onnx_masked_softmax_replay),
                                                when=_onnx_masked_softmax)
+
+
+def _onnx_attention_replay(case):
+    """MultiHeadAttention's outputs (and scores) as onnxruntime computes Keras 3's masked
+    Softmax of the attention logits (_onnx_masked_softmax_replay's rule): a group of logits
+    over the keys that holds NaN or +inf after mask * x + (1 - mask) * -1e9, a masked NaN or
+    infinity included, is NaN throughout; elsewhere the reference's probabilities."""
+    weights = _attention_weights(case)
+    call = call_arrays(case)
+    with np.errstate(invalid="ignore", over="ignore"):
+        stages = attention_parts(case.inputs[0], case.call_kwargs["value"], weights,
+                                 call["key"], call["attention_mask"], call["use_causal_mask"],
+                                 call["return_attention_scores"], **_attention_config(case),
+                                 use_bias=True, spec=case.spec)
+        keep = stages["mask"].astype(np.float64)
+        raw = np.einsum("...nth,...nsh->...nts", stages["q"] * stages["scale"], stages["k"])
+        z = keep * raw + (1.0 - keep) * MASKED_LOGIT
+        bad = np.any(np.isnan(z) | np.isposinf(z), axis=-1, keepdims=True)
+        probs = np.where(bad, np.nan, stages["probs"])
+        o = np.einsum("...nts,...nsh->...nth", probs, stages["v"])
+        attention = from_canonical(o, stages["attention"].shape, stages["axes"])
+        y = project_out(attention, weights[-2]) + weights[-1]
+    return [y, probs.reshape(stages["scores"].shape)][:len(case.expected)]
+
+
+def _onnx_attention_mask(case):
+    kw = case.call_kwargs
+    if case.spec != "keras3" or not case.expected or (
+            kw.get("attention_mask") is None and not kw.get("use_causal_mask", False)):
+        return False
+    arrays = [case.inputs[0], kw["value"], kw.get("key")]
+    if all(np.all(np.isfinite(a)) for a in arrays if a is not None):
+        return False
+    return differs(case, _onnx_attention_replay(case))
+
+
+ONNX_ATTENTION_MASK_SELECT = dataclasses.replace(
+    ONNX_SOFTMAX_MASK_SELECT, when=_onnx_attention_mask,
+    reason="MultiHeadAttention masks its logits with Keras 3's Softmax layer (or, fused, the "
+           "same tf.where): " + ONNX_SOFTMAX_MASK_SELECT.reason,
+    evidence=ONNX_SOFTMAX_MASK_SELECT.evidence + "; onnxruntime 1.32: MultiHeadAttention("
+             "num_heads=2, key_dim=3, dropout=0.5, attention_axes=[2]) with "
+             "return_attention_scores=True on a query (2, 2, 2, 4) holding +inf at [0, 0, 0, "
+             "3] and a random attention mask that masks query position 0 of batch 0 "
+             "(MultiHeadAttention-live-0000036b, found by the live property test): the "
+             "reference's scores are 0 there and its output 0.1567 (the output bias), "
+             "onnxruntime gives NaN at both, as the replay does")

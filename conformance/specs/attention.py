@@ -29,7 +29,8 @@ from conformance.regimes import LONG_TERMS, REGIMES, Regime
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._engine_builtin import BUILTIN_CLAMPED_REVERSE
 from conformance.specs._engine_conversion import TFLITE_RANK3_BIAS_ADD
-from conformance.specs._engine_softmax import LITERT_ATTENTION_SOFTMAX_NAN
+from conformance.specs._engine_softmax import (LITERT_ATTENTION_SOFTMAX_NAN,
+                                               ONNX_ATTENTION_MASK_SELECT)
 from conformance.specs._engine_ops import (
     BUILTIN_CLAMP_EVIDENCE, BUILTIN_CLAMP_REASON, converter_constants,
 )
@@ -400,7 +401,8 @@ MULTI_HEAD_ATTENTION = LayerSpec(
     valid=_mha_valid, make=_mha_make, inputs=_mha_inputs, weights=_mha_weights,
     call_kwargs=_mha_call_kwargs, expect=_mha_expect,
     divergences=(TF_PROJECTION_BIAS_ADD, JAX_FUSED_VALUE_DIM, TFLITE_RANK3_BIAS_ADD,
-                 BUILTIN_PROJECTIONS_CLAMPED, *LITERT_ATTENTION_SOFTMAX_NAN, Divergence(
+                 BUILTIN_PROJECTIONS_CLAMPED, *LITERT_ATTENTION_SOFTMAX_NAN,
+                 ONNX_ATTENTION_MASK_SELECT, Divergence(
         candidates=TENSORFLOW, when=_tf_softmax_rows,
         reason="TensorFlow's CPU softmax of a row of attention logits holding NaN or +inf "
                "beside finite or -inf ones gives 0 for those, where IEEE arithmetic (and "

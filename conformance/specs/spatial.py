@@ -191,12 +191,18 @@ def _lerp_the_torch_way(case, fused):
     in float64, which gives the same NaN and infinities as torch's float32 sum of
     x[h, w] * (weight_h * weight_w): both weights are 0 or at least 1.49e-8, so their float32
     product is 0 exactly where one of them is."""
+    return _lerp_at(case, lambda n, s: _torch_source_positions(n, s, fused))
+
+
+def _lerp_at(case, positions):
+    """Bilinear upsampling that reads, along each axis, x[low] * (1 - weight) + x[high] *
+    weight at positions(n, scale) = (low, high, weight), axis after axis, in float64."""
     config = case.config
     data_format = config.get("data_format", "channels_last")
     x = reference.layout.to_channels_last(np.asarray(case.inputs[0], np.float64), data_format)
     with np.errstate(invalid="ignore"):
         for axis, s in enumerate(as_tuple(config["size"], 2, "size")):
-            low, high, weight = _torch_source_positions(x.shape[axis + 1], s, fused)
+            low, high, weight = positions(x.shape[axis + 1], s)
             weight = weight.reshape([-1 if a == axis + 1 else 1 for a in range(x.ndim)])
             x = (np.take(x, low, axis=axis + 1) * (1 - weight)
                  + np.take(x, high, axis=axis + 1) * weight)
@@ -328,6 +334,55 @@ ENGINE_BILINEAR_ZERO_WEIGHT = Divergence(
              "predicate matched these engines' failures exactly (two of 21 bilinear cases "
              "each) and none of their passing cases")
 
+
+def _onnx_source_positions(n, scale):
+    """(low, high, weight) of each output along an axis as onnxruntime's CPU Resize (linear,
+    half_pixel) takes them (onnxruntime/core/providers/cpu/tensor/upsample.cc,
+    SetupUpsampleBilinear): the coordinate (t + 0.5) / scale - 0.5 in float32 (t itself at a
+    scale of 1), clamped to [0, n - 1], low = its integer part, high = low + 1 (n - 1 at the
+    end), weight its distance from low; where low and high are the same input, both weights
+    are 0.5. Unlike torch, an axis that keeps its size reads (t, t + 1) at weights (1, 0)."""
+    t = np.arange(n * scale)
+    if scale == 1:
+        where = t.astype(np.float32)
+    else:
+        where = (t + np.float32(0.5)).astype(np.float32) / np.float32(scale) - np.float32(0.5)
+    where = np.clip(where, np.float32(0), np.float32(n - 1))
+    low = np.minimum(where.astype(int), n - 1)
+    high = np.minimum(low + 1, n - 1)
+    weight = np.where(low == high, 0.5, where - low.astype(np.float32))
+    return low, high, weight.astype(np.float64)
+
+
+def _onnx_lerp_differs(case):
+    """Where onnxruntime's sum differs from the reference in its non-finite values. A resize
+    whose every size is 1 changes no shape, and onnxruntime copies its input."""
+    if case.config.get("interpolation") != "bilinear" or all(
+            s == 1 for s in as_tuple(case.config["size"], 2, "size")):
+        return False
+    return _non_finite_differs(case, lambda c, _: _lerp_at(c, _onnx_source_positions), (None,))
+
+
+ONNX_BILINEAR_ZERO_WEIGHT = Divergence(
+    candidates=("onnxruntime",), when=_onnx_lerp_differs,
+    reason="onnxruntime's Resize (linear) sums all four neighbours times the products of their "
+           "weights, a weight of 0 included, and an axis that keeps its size reads (t, t + 1) "
+           "at weights (1, 0), so an infinite input gives NaN where the reference keeps it or "
+           "reads it at weight 0",
+    evidence="onnxruntime/core/providers/cpu/tensor/upsample.cc (SetupUpsampleBilinear, "
+             "UpsampleBilinear): in_x = width_scale == 1 ? x : the half-pixel coordinate, "
+             "in_x1 = min((int)in_x, W - 1), in_x2 = min(in_x1 + 1, W - 1), and the output "
+             "dx2*dy2*X11 + dx1*dy2*X21 + dx2*dy1*X12 + dx1*dy1*X22. onnxruntime 1.32 (tf2onnx "
+             "1.17, Keras 3.15.1): UpSampling2D((2, 1), interpolation='bilinear') on [[5, inf, "
+             "1, 2], [0.5, -1, nan, 3]] (shape (1, 2, 4, 1)) gives rows [nan, nan, nan, 2], "
+             "[nan, nan, nan, 2.25], [nan, nan, nan, 2.75], [0.5, nan, nan, 3] where the "
+             "reference gives [5, inf, 1, 2], [3.875, inf, nan, 2.25], [1.625, inf, nan, "
+             "2.75], [0.5, -1, nan, 3]; found by the live property test "
+             "(UpSampling2D-live-0000009b, channels_first, size 2: NaN where the reference "
+             "gives 0.5417 beside -inf). Size (1, 1) is copied. The predicate replays these "
+             "positions on the case")
+
+
 def _upsampling(rank):
     def make(params, rng):
         config = _config(params, "size", "data_format", "interpolation")
@@ -344,7 +399,8 @@ def _upsampling(rank):
     return LayerSpec(layer=f"UpSampling{rank}D", domains=domains, valid=valid, make=make,
                      expect=_upsampling_expect,
                      divergences=(TF_BILINEAR_INF, TORCH_BILINEAR_ZERO_WEIGHT,
-                                  DENSE_BILINEAR_ZERO_WEIGHT, ENGINE_BILINEAR_ZERO_WEIGHT),
+                                  DENSE_BILINEAR_ZERO_WEIGHT, ENGINE_BILINEAR_ZERO_WEIGHT,
+                                  ONNX_BILINEAR_ZERO_WEIGHT),
                      rejects=(Reject({"size": 0}, ((1,) + (3,) * rank + (2,),),
                                      "size must be positive"),))
 
