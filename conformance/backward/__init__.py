@@ -46,12 +46,12 @@ A training call (training=True) is twinned only for a layer whose family lists i
 TRAINING_LAYERS (BatchNormalization: its batch statistics are a function of x); a random one
 (Dropout, the noise layers) is not.
 
-Not yet twinned (their bounds are still to derive; their VJPs exist): a recurrent layer
-(Bidirectional's directions and ConvLSTM2D included) or a sum of products whose activation
-mixes a row (softmax, log_softmax, sparsemax), the Activation layer's sparsemax (its support found by a
-float32 sort: elementwise.py), and Dot with normalize=True (its backward runs through the
-norm's rsqrt); tf_keras's attention rows masked everywhere are outside the scope
-(attention.py).
+Not yet twinned (their bounds are still to derive; their VJPs exist): an activation that mixes
+a row (softmax, log_softmax, sparsemax) after a sum of products (Dense, the convolutions) or
+inside a recurrence (Bidirectional's directions and ConvLSTM2D included), the Activation
+layer's sparsemax (its support found by a float32 sort: elementwise.py), and Dot with
+normalize=True (its backward runs through the norm's rsqrt); tf_keras's attention rows masked
+everywhere are outside the scope (attention.py).
 """
 from dataclasses import replace
 

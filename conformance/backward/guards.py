@@ -4,9 +4,9 @@
   edges; reference/backward.py `kinks`), and a float32 input within KINK_MARGIN times its
   bound of one may sit on either side: the case is out of scope there, with where it lies;
 - replayed: a family that replays the reference's VJP in Bounded arithmetic (the recurrent
-  walks: recurrent.py, bidirectional.py, cudnn.py, conv_lstm.py) must reproduce the reference's gradients
-  to float64 rounding (its bound is then the bound of the computation the expected values come
-  from), and a bound that is not finite judges nothing: OutOfScope.
+  walks: recurrent.py, bidirectional.py, cudnn.py, conv_lstm.py) must reproduce the
+  reference's gradients to float64 rounding (its bound is then the bound of the computation
+  the expected values come from), and a bound that is not finite judges nothing: OutOfScope.
 """
 import numpy as np
 
