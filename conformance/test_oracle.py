@@ -19,8 +19,8 @@ from conformance.case import KERAS_SPECS
 from conformance.cases import case_strategy, fixture_cases, rejected_case, with_expected
 from conformance.compare import compare_case
 from conformance.oracles import (
-    FALLBACK_ORACLES, ORACLE_ENV, ORACLES, TF_RUNTIME_ERROR, fallbacks, oracle_case,
-    oracle_observe, tensorflow_error,
+    FALLBACK_ORACLES, ORACLE_ENV, ORACLES, TF_RUNTIME_ERROR, fallbacks, oracle_answer,
+    oracle_case, tensorflow_error,
 )
 from conformance.regimes import REGIMES
 
@@ -84,9 +84,10 @@ def keras3_agrees(spec, case):
 
 
 def run_on_a_fallback(oracles, device, spec, case, why, required=True):
-    """(oracle, the case it ran, how, outputs) from the first of FALLBACK_ORACLES that runs
-    `case` (and has no known divergence there); the case it ran and how: oracle_case. Where
-    none runs it: an AssertionError, or (required=False) None."""
+    """(oracle, the case it ran, how, its answer) from the first of FALLBACK_ORACLES that runs
+    `case` (and has no known divergence there); the case it ran and how: oracle_case; its
+    answer: oracle_answer's. Where none runs it: an AssertionError, or (required=False)
+    None."""
     tried = [why]
     for name in fallbacks(spec, case, tried):
         if not installed(name):
@@ -95,7 +96,7 @@ def run_on_a_fallback(oracles, device, spec, case, why, required=True):
         oracle = oracles(name, device)
         try:
             ran, via = oracle_case(oracle, spec, case)
-            return oracle, ran, via, oracle.call("run", ran)
+            return oracle, ran, via, oracle_answer(oracle, spec, case, ran)
         except CandidateError as exc:
             tried.append(f"{name}: {exc.kind}: {tensorflow_error(str(exc))}")
     if not required:
@@ -155,7 +156,7 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
         assume(case.out_of_scope is None)
         ran_spec = spec if via is None else specs.SPECS.get(ran.layer, spec)
         divergence = ran_spec.divergence_for(name, ran)
-        vouching, who, observed = oracle, name, None
+        vouching, who = oracle, name
         if divergence is not None:
             assume(not case.observed
                    and any(installed(n) for n in fallbacks(spec, case, []))
@@ -165,14 +166,14 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
             fallback = run_on_a_fallback(oracles, device, spec, case,
                                          f"{name}: known divergence", required=False)
             assume(fallback is not None)
-            vouching, ran, via, outputs = fallback
+            vouching, ran, via, answered = fallback
             who = vouching.target
         else:
             try:
-                # the weights and losses the layer leaves after the call, where the case
-                # holds them
-                observed = oracle.call("observe", ran) if case.observed else None
-                outputs = observed["outputs"] if observed else oracle.call("run", ran)
+                # the outputs, and in the same round trip the weights and losses the layer
+                # leaves after the call where the case holds them, the mask it emits where the
+                # case expects one, and the output shape it declares
+                answered = oracle_answer(oracle, spec, case, ran)
             except CandidateError as exc:
                 if exc.kind != "raised" or TF_RUNTIME_ERROR not in str(exc):
                     raise
@@ -189,16 +190,16 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
                                 "none: Keras 3 computes this keras2 case differently"
                                 if not agree else "none: no fallback oracle installed runs it")
                 assume(fallback)
-                vouching, ran, via, outputs = fallback
+                vouching, ran, via, answered = fallback
                 who = vouching.target
-        mask = vouching.call("compute_mask", ran) if case.expected_mask is not None else None
-        outcome = compare_case(case, outputs, mask, observed=observed)
+        outputs = answered["outputs"]
+        outcome = compare_case(case, outputs, answered["mask"], observed=answered["observed"])
         who += f" ({via})" if via else ""
         where = f"{who} on {device}, {layer} {case.params} config {case.config}"
         assert outcome.status == "passed", f"{where}: {outcome.message}"
         record_worst_ratio(request.node, outcome.error_ratio or 0.0, layer=layer,
                            spec=keras_spec, device=device, regime=regime)
-        declared = vouching.call("output_shape", ran)["shape"]
+        declared = answered["shape"] or vouching.call("output_shape", ran)["shape"]
         if declared and declared[0] is None:          # an unspecified batch size
             declared[0] = outputs[0].shape[0]
         # layers checked statistically (Dropout in training) keep their input's shape
@@ -361,18 +362,18 @@ def test_reference_gradients_match_oracle(layer, keras_spec, oracles, request):
         twin = with_expected(spec, backward.gradient_twin(case, seed))
         assume(twin.out_of_scope is None and spec.divergence_for(name, twin) is None)
         # without a GPU tf_keras runs a CuDNN layer's oracle_equivalent, whose gradients the
-        # spec carries back to the CuDNN layout (oracle_observe)
+        # spec carries back to the CuDNN layout (oracle_answer)
         ran, _ = oracle_case(oracle, spec, twin)
         try:
-            observed = oracle_observe(oracle, spec, twin, ran)
+            # a merge's twin is its forward call: the mask it emits is checked as the forward's
+            answered = oracle_answer(oracle, spec, twin, ran)
         except CandidateError as exc:
             # TensorFlow's kernels refuse the call (oneDNN's "could not create a primitive
             # descriptor"): the fixtures vouch for such a case on a fallback oracle
             assume(not (exc.kind == "raised" and TF_RUNTIME_ERROR in str(exc)))
             raise
-        # a merge's twin is its forward call: the mask it emits is checked as the forward's
-        mask = oracle.call("compute_mask", ran) if twin.expected_mask is not None else None
-        outcome = compare_case(twin, observed["outputs"], mask, observed=observed)
+        outcome = compare_case(twin, answered["outputs"], answered["mask"],
+                               observed=answered["observed"])
         assert outcome.status == "passed", (
             f"{name}, {layer} {twin.params} config {twin.config}: {outcome.message}")
         record_worst_ratio(request.node, outcome.error_ratio or 0.0, layer=layer,

@@ -17,7 +17,10 @@ and optionally
                                      cotangent "gradients": the gradients of sum(cotangent *
                                      outputs) with respect to each float input (then each
                                      initial_state / states array) and each trainable weight
-                                     in get_weights() order}. Used, in place of
+                                     in get_weights() order, and optionally
+                                     "output_shape": the first output's shape as the
+                                     layer declares it (compute_output_shape), which
+                                     the oracle tests check}. Used, in place of
                                      run(), for cases that check more than the outputs
                                      (BatchNormalization's moving statistics after a training
                                      call, ActivityRegularization's loss, the common parameters
