@@ -10,7 +10,7 @@ from reference.config import takes_config
 from reference.core import linear_sum
 from reference.layout import from_channels_last, to_channels_last
 from reference.padding import as_tuple
-from reference.windows import output_shape, scatters, transposed_output_shape, windows
+from reference.windows import output_shape, scatters, tap_boxes, transposed_output_shape
 
 
 def _window_args(filters, kernel_size, strides, dilation_rate, rank, strided_dilation=False):
@@ -53,10 +53,11 @@ def windowed_sum(x, kernel, groups, strides, padding, dilation_rate):
     if min(out_shape) <= 0:
         raise ValueError(f"a 'valid' window spanning {size} taps (dilation {dilation_rate}) "
                          f"does not fit the input {spatial}: empty output")
+    # tap by tap in kernel order, every output position at once: each output adds its taps in
+    # the order a loop over windows() would, position by position
     y = np.zeros((x.shape[0], *out_shape, kernel.shape[-1]))
-    for out, taps in windows(spatial, size, strides, dilation_rate, padding):
-        for tap, pos in taps:
-            y[(slice(None), *out)] += grouped_sum(x[(slice(None), *pos)], kernel[tap], groups)
+    for tap, out_box, in_box in tap_boxes(spatial, size, strides, dilation_rate, padding):
+        y[(slice(None), *out_box)] += grouped_sum(x[(slice(None), *in_box)], kernel[tap], groups)
     return y
 
 

@@ -1,5 +1,7 @@
-"""The one N-d windowed loop behind convolution and pooling (1D, 2D and 3D alike), and its
-transpose behind the transposed convolution.
+"""The N-d windows behind convolution and pooling (1D, 2D and 3D alike): windows() walks them
+output position by position, tap_boxes() the same windows kernel tap by kernel tap (every
+output position at once: the convolution's sum); scatters(), their transpose, is behind the
+transposed convolution.
 
 Arrays are channels_last: (batch, *spatial, channels). For output position t and kernel tap k
 the input position is, per axis, t * stride + k * dilation - pad_before; taps that land in the
@@ -30,6 +32,30 @@ def windows(in_shape, size, strides, dilation, padding):
             if all(0 <= pos[a] < in_shape[a] for a in range(len(in_shape))):
                 taps.append((tap, pos))
         yield out, taps
+
+
+def tap_boxes(in_shape, size, strides, dilation, padding):
+    """windows() turned inside out: yield (kernel_tap, out_box, in_box) for every kernel tap,
+    in kernel order, that some output position reads inside the unpadded input. out_box is
+    the box of those output positions (a slice per axis); in_box, the input positions they
+    read with this tap, in the same order (a strided slice per axis). Output t reads tap k
+    at t * stride + k * dilation - pad_before: a run of consecutive t per axis lands inside."""
+    rank = len(in_shape)
+    out_shape = output_shape(in_shape, size, strides, dilation, padding)
+    before = [pad_amounts(in_shape[a], size[a], strides[a], dilation[a], padding)[0]
+              for a in range(rank)]
+    for tap in np.ndindex(*size):
+        out_box, in_box = [], []
+        for a in range(rank):
+            offset = tap[a] * dilation[a] - before[a]
+            first = max(0, -(offset // strides[a]))                   # ceil(-offset / stride)
+            last = min(out_shape[a], (in_shape[a] - 1 - offset) // strides[a] + 1)
+            out_box.append(slice(first, last))
+            start = first * strides[a] + offset
+            in_box.append(slice(start, start + (last - first - 1) * strides[a] + 1,
+                                strides[a]))
+        if all(box.start < box.stop for box in out_box):
+            yield tap, tuple(out_box), tuple(in_box)
 
 
 def transposed_output_shape(in_shape, size, strides, dilation, padding, output_padding):

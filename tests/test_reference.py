@@ -4,6 +4,7 @@ import pytest
 
 import reference
 from reference.activations import activation
+from reference.windows import tap_boxes, windows
 
 X4 = np.array([[[1.0], [2.0], [3.0], [4.0]]])          # (batch 1, 4 steps, 1 channel)
 K2 = np.array([[[1.0]], [[10.0]]])                     # kernel taps 1 then 10
@@ -41,6 +42,27 @@ def test_conv_activation_runs_in_the_output_layout():
     y = reference.conv(x, k, filters=4, kernel_size=3, data_format="channels_first",
                        activation="softmax", use_bias=False)
     assert y.shape == (1, 4, 3) and np.allclose(y.sum(axis=-1), 1)
+
+
+@pytest.mark.parametrize("shape, size, strides, dilation, padding", [
+    ((7,), (3,), (1,), (2,), "causal"), ((5,), (2,), (3,), (1,), "same"),
+    ((6, 5), (3, 2), (2, 1), (1, 1), "same"), ((6, 5), (2, 3), (1, 1), (2, 1), "valid"),
+    ((4, 3, 5), (2, 2, 3), (1, 2, 2), (1, 1, 1), "same"), ((3,), (3,), (1,), (1,), "same"),
+])
+def test_tap_boxes_are_the_windows_tap_by_tap(shape, size, strides, dilation, padding):
+    """The convolution's tap-by-tap sum reads exactly the (output, tap, input) triples of
+    windows(), and adds each output's taps in windows()' order."""
+    by_window = [(out, tap, pos) for out, taps in
+                 windows(shape, size, strides, dilation, padding) for tap, pos in taps]
+    by_tap = []
+    for tap, out_box, in_box in tap_boxes(shape, size, strides, dilation, padding):
+        outs = np.ndindex(*[len(range(*b.indices(10 ** 6))) for b in out_box])
+        for i in outs:
+            by_tap.append((tuple(b.start + j for b, j in zip(out_box, i)), tap,
+                           tuple(b.start + j * b.step for b, j in zip(in_box, i))))
+    assert sorted(by_tap) == sorted(by_window)
+    in_order = sorted(by_window, key=lambda triple: triple[0])     # stable: taps keep order
+    assert sorted(by_tap, key=lambda triple: triple[0]) == in_order
 
 
 def test_average_pooling_same_divides_by_real_positions():
