@@ -200,7 +200,10 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
         record_worst_ratio(request.node, outcome.error_ratio or 0.0, layer=layer,
                            spec=keras_spec, device=device, regime=regime)
         declared = answered["shape"] or vouching.call("output_shape", ran)["shape"]
-        if declared and declared[0] is None:          # an unspecified batch size
+        if declared and (declared[0] is None or layer == "InputLayer"):
+            # an unspecified batch size; or an Input's batch_size, which neither Keras checks
+            # at the call (the spec's edge cases): the special regime grows a batch too small
+            # to hold every special value, and the data then holds more rows than declared
             declared[0] = outputs[0].shape[0]
         # layers checked statistically (Dropout in training) keep their input's shape
         reference_shape = np.shape(case.inputs[0]) if case.check else case.expected[0].shape
