@@ -1,7 +1,8 @@
 """How fast the golden cases run: cases per second for given candidates, serial and with
 xdist workers, median of several whole pytest runs (start-up included, as CI sees it); the
-same runs with the live property tests added (seconds); and the steady per-case rate of one
-candidate process (start-up excluded).
+same runs with the live property tests added (seconds); the steady per-case rate of one
+candidate process (start-up excluded); and, for the most workers asked, as many warm processes
+answering at once with no pytest around them: the rate the candidate itself allows.
 
     python -m conformance.benchmark                       # reference and tf.keras, -n 0 and -n 2
     python -m conformance.benchmark --candidates keras-jax --workers 0 2 --repeat 5
@@ -12,7 +13,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 
@@ -33,32 +36,55 @@ def whole_run(candidate, workers, live=False):
     return seconds, cases
 
 
-def steady_rate(candidate, repeat):
-    """(cases per second of one warm candidate process over every golden case, median of
-    runs; how many cases raised, crashed or hung in the last run). A case the candidate raises
-    on (tf.keras's AlphaDropout in training) is that case's outcome and counts like any other;
-    a crash or hang restarts the process on the next case, as in a run of the suite."""
-    from conformance import fixtures
-    from conformance.candidates import BUILTINS
-    from conformance.candidates.isolation import CandidateError, IsolatedCandidate
-    spec = BUILTINS[candidate]().spec if candidate in BUILTINS else "keras3"
-    cases, _ = fixtures.load_all(fixtures.default_root(), spec)
-    cases = [c for c in cases if not c.out_of_scope]
-    isolated = IsolatedCandidate(candidate)
-    methods = isolated.start()["methods"]
+def steady_rate(candidate, repeat, processes=1, cases=None):
+    """(cases per second of warm candidate processes over every golden case (or `cases`),
+    median of runs; how many cases raised, crashed or hung in the last run). A case the
+    candidate raises on (tf.keras's AlphaDropout in training) is that case's outcome and
+    counts like any other; a crash or hang restarts the process on the next case, as in a run
+    of the suite. With `processes` > 1, that many warm processes answer an interleaved share
+    each, at the same time, with no pytest around them: the rate `-n processes` could reach
+    if the harness cost nothing, the candidate's own ceiling on this machine."""
+    from conformance.candidates.isolation import IsolatedCandidate
+    if cases is None:
+        cases = golden_cases(candidate)
+    isolated = [IsolatedCandidate(candidate) for _ in range(processes)]
+    methods = [p.start()["methods"] for p in isolated][0]       # start-up excluded
     rates = []
     for _ in range(repeat):
-        failures = {}
+        counts = [Counter() for _ in isolated]      # one a thread, added up once all are done
+        shares = [threading.Thread(target=_answer_all, args=(p, cases[i::processes],
+                                                             methods, counts[i]))
+                  for i, p in enumerate(isolated)]
         started = time.perf_counter()
-        for case in cases:
-            try:        # what a golden test asks, in its one round trip
-                isolated.answer(case, bool(case.observed) and "observe" in methods,
-                                case.expected_mask is not None and "compute_mask" in methods)
-            except CandidateError as exc:
-                failures[exc.kind] = failures.get(exc.kind, 0) + 1
+        for share in shares:
+            share.start()
+        for share in shares:
+            share.join()
         rates.append(len(cases) / (time.perf_counter() - started))
-    isolated.close()
-    return statistics.median(rates), failures
+    for p in isolated:
+        p.close()
+    return statistics.median(rates), dict(sum(counts, Counter()))
+
+
+def golden_cases(candidate):
+    """The golden cases of the candidate's Keras spec that are in the suite's scope."""
+    from conformance import fixtures
+    from conformance.candidates import BUILTINS
+    spec = BUILTINS[candidate]().spec if candidate in BUILTINS else "keras3"
+    cases, _ = fixtures.load_all(fixtures.default_root(), spec)
+    return [c for c in cases if not c.out_of_scope]
+
+
+def _answer_all(isolated, cases, methods, failures):
+    """Each case asked as a golden test asks it, in its one round trip; the cases that raised,
+    crashed or hung counted in `failures` by kind."""
+    from conformance.candidates.isolation import CandidateError
+    for case in cases:
+        try:
+            isolated.answer(case, bool(case.observed) and "observe" in methods,
+                            case.expected_mask is not None and "compute_mask" in methods)
+        except CandidateError as exc:
+            failures[exc.kind] += 1
 
 
 def main(argv=None):
@@ -83,6 +109,12 @@ def main(argv=None):
         raised = ", ".join(f"{n} {kind}" for kind, n in sorted(failures.items())) or "none"
         print(f"{candidate:<14} {'warm':>7} {'':>6} {'':>9} {rate:>8.1f}  (one warm process, "
               f"start-up excluded; cases that raised, crashed or hung: {raised})", flush=True)
+        processes = max(args.workers)
+        if processes > 1:
+            rate, _ = steady_rate(candidate, args.repeat, processes)
+            print(f"{candidate:<14} {f'warm x{processes}':>7} {'':>6} {'':>9} {rate:>8.1f}  "
+                  f"({processes} warm processes at once, no pytest: the candidate's own "
+                  f"ceiling for -n {processes})", flush=True)
     return 0
 
 
