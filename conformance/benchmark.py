@@ -48,7 +48,9 @@ def steady_rate(candidate, repeat, processes=1, cases=None):
     if cases is None:
         cases = golden_cases(candidate)
     isolated = [IsolatedCandidate(candidate) for _ in range(processes)]
-    methods = [p.start()["methods"] for p in isolated][0]       # start-up excluded
+    for p in isolated:
+        p.start()                                   # start-up excluded
+    methods = isolated[0].info["methods"]
     rates = []
     for _ in range(repeat):
         counts = [Counter() for _ in isolated]      # one a thread, added up once all are done
