@@ -12,7 +12,7 @@ from conformance.candidates.isolation import CandidateError
 from conformance.cases import case_strategy, declared
 from conformance.compare import compare_case
 from conformance.fixtures import FixtureProblem
-from conformance.oracles import TF_RUNTIME_ERROR, tensorflow_error
+from conformance.oracles import ONEDNN_EXECUTION_FAILURE, TF_RUNTIME_ERROR, tensorflow_error
 from conformance.specs._common import TENSORFLOW
 
 
@@ -76,6 +76,11 @@ def ran(golden, candidate, kc, request):
             kc.candidate_info_sent = True
         return run_candidate(candidate, golden, request)
     except CandidateError as exc:
+        if exc.kind == "raised" and ONEDNN_EXECUTION_FAILURE in str(exc):
+            try:
+                return run_in_a_fresh_process(candidate, golden, request, exc)
+            except CandidateError as again:
+                exc = again
         if kc.target in TENSORFLOW and exc.kind == "raised" and TF_RUNTIME_ERROR in str(exc):
             # TensorFlow's kernels on this machine refuse a config Keras accepts (channels_first
             # convolutions where TensorFlow runs without oneDNN, as on CPUs without AVX-512):
@@ -88,6 +93,20 @@ def ran(golden, candidate, kc, request):
         request.node.user_properties.append(("kc_error_kind", exc.kind))
         raise CandidateFailure(f"{headline(kc, golden)}\ncandidate {exc.kind}: {exc}\n"
                                f"rerun: {kc.rerun(golden.id)}") from None
+
+
+def run_in_a_fresh_process(candidate, case, request, failure):
+    """run_candidate() once more, in a fresh process, for a case whose kernels failed to
+    execute in the first one (ONEDNN_EXECUTION_FAILURE): a process state, which a fresh
+    process does not carry; the first failure is noted beside the case, as a first process's
+    death is. Raises CandidateError where the fresh process fails too."""
+    candidate.close()
+    ran = run_candidate(candidate, case, request)
+    note = (f"answered by a fresh process after the first one failed to execute its kernels "
+            f"on this case: {tensorflow_error(str(failure))}")
+    request.node.user_properties.append(("kc_note", note))
+    warnings.warn(f"{case.id}: {note}")
+    return ran
 
 
 @pytest.mark.kc_case

@@ -28,3 +28,31 @@ class CrashesOnFlattenAfterDenseThenWrong(Planted):
         CrashesOnFlattenAfterDenseThenWrong.broken |= case.layer == "Dense"
         outputs = self.correct(case)
         return [y + 1 for y in outputs] if case.layer == "Flatten" else outputs
+
+
+EXECUTION_FAILURE = ("tensorflow.python.framework.errors_impl.AbortedError: Operation received an "
+                     "exception:Status: 2, message: could not execute a primitive, in file "
+                     "tensorflow/core/kernels/mkl/mkl_conv_ops.cc:1112 [Op:Conv2D]")
+
+
+class FailsToExecuteOnFlattenAfterDense(Planted):
+    """A process that has answered Dense raises oneDNN's execution failure on Flatten, as
+    TensorFlow's kernels did on ConvLSTM2D and Conv2DTranspose cases in a process that had
+    answered thousands: every case is right in a fresh process."""
+    layer, broken = "Flatten", False
+
+    def run(self, case):
+        if case.layer == "Flatten" and FailsToExecuteOnFlattenAfterDense.broken:
+            raise RuntimeError(EXECUTION_FAILURE)
+        FailsToExecuteOnFlattenAfterDense.broken |= case.layer == "Dense"
+        return self.correct(case)
+
+
+class FailsToExecuteOnFlatten(Planted):
+    """The same failure in every process: the case's own, an error of the run."""
+    layer = "Flatten"
+
+    def run(self, case):
+        if case.layer == "Flatten":
+            raise RuntimeError(EXECUTION_FAILURE)
+        return self.correct(case)

@@ -36,6 +36,29 @@ def test_crash_that_a_fresh_process_does_not_repeat_is_retried_and_shown(tmp_pat
     assert "RETRIED: Flatten-000 (passed)" in output
 
 
+def test_kernels_failing_to_execute_are_asked_again_in_a_fresh_process(tmp_path):
+    # oneDNN's "could not execute a primitive" on Flatten-000 after Dense-000 (a state of the
+    # process, as TensorFlow's was after thousands of cases): a fresh process answers it
+    # right, passed, with the first failure beside it
+    code, output, matrix = run_suite(
+        tmp_path, "tests.planted_process:FailsToExecuteOnFlattenAfterDense", *GOLDEN,
+        "--case", "Flatten-000", "--case", "Dense-000", "--layer", "Flatten", "--layer", "Dense")
+    assert code == 0, output[-3000:]
+    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
+    assert flatten["status"] == "passed"
+    assert "failed to execute its kernels" in flatten["message"]
+    assert "could not execute a primitive" in flatten["message"]
+    assert "RETRIED: Flatten-000 (passed)" in output
+    # where the fresh process fails too, the failure is the case's: an error of the run
+    code, output, matrix = run_suite(
+        tmp_path / "every", "tests.planted_process:FailsToExecuteOnFlatten", *GOLDEN,
+        "--case", "Flatten-000", "--layer", "Flatten")
+    assert code == 1, output[-3000:]
+    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
+    assert flatten["status"] == "error"
+    assert "could not execute a primitive" in flatten["message"]
+
+
 def test_a_retried_crash_is_shown_beside_a_failure_too(tmp_path):
     code, output, matrix = run_suite(
         tmp_path, "tests.planted_process:CrashesOnFlattenAfterDenseThenWrong", *GOLDEN,
