@@ -3,7 +3,7 @@ of outputs, or skips what it cannot answer, becomes the right status while the r
 a process that dies on a case is asked again in a fresh one, and its first death shown."""
 import pytest
 
-from tests.suite_runner import layers_with, run_suite
+from tests.suite_runner import fixture_cases, layers_with, run_suite
 from tests.test_planted import GOLDEN, planted
 
 
@@ -57,6 +57,23 @@ def test_kernels_failing_to_execute_are_asked_again_in_a_fresh_process(tmp_path)
     flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
     assert flatten["status"] == "error"
     assert "could not execute a primitive" in flatten["message"]
+
+
+def test_an_oracle_failing_to_execute_is_asked_again_in_a_fresh_process(monkeypatch):
+    # fixture generation: the same failure in the primary oracle's process is not taken as
+    # TensorFlow refusing the case (which would hand it to a fallback oracle and record a
+    # fallback_reason the gate then xfails on)
+    from conformance import oracles, specs
+    name = "tests.planted_process:FailsToExecuteOnFlattenAfterDense"
+    monkeypatch.setitem(oracles.ORACLES, "keras3", name)
+    vouching = oracles.Oracles(env={})
+    dense, flatten = fixture_cases("Dense")[0], fixture_cases("Flatten")[0]
+    try:
+        assert vouching.vouch(specs.get("Dense"), dense, "keras3") == (name, None)
+        assert vouching.vouch(specs.get("Flatten"), flatten, "keras3") == (name, None)
+    finally:
+        vouching.close()
+    assert getattr(flatten, "fallback_reason", None) is None
 
 
 def test_a_retried_crash_is_shown_beside_a_failure_too(tmp_path):
