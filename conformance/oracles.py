@@ -12,8 +12,9 @@ ORACLES = {"keras3": "tf.keras", "keras2": "tf_keras"}
 FALLBACK_ORACLES = ("keras-jax", "keras-torch")
 TF_RUNTIME_ERROR = "tensorflow.python.framework.errors_impl."   # an op's error, not Keras's
 # oneDNN accepted a kernel's config and then failed to run it: seen in a TensorFlow process that
-# had answered thousands of cases (Conv2D, ConvLSTM2D cases that pass in a fresh process), not a
-# refusal of the config ("could not create a primitive descriptor", which a fresh process repeats)
+# had answered thousands of cases (Conv2DTranspose and ConvLSTM2D cases that pass in a fresh
+# one), not a refusal of the config ("could not create a primitive descriptor", which a fresh
+# process repeats)
 ONEDNN_EXECUTION_FAILURE = "could not execute a primitive"
 # TensorFlow as an oracle runs with oneDNN on, whatever the CPU: TF 2.21 turns it off by default
 # on CPUs without AVX-512, and then refuses channels_first convolutions and runs some "valid"

@@ -21,15 +21,22 @@ def test_crash_becomes_an_error_and_the_run_goes_on(tmp_path):
     assert matrix["layers"]["Dense"]["summary"] == {"passed": 4}
 
 
+def flatten_after_dense(tmp_path, name):
+    """(exit code, output, Flatten-000's result) of the planted candidate `name` run serially
+    on Dense-000, then Flatten-000 (the order collected)."""
+    code, output, matrix = run_suite(
+        tmp_path, f"tests.planted_process:{name}", *GOLDEN, "--case", "Flatten-000",
+        "--case", "Dense-000", "--layer", "Flatten", "--layer", "Dense")
+    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
+    return code, output, flatten
+
+
 def test_crash_that_a_fresh_process_does_not_repeat_is_retried_and_shown(tmp_path):
     # the process dies on Flatten-000 because it answered Dense-000 before (serially, in the
     # order collected); a fresh process answers Flatten-000 right: passed, with the first
     # death beside it in the report and the terminal summary
-    code, output, matrix = run_suite(tmp_path, "tests.planted_process:CrashesOnFlattenAfterDense",
-                                     *GOLDEN, "--case", "Flatten-000", "--case", "Dense-000",
-                                     "--layer", "Flatten", "--layer", "Dense")
+    code, output, flatten = flatten_after_dense(tmp_path, "CrashesOnFlattenAfterDense")
     assert code == 0, output[-3000:]
-    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
     assert flatten["status"] == "passed"
     assert "after the first one died" in flatten["message"]
     assert "exit code -11" in flatten["message"]
@@ -40,21 +47,15 @@ def test_kernels_failing_to_execute_are_asked_again_in_a_fresh_process(tmp_path)
     # oneDNN's "could not execute a primitive" on Flatten-000 after Dense-000 (a state of the
     # process, as TensorFlow's was after thousands of cases): a fresh process answers it
     # right, passed, with the first failure beside it
-    code, output, matrix = run_suite(
-        tmp_path, "tests.planted_process:FailsToExecuteOnFlattenAfterDense", *GOLDEN,
-        "--case", "Flatten-000", "--case", "Dense-000", "--layer", "Flatten", "--layer", "Dense")
+    code, output, flatten = flatten_after_dense(tmp_path, "FailsToExecuteOnFlattenAfterDense")
     assert code == 0, output[-3000:]
-    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
     assert flatten["status"] == "passed"
     assert "failed to execute its kernels" in flatten["message"]
     assert "could not execute a primitive" in flatten["message"]
     assert "RETRIED: Flatten-000 (passed)" in output
     # where the fresh process fails too, the failure is the case's: an error of the run
-    code, output, matrix = run_suite(
-        tmp_path / "every", "tests.planted_process:FailsToExecuteOnFlatten", *GOLDEN,
-        "--case", "Flatten-000", "--layer", "Flatten")
+    code, output, flatten = flatten_after_dense(tmp_path / "every", "FailsToExecuteOnFlatten")
     assert code == 1, output[-3000:]
-    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
     assert flatten["status"] == "error"
     assert "could not execute a primitive" in flatten["message"]
 
@@ -77,11 +78,8 @@ def test_an_oracle_failing_to_execute_is_asked_again_in_a_fresh_process(monkeypa
 
 
 def test_a_retried_crash_is_shown_beside_a_failure_too(tmp_path):
-    code, output, matrix = run_suite(
-        tmp_path, "tests.planted_process:CrashesOnFlattenAfterDenseThenWrong", *GOLDEN,
-        "--case", "Flatten-000", "--case", "Dense-000", "--layer", "Flatten", "--layer", "Dense")
+    code, output, flatten = flatten_after_dense(tmp_path, "CrashesOnFlattenAfterDenseThenWrong")
     assert code == 1, output[-3000:]
-    flatten, = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
     assert flatten["status"] == "failed"
     assert "after the first one died" in flatten["message"]
     assert flatten["message"].index("after the first one died") > 0    # after the failure's
