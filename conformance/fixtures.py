@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import gzip
 import hashlib
+import io
 import json
 import math
 import platform
@@ -67,12 +68,20 @@ def to_json(value):
 def from_json(value):
     """The inverse of to_json."""
     if isinstance(value, dict):
-        if set(value) == {"float"} and value["float"] in ("nan", "inf", "-inf"):
-            return float(value["float"])
-        return {k: from_json(v) for k, v in value.items()}
+        return _non_finite({k: from_json(v) for k, v in value.items()})
     if isinstance(value, list):
         return [from_json(v) for v in value]
     return value
+
+
+def _non_finite(obj):
+    """A JSON object read back: {"float": "nan" | "inf" | "-inf"} is that float (to_json's
+    writing); any other object is itself. As json.loads's object_hook, it decodes a whole
+    document in one pass, where from_json walks it again (the fixtures' array references are
+    short lists, a hundred values a case)."""
+    if len(obj) == 1 and obj.get("float") in ("nan", "inf", "-inf"):
+        return float(obj["float"])
+    return obj
 
 
 def default_root():
@@ -245,7 +254,6 @@ def _case_from_record(record, keras_spec, layer, arrays):
     def get(references):
         return [arrays.get(r) for r in references]
 
-    record = from_json(record)
     mask = record.get("expected_mask")
     return Case(id=record["id"], layer=layer, spec=keras_spec, params=record["params"],
                 config=record["config"], inputs=get(record["inputs"]),
@@ -270,6 +278,16 @@ def _case_from_record(record, keras_spec, layer, arrays):
                 if record.get("observed") else None)
 
 
+# The cases read in this process, by the two files' paths and contents (sha256): a pytest
+# worker reads the same layers for the golden cases, the known-failures files, the fixture
+# checks and the planted-fault predictions, fifteen times each in a run of README's command.
+# Read once, kept read-only: a caller that wrote into a case's arrays would change them for
+# every later reader, so writing raises instead. The last READ_KEPT layers read are kept (both
+# Keras specs of the shipped fixtures; a test's tampered copy is read under its own path).
+_READ = {}
+READ_KEPT = 256
+
+
 def read_layer(root, keras_spec, layer, manifest):
     """The cases of one layer, after checking both files against the manifest's sha256."""
     root = Path(root)
@@ -279,15 +297,47 @@ def read_layer(root, keras_spec, layer, manifest):
             raise FixtureError(f"{name}: not listed in manifest.json")
         if not (root / name).is_file():
             raise FixtureError(f"{name}: missing")
-        if sha256(root / name) != manifest["files"][name]:
+    contents = [(root / name).read_bytes() for name in names]
+    for name, content in zip(names, contents):
+        if hashlib.sha256(content).hexdigest() != manifest["files"][name]:
             raise FixtureError(f"{name}: sha256 does not match manifest.json (corrupt or tampered)")
+    key = (str(root.resolve()), keras_spec, layer, *(manifest["files"][n] for n in names))
+    cases = _READ.pop(key, None) or _cases_of(*contents, keras_spec, layer, names[0])
+    _READ[key] = cases                  # the most recently read last
+    while len(_READ) > READ_KEPT:
+        del _READ[next(iter(_READ))]
+    return list(cases)
+
+
+def _cases_of(text, packed, keras_spec, layer, name):
+    """The cases of a layer's two files' contents, their arrays read-only."""
     try:
-        doc = json.loads(gzip.decompress((root / names[0]).read_bytes()))
-        with np.load(root / names[1], allow_pickle=False) as npz:
-            arrays = ArrayPack({key: npz[key] for key in npz.files})
-        return [_case_from_record(r, keras_spec, layer, arrays) for r in doc["cases"]]
+        doc = json.loads(gzip.decompress(text), object_hook=_non_finite)
+        with np.load(io.BytesIO(packed), allow_pickle=False) as npz:
+            members = {key: npz[key] for key in npz.files}
+        for key, member in members.items():
+            if not isinstance(member, np.ndarray):
+                raise ValueError(f"member {key!r} is not an array")
+            member.flags.writeable = False
+        cases = [_case_from_record(r, keras_spec, layer, ArrayPack(members))
+                 for r in doc["cases"]]
     except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
-        raise FixtureError(f"{names[0]}: unreadable ({type(exc).__name__}: {exc})") from exc
+        raise FixtureError(f"{name}: unreadable ({type(exc).__name__}: {exc})") from exc
+    for case in cases:
+        for array in _arrays_of(case):
+            array.flags.writeable = False
+    return cases
+
+
+def _arrays_of(case):
+    """Every array a loaded case holds."""
+    observed = [a for entry in (case.observed or {}).values() if not isinstance(entry, dict)
+                for part in entry for a in part]
+    kwargs = [a for v in case.call_kwargs.values()
+              for a in (v if isinstance(v, list) else [v]) if isinstance(a, np.ndarray)]
+    return [*case.inputs, *case.weights, *case.expected, *case.bounds, *(case.overflow or []),
+            *(case.cotangent or []), *observed, *kwargs,
+            *([] if case.expected_mask is None else [case.expected_mask])]
 
 
 def load_all(root, keras_spec, layers=None):

@@ -68,6 +68,27 @@ def test_a_flipped_byte_is_reported_and_other_layers_still_load(copy_of_fixtures
     assert cases and "Dense" not in {c.layer for c in cases}
 
 
+def test_a_file_changed_after_it_was_read_is_read_again(copy_of_fixtures):
+    """The cases a process has read are kept by the files' sha256: a file tampered with after
+    a first read is reported, not answered from what was read before."""
+    first, problems = fixtures.load_all(copy_of_fixtures, "keras3", {"Dense"})
+    assert first and not problems
+    again, _ = fixtures.load_all(copy_of_fixtures, "keras3", {"Dense"})
+    assert [c.id for c in again] == [c.id for c in first]
+    path = copy_of_fixtures / "keras3" / "Dense.json.gz"
+    path.write_bytes(path.read_bytes() + b"tampered")
+    cases, problems = fixtures.load_all(copy_of_fixtures, "keras3", {"Dense"})
+    assert not cases and "sha256 does not match" in problems[0].message
+
+
+def test_loaded_arrays_cannot_be_written():
+    """A case's arrays are shared by every reader in the process: writing into one raises."""
+    case = fixtures.load_all(fixtures.default_root(), "keras3", {"Dense"})[0][0]
+    for array in (case.inputs[0], case.weights[0], case.expected[0], case.bounds[0]):
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0
+
+
 def test_a_consistently_rewritten_but_corrupt_file_is_unreadable(copy_of_fixtures):
     """Tampering that also updates the manifest still cannot pass a broken file off."""
     path = copy_of_fixtures / "keras3" / "Masking.npz"
