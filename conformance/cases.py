@@ -4,7 +4,6 @@ import json
 from dataclasses import replace
 
 import numpy as np
-from hypothesis import strategies as st
 
 from conformance import backward, contract, tolerance
 from conformance.covering import covering
@@ -309,6 +308,7 @@ def keras1_case(spec, keras_spec, layer1, config1, shapes, case_id):
 def params_strategy(spec, keras_spec, **fixed):
     """Valid parameter combinations drawn from the spec's domains for `keras_spec` (`fixed`
     pins some, to a value or to a strategy of their own)."""
+    from hypothesis import strategies as st      # here: a candidate's process never draws
     return st.fixed_dictionaries(
         {name: (fixed[name] if isinstance(fixed[name], st.SearchStrategy)
                 else st.just(fixed[name])) if name in fixed else st.sampled_from(values)
@@ -318,6 +318,7 @@ def params_strategy(spec, keras_spec, **fixed):
 
 def case_strategy(spec, keras_spec, **fixed):
     """Cases of `spec` with hypothesis-drawn parameters and a drawn seed for the data."""
+    from hypothesis import strategies as st
     return st.builds(
         lambda params, seed: build_case(spec, params, seed, keras_spec,
                                         f"{spec.layer}-live-{seed:08x}"),
