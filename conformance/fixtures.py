@@ -31,6 +31,7 @@ Regenerate with:  python -m conformance.fixtures generate
 Check with:       python -m conformance.fixtures verify
 """
 import argparse
+import copy
 import dataclasses
 import gzip
 import hashlib
@@ -280,10 +281,12 @@ def _case_from_record(record, keras_spec, layer, arrays):
 
 # The cases read in this process, by the two files' paths and contents (sha256): a pytest
 # worker reads the same layers for the golden cases, the known-failures files, the fixture
-# checks and the planted-fault predictions, fifteen times each in a run of README's command.
-# Read once, kept read-only: a caller that wrote into a case's arrays would change them for
-# every later reader, so writing raises instead. The last READ_KEPT layers read are kept (both
-# Keras specs of the shipped fixtures; a test's tampered copy is read under its own path).
+# checks and the planted-fault predictions, about thirteen times each in a run of README's
+# command. Decoded once and shared: each reader gets its own Case objects (a field assigned is
+# its own), holding the same arrays, read-only so that writing into one raises instead of
+# changing it for every later reader, and the same config and params dicts, not to be changed
+# in place. The last READ_KEPT layers read are kept (both Keras specs of the shipped fixtures;
+# a test's tampered copy is read under its own path).
 _READ = {}
 READ_KEPT = 256
 
@@ -306,7 +309,7 @@ def read_layer(root, keras_spec, layer, manifest):
     _READ[key] = cases                  # the most recently read last
     while len(_READ) > READ_KEPT:
         del _READ[next(iter(_READ))]
-    return list(cases)
+    return [copy.copy(case) for case in cases]
 
 
 def _cases_of(text, packed, keras_spec, layer, name):
