@@ -344,5 +344,3 @@ def case_ids(root, keras_spec):
                 continue
     return ids
 
-
-# Generating -----------------------------------------------------------------------------------

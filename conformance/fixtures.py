@@ -55,6 +55,8 @@ def write_manifest(root, files, versions, rejected):
     (Path(root) / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
+# Generating -----------------------------------------------------------------------------------
+
 def _versions(oracles):
     return {"python": platform.python_version(), "numpy": np.__version__,
             **oracles.versions()}
