@@ -180,6 +180,15 @@ def candidates():
         candidate.close()
 
 
+def other_values(case):
+    """The case with its float inputs and weights scaled by -0.5 (the same layer, config and
+    shapes: the layer it builds is the one this case's would be)."""
+    def scaled(arrays):
+        return [a * np.float32(-0.5) if a.dtype.kind == "f" else a for a in arrays]
+    return dataclasses.replace(case, id=case.id + "-before", inputs=scaled(case.inputs),
+                               weights=scaled(case.weights))
+
+
 def _discrepancies(case, got):
     """max |got - reference| / max |reference| of each gradient array."""
     expected = case.observed["gradients"][0]
@@ -198,6 +207,9 @@ def test_a_keras_candidate_gives_the_reference_gradients(candidates, name):
     rng = np.random.default_rng(24)
     for make in CASES:
         case = make(rng)
+        # first a case that builds the same layer with other values: a Keras 3 candidate then
+        # answers from the layer it kept (candidates/kept_layers.py), given this case's weights
+        assert "unsupported" not in candidate.answer(other_values(case), True, False)
         answer = candidate.answer(case, True, False)
         assert "unsupported" not in answer, answer
         observed = answer["observed"]

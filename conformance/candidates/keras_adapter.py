@@ -14,6 +14,7 @@ import numpy as np
 
 from conformance import custom_layer
 from conformance.candidates import gradients
+from conformance.candidates.kept_layers import KeptLayers
 from conformance.lambdas import resolve_lambda_config
 
 # tf_keras's CuDNN layers: in its v1 API only (tf.compat.v1.keras.layers), and run on a GPU
@@ -34,6 +35,7 @@ class KerasCandidate:
         # candidate's precision (conformance/precision.py)
         self.policy, self.precision = policy, policy or "float32"
         self._keras = None
+        self._kept = KeptLayers()       # built layers for later cases (kept_layers.py)
 
     @property
     def keras(self):
@@ -176,7 +178,14 @@ class KerasCandidate:
         return [self._to_numpy(o) for o in outputs]
 
     def run(self, case):
-        return self._run(case)[1]
+        layer, outputs = self._run(case)
+        self._keep(case, layer)
+        return outputs
+
+    def _keep(self, case, layer):
+        """The case's layer, after a call that answered, kept for a later case (Keras 3)."""
+        if hasattr(self.keras, "ops"):
+            self._kept.keep(case, layer)
 
     def observe(self, case):
         """run(case), and what the call leaves in the layer: its get_weights() after the
@@ -215,7 +224,9 @@ class KerasCandidate:
             seen["round_trip"] = outputs
         if grads is not None:
             seen["gradients"] = grads
-        return {**seen, **self._shape_seen(layer, case)}
+        seen.update(self._shape_seen(layer, case))
+        self._keep(case, layer)
+        return seen
 
     def _shape_seen(self, layer, case):
         """{"output_shape": what the called layer declares (output_shape's "shape")}, or {}
@@ -248,7 +259,12 @@ class KerasCandidate:
 
     def prepared(self, case):
         """The layer of a case that is not stateful, built and holding the case's weights:
-        ready for the call whose outputs count."""
+        ready for the call whose outputs count: the layer an earlier case built and left
+        kept (kept_layers.py), or a new one."""
+        layer = self._kept.take(case)
+        if layer is not None:
+            set_weights(layer, case)
+            return layer
         layer = self.build(case)
         if case.weights:
             if not self._built_from_shapes(layer, case):
