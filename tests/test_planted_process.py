@@ -87,10 +87,10 @@ def test_hang_becomes_a_timeout_error(tmp_path):
     # three cases the restarted process must answer
     chosen = [a for n in range(3)
               for a in ("--case", f"Reshape-{n:03d}", "--case", f"Dense-{n:03d}")]
-    _, _, matrix = planted(tmp_path, "HangsOnReshape", "--case-timeout", "2", *chosen)
+    _, _, matrix = planted(tmp_path, "HangsOnReshape", "--case-timeout", "1", *chosen)
     cases = [r for c in matrix["layers"]["Reshape"]["cells"] for r in c["case_results"]]
     assert {r["status"] for r in cases} == {"error"}
-    assert all("timed out after 2 s" in r["message"] for r in cases)
+    assert all("timed out after 1 s" in r["message"] for r in cases)
     assert len(cases) == 3 and matrix["layers"]["Dense"]["summary"] == {"passed": 3}
 
 
@@ -141,6 +141,6 @@ def test_partly_supported_layer_keeps_its_live_test(tmp_path):
 def test_a_hang_in_the_live_test_costs_one_timeout(tmp_path):
     code, output, matrix = run_suite(tmp_path, "tests.planted:HangsOnReshape", "--no-oracle",
                                      "--layer", "Reshape", "-k", "test_live_property",
-                                     "--case-timeout", "2")
+                                     "--case-timeout", "1")
     assert code == 1 and matrix["layers"]["Reshape"]["live"]["status"] == "failed"
-    assert "timed out after 2 s" in matrix["layers"]["Reshape"]["live"]["message"]
+    assert "timed out after 1 s" in matrix["layers"]["Reshape"]["live"]["message"]
