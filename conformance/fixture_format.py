@@ -142,13 +142,13 @@ def _case_record(case, arrays):
     call_kwargs = {name: call_argument(name, value) for name, value in case.call_kwargs.items()}
     observed = {name: {"check": entry} if isinstance(entry, dict) else
                 {"expected": put(f"observed/{name}/expected", entry[0]),
-                 "bounds": put(f"observed/{name}/bounds", [_float32_up(b) for b in entry[1]])}
+                 "bounds": put(f"observed/{name}/bounds", [float32_up(b) for b in entry[1]])}
                 for name, entry in (case.observed or {}).items()}
     record = {"id": case.id, "params": case.params, "config": case.config,
               "call_kwargs": call_kwargs,
               "inputs": put("inputs", case.inputs), "weights": put("weights", case.weights),
               "expected": put("expected", case.expected),
-              "bounds": put("bounds", [_float32_up(b) for b in case.bounds]),
+              "bounds": put("bounds", [float32_up(b) for b in case.bounds]),
               "expected_mask": put("mask", [case.expected_mask])[0]
               if case.expected_mask is not None else None,
               "expected_dtypes": case.expected_dtypes, "check": case.check,
@@ -167,7 +167,7 @@ def _case_record(case, arrays):
     return to_json(record)
 
 
-def _float32_up(bound):
+def float32_up(bound):
     """A bound stored as float32, rounded up so that storing never tightens it."""
     with np.errstate(over="ignore"):
         stored = np.asarray(bound, np.float64).astype(np.float32)

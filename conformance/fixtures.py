@@ -27,8 +27,8 @@ from conformance.case import KERAS_SPECS
 from conformance.cases import fixture_cases, with_expected
 from conformance.compare import compare
 from conformance.fixture_format import (
-    FORMAT, FixtureError, FixtureProblem, case_ids, default_root, from_json, load_all,
-    read_layer, read_manifest, sha256, to_json, write_layer,
+    FORMAT, FixtureError, FixtureProblem, case_ids, default_root, float32_up, from_json,
+    load_all, read_layer, read_manifest, sha256, to_json, write_layer,
 )
 from conformance.oracles import FALLBACK_ORACLES, ORACLES, Oracles
 
@@ -151,6 +151,18 @@ def same_call_kwargs(a, b):
         same(a.call_kwargs[k], b.call_kwargs[k]) for k in a.call_kwargs)
 
 
+def same_bounds(stored, new):
+    """Whether the stored case's bounds, of its outputs and of each observed value, are the
+    regenerated case's rounded up to float32 as the store writes them: every bound, bit for
+    bit (a bound widened in a fixture, its file re-hashed into the manifest, is caught)."""
+    pairs = [(stored.bounds, new.bounds)] + [
+        (entry[1], ((new.observed or {}).get(name) or ([], []))[1])
+        for name, entry in (stored.observed or {}).items() if not isinstance(entry, dict)]
+    return all(len(a) == len(b) and all(
+        x.shape == np.shape(y) and np.array_equal(x, float32_up(y), equal_nan=True)
+        for x, y in zip(a, b)) for a, b in pairs)
+
+
 def verify(root, out=sys.stdout, layers=None):
     """Re-derive every case from its seed: inputs, weights and configs must be identical and
     the stored expected values within bound of the reference's. A full-config case must hold
@@ -190,6 +202,10 @@ def verify(root, out=sys.stdout, layers=None):
             checks = {n: e for n, e in (case.observed or {}).items() if isinstance(e, dict)}
             if any(e != (new.observed or {}).get(n) for n, e in checks.items()):
                 problems.append(f"{keras_spec}/{case.id}: a statistical check moved")
+                continue
+            if not same_bounds(case, new):
+                problems.append(f"{keras_spec}/{case.id}: the stored bounds are not the "
+                                f"reference's (rounded up to float32, as they are stored)")
                 continue
             outcome = compare(new.expected, case.bounds, case.expected)
             for name, entry in (case.observed or {}).items():

@@ -93,6 +93,23 @@ def test_loaded_arrays_cannot_be_written():
     assert again.id == case.id and again.expected is not None
 
 
+def test_a_widened_bound_rehashed_into_the_manifest_fails_the_regeneration(copy_of_fixtures):
+    """A fixture whose bounds were loosened, its files rewritten and their sha256 put in the
+    manifest, loads; regenerating the layer finds the bounds are not the reference's."""
+    manifest = fixtures.read_manifest(copy_of_fixtures)
+    cases = fixtures.read_layer(copy_of_fixtures, "keras3", "Dense", manifest)
+    widened = cases[3].id
+    cases[3].bounds = [2 * b for b in cases[3].bounds]
+    files = fixtures.write_layer(copy_of_fixtures, "keras3", "Dense", cases)
+    doc = json.loads((copy_of_fixtures / "manifest.json").read_text())
+    doc["files"].update({f: fixtures.sha256(copy_of_fixtures / f) for f in files})
+    (copy_of_fixtures / "manifest.json").write_text(json.dumps(doc))
+    assert not fixtures.load_all(copy_of_fixtures, "keras3", {"Dense"})[1]
+    assert fixtures.verify(copy_of_fixtures, layers={"Dense"}) == [
+        f"keras3/{widened}: the stored bounds are not the reference's (rounded up to float32, "
+        f"as they are stored)"]
+
+
 def test_a_consistently_rewritten_but_corrupt_file_is_unreadable(copy_of_fixtures):
     """Tampering that also updates the manifest still cannot pass a broken file off."""
     path = copy_of_fixtures / "keras3" / "Masking.npz"
