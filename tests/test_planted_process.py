@@ -12,7 +12,8 @@ def test_crash_becomes_an_error_and_the_run_goes_on(tmp_path):
     # on two xdist workers
     chosen = [a for n in range(4)
               for a in ("--case", f"Flatten-{n:03d}", "--case", f"Dense-{n:03d}")]
-    code, output, matrix = planted(tmp_path, "CrashesOnFlatten", "-n", "2", *chosen)
+    code, output, matrix = planted(tmp_path, "CrashesOnFlatten", "-n", "2", *chosen,
+                                   "--layer", "Flatten", "--layer", "Dense")
     assert code == 1
     assert layers_with(matrix, ("failed", "error")) == ["Flatten"]
     cases = [r for c in matrix["layers"]["Flatten"]["cells"] for r in c["case_results"]]
@@ -87,7 +88,8 @@ def test_hang_becomes_a_timeout_error(tmp_path):
     # three cases the restarted process must answer
     chosen = [a for n in range(3)
               for a in ("--case", f"Reshape-{n:03d}", "--case", f"Dense-{n:03d}")]
-    _, _, matrix = planted(tmp_path, "HangsOnReshape", "--case-timeout", "1", *chosen)
+    _, _, matrix = planted(tmp_path, "HangsOnReshape", "--case-timeout", "1", *chosen,
+                           "--layer", "Reshape", "--layer", "Dense")
     cases = [r for c in matrix["layers"]["Reshape"]["cells"] for r in c["case_results"]]
     assert {r["status"] for r in cases} == {"error"}
     assert all("timed out after 1 s" in r["message"] for r in cases)
