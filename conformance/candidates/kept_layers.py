@@ -2,9 +2,10 @@
 
 A golden case's gradient twin has its forward case's layer, config and input shapes (its
 inputs, weights and cotangent differ), and so have a few other pairs: 1,205 of the 7,732
-keras3 cases could take a layer an earlier case built. On TensorFlow, building is about a
-third of such a case's time (from_config, build, a variable created for each weight); the
-kept layer only takes the case's weights, which a fresh build would be given too.
+keras3 cases could take a layer an earlier case built. Building is Keras's from_config, build
+and a variable made for each weight; the kept layer only takes the case's weights, which a
+fresh build would be given too (one warm tf.keras process answers every keras3 golden case 7%
+faster, README "Benchmark").
 
 A layer is kept only where loading the case's weights leaves it as a fresh build would be for
 everything its call reads:
@@ -13,9 +14,7 @@ everything its call reads:
 - the forward or the gradient contract: a round trip rebuilds from get_config() on purpose, and
   the other contracts read the initializers, regularizers and constraints of a fresh layer;
 - a call in inference: a training call draws from the layer's seed state, the one thing a
-  layer holds besides its weights (layer.variables), and BatchNormalization's moving
-  statistics would then be a weight the call changed (loading the weights resets them, but
-  the layer is not kept for so few cases).
+  Keras 3 layer holds besides its weights (layer.variables against layer.weights).
 A layer is kept after a call that answered; one whose call raised is built afresh next time.
 """
 import hashlib
