@@ -1,4 +1,5 @@
 """Running the suite as a user would, in a subprocess, and reading what it wrote."""
+import atexit
 import json
 import os
 import getpass
@@ -10,6 +11,7 @@ from pathlib import Path
 from conformance import fixtures
 from conformance.report import safe_name
 from conformance.schema import validate
+from tests.warm_pytest import WarmPytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # the fixture set the planted-fault tests run on and predict from: the shipped one, or a set
@@ -42,14 +44,36 @@ def run_suite(tmp_path, candidate, *args, cwd=None, env=None):
                "--report-dir", str(reports), "-p", "no:cacheprovider", "-p", "no:benchmark",
                "-q", *args]
     full_env = subprocess_env(env, pythonpath=(ROOT, cwd or ROOT))
-    done = subprocess.run(command, cwd=cwd or ROOT, env=full_env, capture_output=True,
-                          text=True, timeout=600)
+    code, output = None, ""
+    if cwd is None and env is None:     # the usual run: a fork of the warm server
+        code, output = _run_warm(command[3:], full_env)
+    if code is None:
+        done = subprocess.run(command, cwd=cwd or ROOT, env=full_env, capture_output=True,
+                              text=True, timeout=600)
+        code, output = done.returncode, done.stdout + done.stderr
     matrices = list(reports.glob("*/matrix.json"))
     matrix = json.loads(matrices[0].read_text()) if matrices else None
     if matrix is not None:          # every report a run writes must meet the published schema
         validate(matrix)
         assert (matrices[0].parent / "index.html").is_file()
-    return done.returncode, done.stdout + done.stderr, matrix
+    return code, output, matrix
+
+
+_WARM = []
+
+
+def _run_warm(args, env):
+    """(exit code, output) of `pytest args` forked from this process's warm server
+    (tests/warm_pytest.py), or (None, "") where there is none."""
+    if not _WARM:
+        _WARM.append(WarmPytest(ROOT, env))
+        atexit.register(_WARM[0].close)
+    with tempfile.TemporaryDirectory(prefix="kc-run-") as scratch:
+        out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
+        code = _WARM[0].run(args, env, ROOT, out, err, timeout=600)
+        if code is None:
+            return None, ""
+        return code, out.read_text(errors="replace") + err.read_text(errors="replace")
 
 
 def cells(matrix, layer):
