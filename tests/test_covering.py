@@ -38,9 +38,10 @@ def test_every_valid_pair_is_covered(layer, keras_spec):
     if math.prod(len(v) for v in domains.values()) > EXHAUSTIVE_LIMIT:
         pytest.skip("too many combinations to enumerate: test_sampled_covering checks it")
     names = list(domains)
-    every = np.array([index for index in itertools.product(*(range(len(v)) for v in
-                                                              domains.values()))
-                      if spec.valid({n: domains[n][i] for n, i in zip(names, index)})])
+    every = np.array([index for index, combo in
+                      zip(itertools.product(*(range(len(v)) for v in domains.values())),
+                          itertools.product(*domains.values()))
+                      if spec.valid(dict(zip(names, combo)))])
     chosen = covering(spec, keras_spec)      # pairwise(domains, valid), shared in the process
     assert all(spec.valid(c) for c in chosen)
     assert covered(domains, np.array([as_indices(domains, c) for c in chosen])) == \
@@ -64,7 +65,7 @@ def test_sampled_covering(layer, keras_spec):
     domains = spec.domains_for(keras_spec)
     chosen = covering(spec, keras_spec)      # pairwise(domains, valid), shared in the process
     assert all(spec.valid(c) for c in chosen)
-    names = list(domains)
+    names, values = list(domains), [list(v) for v in domains.values()]
     got = covered(domains, np.array([as_indices(domains, c) for c in chosen]))
     rng = np.random.default_rng(1)
     sizes = np.array([len(domains[n]) for n in names])
@@ -75,7 +76,7 @@ def test_sampled_covering(layer, keras_spec):
             draws = rng.integers(0, sizes, size=(2000, len(names)))
             draws[:, k], draws[:, j] = a, b
             for index in draws.tolist():
-                combo = {n: domains[n][i] for n, i in zip(names, index)}
+                combo = dict(zip(names, map(list.__getitem__, values, index)))
                 assert not spec.valid(combo), (layer, names[k], names[j], combo)
 
 
