@@ -61,7 +61,7 @@ def test_a_run_takes_its_environment_and_directory_and_its_timeout(tmp_path):
         start = time.monotonic()
         with pytest.raises(subprocess.TimeoutExpired):
             server.run(["-q", "-p", "no:cacheprovider", "test_sleeps.py"], env, tmp_path,
-                       out, err, timeout=3)
+                       out, err, timeout=2)
         assert time.monotonic() - start < 20
         pid = int((tmp_path / "child.pid").read_text())
         for _ in range(50):            # the run's own child went with it (its process group)
@@ -87,6 +87,6 @@ def _state(pid):
 
 
 def test_without_the_server_a_run_takes_a_fresh_process(tmp_path):
-    server = WarmPytest(ROOT, subprocess_env(pythonpath=(ROOT,)))
-    server.close()
+    server = WarmPytest(tmp_path / "missing", subprocess_env(pythonpath=(ROOT,)))
+    assert server.proc is None               # it could not start (no such directory)
     assert server.run(["--version"], {}, tmp_path, tmp_path / "o", tmp_path / "e", 10) is None
