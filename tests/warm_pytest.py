@@ -17,12 +17,12 @@ instead, as does every run when the server cannot start. tests/test_warm_pytest.
 forked run writes what a fresh process writes.
 
 Protocol, on the server's stdin and stdout: one JSON line per run, {"args", "env", "cwd",
-"out", "err"}; the server answers with one line {"pid"} when the child is forked, and one line
-{"code"} when it has exited.
+"out", "err", "timeout"}; the server answers with one line, {"code"} once the child has exited,
+or {"timed_out": true} once the timeout has passed and it has killed the child's process group
+(the run and its candidate's process).
 """
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -63,9 +63,24 @@ def _serve():
         pid = os.fork()
         if pid == 0:
             _child(request)             # never returns
-        print(json.dumps({"pid": pid}), flush=True)
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps({"code": os.waitstatus_to_exitcode(status)}), flush=True)
+        print(json.dumps(_wait(pid, request["timeout"])), flush=True)
+
+
+def _wait(pid, timeout):
+    """{"code"} once the child has exited; {"timed_out"} once its group is killed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return {"code": os.waitstatus_to_exitcode(status)}
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(pid, signal.SIGKILL)      # the run and its candidate's process
+            except OSError:
+                pass
+            os.waitpid(pid, 0)
+            return {"timed_out": True}
+        time.sleep(0.02)
 
 
 def _child(request):
@@ -115,30 +130,21 @@ class WarmPytest:
                 self.env):
             return None
         request = {"args": list(args), "env": env, "cwd": str(cwd), "out": str(out),
-                   "err": str(err)}
+                   "err": str(err), "timeout": timeout}
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
-            pid = json.loads(self.proc.stdout.readline())["pid"]
-        except (OSError, ValueError, KeyError):
+        except OSError:
             self.close()
             return None
-        deadline = time.monotonic() + timeout
-        while True:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 1.0)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line:
-                    self.close()
-                    raise RuntimeError("the warm pytest server died during a run")
-                return json.loads(line)["code"]
-            if time.monotonic() > deadline:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-                self.proc.stdout.readline()
-                raise subprocess.TimeoutExpired(["pytest", *args], timeout)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError("the warm pytest server died during a run")
+        answer = json.loads(line)
+        if answer.get("timed_out"):
+            raise subprocess.TimeoutExpired(["pytest", *args], timeout)
+        return answer["code"]
 
     def close(self):
         if self.proc is not None:
