@@ -1,4 +1,5 @@
-"""Running the suite as a user would, in a subprocess, and reading what it wrote."""
+"""Running the suite as a user would, in a process of its own (forked from a warm pytest server
+where it can be: tests/warm_pytest.py), and reading what it wrote."""
 import atexit
 import json
 import os
@@ -39,17 +40,17 @@ def run_suite(tmp_path, candidate, *args, cwd=None, env=None):
     """Run `pytest --pyargs conformance.test_candidate --candidate ... args`; returns
     (exit code, output text, the matrix dict or None)."""
     reports = Path(tmp_path) / "reports"
-    command = [sys.executable, "-m", "pytest", "--pyargs", "conformance.test_candidate",
-               *(["--candidate", candidate] if candidate else []),
-               "--report-dir", str(reports), "-p", "no:cacheprovider", "-p", "no:benchmark",
-               "-q", *args]
+    pytest_args = ["--pyargs", "conformance.test_candidate",
+                   *(["--candidate", candidate] if candidate else []),
+                   "--report-dir", str(reports), "-p", "no:cacheprovider", "-p", "no:benchmark",
+                   "-q", *args]
     full_env = subprocess_env(env, pythonpath=(ROOT, cwd or ROOT))
     code, output = None, ""
     if cwd is None and env is None:     # the usual run: a fork of the warm server
-        code, output = _run_warm(command[3:], full_env)
-    if code is None:
-        done = subprocess.run(command, cwd=cwd or ROOT, env=full_env, capture_output=True,
-                              text=True, timeout=600)
+        code, output = _run_warm(pytest_args, full_env)
+    if code is None:                    # a fresh process
+        done = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=cwd or ROOT,
+                              env=full_env, capture_output=True, text=True, timeout=600)
         code, output = done.returncode, done.stdout + done.stderr
     matrices = list(reports.glob("*/matrix.json"))
     matrix = json.loads(matrices[0].read_text()) if matrices else None
