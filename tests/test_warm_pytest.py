@@ -7,15 +7,21 @@ import time
 
 import pytest
 
+from tests import suite_runner
 from tests.suite_runner import FIXTURES, FORWARD, ROOT, run_suite, subprocess_env
 from tests.warm_pytest import WarmPytest
 
 
-def test_a_forked_run_writes_what_a_fresh_process_writes(tmp_path):
+def test_a_forked_run_writes_what_a_fresh_process_writes(tmp_path, monkeypatch):
     args = (*FORWARD, "--no-oracle", "--fixtures-dir", str(FIXTURES), "--layer", "Dropout",
             "--layer", "Flatten")
+    # the worker's server, started by an earlier test of the worker (or here), serves a later one
+    suite_runner._run_warm(["--version"], subprocess_env(pythonpath=(ROOT, ROOT)))
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "a later test (call)")
+    before = suite_runner._WARM[0].answered
     warm_code, warm_output, warm = run_suite(tmp_path / "warm", "tests.planted:DropoutAtInference",
                                              *args)
+    assert suite_runner._WARM[0].answered == before + 1      # it was forked, not a fresh one
     # env= names an environment of its own: the run takes a fresh process
     fresh_code, fresh_output, fresh = run_suite(tmp_path / "fresh",
                                                 "tests.planted:DropoutAtInference", *args, env={})

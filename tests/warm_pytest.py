@@ -115,6 +115,7 @@ class WarmPytest:
 
     def __init__(self, cwd, env):
         self.proc, self.env = None, None
+        self.answered = 0                   # runs it has answered (a fresh process ran none)
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "tests.warm_pytest"], cwd=cwd,
                                          env=env, stdin=subprocess.PIPE,
@@ -142,6 +143,7 @@ class WarmPytest:
             self.close()
             raise RuntimeError("the warm pytest server died during a run")
         answer = json.loads(line)
+        self.answered += 1
         if answer.get("timed_out"):
             raise subprocess.TimeoutExpired(["pytest", *args], timeout)
         return answer["code"]
