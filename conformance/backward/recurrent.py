@@ -270,12 +270,17 @@ class BoundedCell:
         self.bias = bias[0] if bias else None
         self.sums = [Sum(np.shape(w)) for w in weights]
 
+    def forward(self, x, states):
+        """The step's intermediates (the output "h", the new "states" and what the VJP reads)."""
+        return getattr(self, FORWARDS[self.name])(x, states)
+
     def step(self, x, states):
-        parts = getattr(self, FORWARDS[self.name])(x, states)
+        parts = self.forward(x, states)
         return parts["h"], parts["states"]
 
-    def vjp(self, x, states, d_output, d_states):
-        parts = getattr(self, FORWARDS[self.name])(x, states)
+    def vjp(self, x, states, d_output, d_states, parts=None):
+        """parts: forward(x, states), where the caller kept them from its own forward."""
+        parts = self.forward(x, states) if parts is None else parts
         d_h = plus(d_states[0], d_output, self.f)          # the output is h'
         return getattr(self, BACKWARDS[self.name])(x, states, parts, d_h, d_states[1:])
 
@@ -419,22 +424,28 @@ class Stack:
             states = states[cell.state_count:]
         return parts
 
-    def step(self, x, states):
-        new_states = []
+    def forward(self, x, states):
+        """(output, new states, trace): trace holds each cell's input, its own states and its
+        forward() intermediates, which vjp() reads instead of running the step again."""
+        new_states, trace = [], []
         for cell, own in zip(self.cells, self._split(states)):
-            x, own_new = cell.step(x, own)
-            new_states += own_new
+            parts = cell.forward(x, own)
+            trace.append((x, own, parts))
+            x = parts["h"]
+            new_states += parts["states"]
+        return x, new_states, trace
+
+    def step(self, x, states):
+        x, new_states, _ = self.forward(x, states)
         return x, new_states
 
-    def vjp(self, x, states, d_output, d_states):
-        inputs = []
-        for cell, own in zip(self.cells, self._split(states)):
-            inputs.append((x, own))
-            x, _ = cell.step(x, own)
+    def vjp(self, x, states, d_output, d_states, trace=None):
+        """trace: forward(x, states)'s, where the caller kept it."""
+        trace = self.forward(x, states)[2] if trace is None else trace
         d_entering = []
-        for cell, (x_j, own), d_own in reversed(list(zip(self.cells, inputs,
-                                                         self._split(d_states)))):
-            d_output, d_own_entering = cell.vjp(x_j, own, d_output, d_own)
+        for cell, (x_j, own, parts), d_own in reversed(list(zip(self.cells, trace,
+                                                                self._split(d_states)))):
+            d_output, d_own_entering = cell.vjp(x_j, own, d_output, d_own, parts)
             for d in [d_output, *d_own_entering]:
                 _check_range(d)
             d_entering = d_own_entering + d_entering
@@ -449,14 +460,16 @@ class Stack:
 def sequence_vjp(stack, x, mask, states, u, args, f):
     """reference.backward_recurrent.sequence_vjp and fold_vjp in Bounded arithmetic: the
     forward replayed by bounded.py's fold (its float32-range checks included), recording the
-    states each step enters; then the steps in reverse. x, mask batch-major; u the Bounded
+    states each step enters and the cells' intermediates (Stack.forward's trace); then the
+    steps in reverse, each VJP reading its step's trace. x, mask batch-major; u the Bounded
     cotangents. Returns (dx, d initial states)."""
     records, order = [], iter(range(x.shape[1] - 1, -1, -1) if args["go_backwards"]
                               else range(x.shape[1]))
 
     def recording(x_t, entering):
-        records.append((next(order), x_t, entering))
-        return stack.step(x_t, entering)
+        output, new_states, trace = stack.forward(x_t, entering)
+        records.append((next(order), x_t, entering, trace))
+        return output, new_states
     with np.errstate(invalid="ignore", over="ignore"):
         f.fold(recording, x, states, mask, args["go_backwards"], args["zero_output_for_mask"])
     sequence = [np.broadcast_to(a, u[0].v.shape) for a in (u[0].v, u[0].e)]
@@ -467,7 +480,7 @@ def sequence_vjp(stack, x, mask, states, u, args, f):
         f.Bounded(np.zeros_like(s.v), np.zeros_like(s.v)) for s in states]
     dx_v, dx_e, d_carried = np.zeros_like(x), np.zeros_like(x), zero
     for k in range(len(records) - 1, -1, -1):
-        t, x_t, entering = records[k]
+        t, x_t, entering, trace = records[k]
         if args["return_sequences"]:
             given = f.Bounded(sequence[0][:, k], sequence[1][:, k])
         else:
@@ -480,7 +493,7 @@ def sequence_vjp(stack, x, mask, states, u, args, f):
             kept = d_states
             d_output = select(keep, d_output, zero, f)
             d_states = [select(keep, d, f.Bounded(0.0, 0.0), f) for d in d_states]
-        dx, d_entering = stack.vjp(x_t, entering, d_output, d_states)
+        dx, d_entering = stack.vjp(x_t, entering, d_output, d_states, trace)
         if mask is not None:
             d_entering = [select(keep, d, c, f) for d, c in zip(d_entering, kept)]
         dx_v[:, t], dx_e[:, t] = dx.v, np.broadcast_to(dx.e, dx.v.shape)
