@@ -255,9 +255,10 @@ class Sum:
 # The cells: a Bounded step and its Bounded VJP ------------------------------------------------
 
 class BoundedCell:
-    """One cell over its weights: step(x, states) -> (output, states), its forward in Bounded
-    arithmetic (as bounded.py's cells); vjp(x, states, d_output, d_states) -> (dx, d entering
-    states), adding the step's weight gradients to `sums` (one Sum per weight)."""
+    """One cell over its weights: forward(x, states) -> its intermediates, the output "h" and
+    new "states" among them, its step in Bounded arithmetic (as bounded.py's cells); vjp(x,
+    states, d_output, d_states) -> (dx, d entering states), adding the step's weight gradients
+    to `sums` (one Sum per weight)."""
 
     def __init__(self, name, config, f):
         self.name, self.config, self.f = name, config, f
@@ -271,12 +272,7 @@ class BoundedCell:
         self.sums = [Sum(np.shape(w)) for w in weights]
 
     def forward(self, x, states):
-        """The step's intermediates (the output "h", the new "states" and what the VJP reads)."""
         return getattr(self, FORWARDS[self.name])(x, states)
-
-    def step(self, x, states):
-        parts = self.forward(x, states)
-        return parts["h"], parts["states"]
 
     def vjp(self, x, states, d_output, d_states, parts=None):
         """parts: forward(x, states), where the caller kept them from its own forward."""
