@@ -257,8 +257,8 @@ class Sum:
 class BoundedCell:
     """One cell over its weights: forward(x, states) -> its intermediates, the output "h" and
     new "states" among them, its step in Bounded arithmetic (as bounded.py's cells); vjp(x,
-    states, d_output, d_states) -> (dx, d entering states), adding the step's weight gradients
-    to `sums` (one Sum per weight)."""
+    states, d_output, d_states, parts) -> (dx, d entering states), adding the step's weight
+    gradients to `sums` (one Sum per weight)."""
 
     def __init__(self, name, config, f):
         self.name, self.config, self.f = name, config, f
@@ -274,9 +274,8 @@ class BoundedCell:
     def forward(self, x, states):
         return getattr(self, FORWARDS[self.name])(x, states)
 
-    def vjp(self, x, states, d_output, d_states, parts=None):
-        """parts: forward(x, states), where the caller kept them from its own forward."""
-        parts = self.forward(x, states) if parts is None else parts
+    def vjp(self, x, states, d_output, d_states, parts):
+        """parts: forward(x, states), kept from the step's forward."""
         d_h = plus(d_states[0], d_output, self.f)          # the output is h'
         return getattr(self, BACKWARDS[self.name])(x, states, parts, d_h, d_states[1:])
 
