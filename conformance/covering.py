@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from conformance.validity import Validity
+
 EXHAUSTIVE_LIMIT = 300_000     # combinations; above it pairwise() samples (recurrent layers)
 
 
@@ -45,12 +47,10 @@ def pairwise_exhaustive(domains, valid):
     names = list(domains)
     values = [list(domains[n]) for n in names]
     sizes = [len(v) for v in values]
-    combos = [index for index, combo in zip(itertools.product(*(range(n) for n in sizes)),
-                                            itertools.product(*values))
-              if valid(dict(zip(names, combo)))]
-    if not combos:
+    every = np.indices(sizes).reshape(len(sizes), -1).T          # in product order
+    index = every[Validity(domains, valid).of(every)]             # (combinations, parameters)
+    if not len(index):
         return
-    index = np.array(combos, np.int64)                  # (combinations, parameters)
     # each value and pair has an integer id: column k of `local` holds the code of the
     # value or pair (k-th of them) each combination holds, `offsets[k] + local[:, k]` its id
     local, widths = [], []
@@ -64,24 +64,30 @@ def pairwise_exhaustive(domains, valid):
     reach = np.stack(local, axis=1) + offsets[:-1]      # ids each combination covers
     # score[c]: how many values and pairs combination c would newly cover (every id is
     # uncovered at first). The combinations holding an id are a run of its column's stable
-    # sort, so covering it lowers just their scores: the whole covering costs one pass over
-    # reach instead of one per step.
-    score = np.full(len(combos), reach.shape[1], np.int64)
-    holders = []                                        # per column: combinations by code
+    # sort (held[starts[id]:starts[id + 1]]), so covering it lowers just their scores: the
+    # whole covering costs one pass over reach instead of one per step.
+    score = np.full(len(index), reach.shape[1], np.int64)
+    held, starts = [], [np.zeros(1, np.int64)]
     for k, codes in enumerate(local):
         order = np.argsort(codes.astype(np.uint16 if widths[k] < 2 ** 16 else np.int64),
                            kind="stable")
-        holders.append((order, np.searchsorted(codes[order], np.arange(widths[k] + 1))))
+        held.append(order)
+        starts.append(k * len(index) + np.searchsorted(codes[order], np.arange(1, widths[k] + 1)))
+    held, starts = np.concatenate(held), np.concatenate(starts)
     uncovered = np.zeros(offsets[-1], bool)
     uncovered[reach.ravel()] = True                     # only what some combination reaches
     while uncovered.any():
         best = int(np.argmax(score))                    # the first of the highest scores
-        yield {n: values[k][i] for k, (n, i) in enumerate(zip(names, combos[best]))}
-        for k in np.flatnonzero(uncovered[reach[best]]):
-            order, starts = holders[k]
-            code = local[k][best]
-            score[order[starts[code]:starts[code + 1]]] -= 1
-        uncovered[reach[best]] = False
+        yield {n: values[k][i] for k, (n, i) in enumerate(zip(names, index[best].tolist()))}
+        new = reach[best][uncovered[reach[best]]]
+        np.subtract.at(score, held[_runs(starts[new], starts[new + 1])], 1)
+        uncovered[new] = False
+
+
+def _runs(begin, end):
+    """The positions begin[i] up to end[i] (excluded), for every i, in one array."""
+    lengths = end - begin
+    return np.repeat(begin - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
 
 
 _COVERING = {}
@@ -124,6 +130,7 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
     n = len(names)
     sizes = np.array([len(v) for v in values])
     rng = np.random.default_rng(0)
+    validity = Validity(domains, valid)
     uncovered = set().union(
         {(k, a) for k in range(n) for a in range(len(values[k]))},
         {(k, a, j, b) for k, j in itertools.combinations(range(n), 2)
@@ -160,7 +167,7 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
         for k, a in fixed_by(target).items():
             draws[:, k] = a
         for t, index in enumerate(draws.tolist()):
-            if valid(params(index)):
+            if validity.holds(index):
                 rng.bit_generator.state = state
                 rng.integers(0, sizes, size=(t + 1, n))
                 return index
@@ -178,7 +185,7 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
                     continue
                 gain = gains(k, index)
                 index[k] = int(rng.choice(np.flatnonzero(gain == gain.max()).tolist()))
-            if valid(params(index)):
+            if validity.holds(index):
                 score = len(_items(index) & uncovered)
                 if score > best_score:
                     best, best_score = index, score

@@ -9,6 +9,7 @@ import pytest
 from conformance import specs
 from conformance.case import KERAS_SPECS
 from conformance.covering import EXHAUSTIVE_LIMIT, covering, pairwise, pairwise_sampled
+from conformance.validity import Validity
 
 
 def covered(domains, combos):
@@ -99,3 +100,36 @@ def test_a_first_row_alone_is_the_whole_coverings_first(layer):
     for keras_spec in spec.keras_specs:
         first = covering(spec, keras_spec, limit=1)
         assert first == [pairwise(spec.domains_for(keras_spec), spec.valid)[0]]
+
+
+@pytest.mark.parametrize("layer", ["Conv1D", "MultiHeadAttention", "SimpleRNN"])
+def test_validity_agrees_with_valid_on_every_combination(layer):
+    # conformance/validity.py answers from the parameters valid() read for an earlier
+    # combination: here against valid() itself, called on each combination as a dict
+    spec = specs.SPECS[layer]
+    domains = spec.domains_for("keras3")
+    names, values = list(domains), [list(v) for v in domains.values()]
+    every = np.indices([len(v) for v in values]).reshape(len(names), -1).T
+    validity = Validity(domains, spec.valid)
+    direct = [spec.valid(dict(zip(names, map(list.__getitem__, values, row))))
+              for row in every.tolist()]
+    assert validity.of(every).tolist() == direct
+    assert [validity.holds(row) for row in every[::97].tolist()] == direct[::97]
+    assert validity.calls < len(every) / 20       # what it is for: few calls of valid()
+
+
+def test_validity_refuses_a_valid_that_is_not_a_function_of_what_it_reads():
+    calls = itertools.count()
+    domains = {"a": [0, 1], "b": [0, 1, 2]}
+    flaky = lambda p: p["a"] == 0 or (next(calls) % 2 == 0 and p["b"] > 0)  # noqa: E731
+    with pytest.raises(RuntimeError, match="not deterministic|not a function"):
+        Validity(domains, flaky).of(np.indices((2, 3)).reshape(2, -1).T)
+    # one that reads a parameter only on some paths is a function of what it reads
+    odd = lambda p: p["a"] == 0 or p["b"] == 2                        # noqa: E731
+    assert Validity(domains, odd).of([[0, 0], [1, 0], [1, 2], [0, 2]]).tolist() == [
+        True, False, True, True]
+    # one that reads every parameter (dict(params)) is answered too
+    whole = lambda p: sum(dict(p).values()) == 2                       # noqa: E731
+    validity = Validity(domains, whole)
+    assert validity.of(np.indices((2, 3)).reshape(2, -1).T).tolist() == [
+        a + b == 2 for a in range(2) for b in range(3)]
