@@ -130,6 +130,10 @@ def overflow_sides(magnitude, value, bound=0.0):
     magnitude = np.asarray(magnitude, np.float64)
     value = np.broadcast_to(np.asarray(value, np.float64), magnitude.shape)
     with np.errstate(invalid="ignore", over="ignore"):
+        if np.all(np.maximum(magnitude, np.abs(value)) + np.abs(bound) < overflow_threshold()):
+            # the usual case: neither side reaches the range ((magnitude +- value) / 2 is at
+            # most the larger of the two)
+            return np.zeros(np.broadcast_shapes(magnitude.shape, np.shape(bound)), int)
         finite = np.isfinite(magnitude) & np.isfinite(value)
         positive = np.where(finite, (magnitude + value) / 2 + bound, 0.0) >= overflow_threshold()
         negative = np.where(finite, (magnitude - value) / 2 + bound, 0.0) >= overflow_threshold()

@@ -143,6 +143,8 @@ class Float32Overflow(OutOfScope):
 def _check_float32_range(value, step):
     with np.errstate(invalid="ignore", over="ignore"):
         reach = np.abs(value.v) + value.e
+    if np.all(reach < tolerance.overflow_threshold()):
+        return                                  # the usual case, in one comparison
     risky = np.isfinite(value.v) & ~(reach < tolerance.overflow_threshold())
     if np.any(risky):
         raise Float32Overflow(f"{tolerance.UNDETERMINED}: a state reaches "
