@@ -104,12 +104,14 @@ def sum_bound(magnitude, terms, value=0.0, u=None, overflow="decline", products=
     if products and operands:
         bound = bound + (2.0 * operands + operands * operands) * magnitude
     sides = overflow_sides(magnitude, value, bound)
+    if overflow != "decline" or not np.any(sides):
+        return bound
     with np.errstate(invalid="ignore"):
         # where the exact value is itself beyond the range, every order gives its infinity,
         # which compare.py admits: determined
         part_way = (sides != 0) & (np.abs(np.asarray(value, np.float64)) + bound
                                    < overflow_threshold())
-    if overflow == "decline" and np.any(part_way):
+    if np.any(part_way):
         index = tuple(int(i) for i in np.argwhere(part_way)[0])
         name = declared().storage or "float32"
         raise OutOfScope(f"{UNDETERMINED}: a {name} sum whose terms' magnitudes add up to "
