@@ -78,7 +78,9 @@ class LayerSpec:
     arrays:    (params, config, input_shapes, regime) -> (inputs, weights), in place of `inputs`
                and the plain weight draws, where the arrays follow the params (integer indices
                of a dtype) or the weights must carry the regime (a lookup table of NaN and inf).
-    valid:     params -> bool, for combinations Keras forbids (strides > 1 with dilation > 1).
+    valid:     params -> bool, for combinations Keras forbids (strides > 1 with dilation > 1);
+               a deterministic function of the params it reads, which the covering hands
+               it as a read-only Mapping (conformance/validity.py).
     call_kwargs: (params, input_shapes, rng) -> keyword arguments of the call: training=...,
                or arrays such as a mask (drawn from rng after the inputs and weights).
     rejects:   configs Keras refuses; edge_cases: (params, input_shapes or None) pairs added to
