@@ -8,7 +8,8 @@ imports the plugins and the test module through its assertion-rewriting hook, an
 child per run: the child takes the run's environment, working directory and arguments, sends
 its output to two files and runs pytest.main(), then exits as a fresh process would (sys.exit,
 so atexit handlers run). The candidate's own process is started by the child exactly as by a
-fresh run, and the child builds its own config, plugin objects and cases.
+fresh run (a serial run forks it: conformance/candidates/forked.py), and the child builds its
+own config, plugin objects and cases.
 
 Some modules read the environment when imported (the plugin, HYPOTHESIS_PROFILE), so the server
 takes only runs in the environment it was started in. A run that names its own working

@@ -16,6 +16,8 @@ import traceback
 
 import numpy as np
 
+from conformance.candidates import forked
+
 
 class CandidateError(Exception):
     """The candidate raised, crashed, hung or could not be loaded; `kind` says which."""
@@ -71,9 +73,12 @@ class IsolatedCandidate:
         self._log = tempfile.NamedTemporaryFile(prefix="candidate-", suffix=".log", delete=False)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", **self.env)
         env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] + [env.get("PYTHONPATH", "")])
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conformance.candidates.isolation", self.target],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
+        if forked.can_fork():
+            self.proc = forked.ForkedProcess(serve, self.target, env, self._log)
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "conformance.candidates.isolation", self.target],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
         try:
             kind, value = self._receive(self.load_timeout, "loading")
         except CandidateError as exc:
