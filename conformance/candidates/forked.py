@@ -18,6 +18,7 @@ modules register on import), its own run at exit. The parent sees a Popen: the
 same stdin, stdout, poll(), wait() and kill() (ForkedProcess).
 """
 import atexit
+import gc
 import io
 import os
 import signal
@@ -119,6 +120,7 @@ def _message(value):
 
 def _as_fresh(serve, target, env):
     """What a fresh `python -m conformance.candidates.isolation target` in env would have."""
+    gc.freeze()          # the parent's objects: the child's collections need not walk them
     atexit._clear()                   # the parent's; those its modules register on import:
     if "logging" in sys.modules:
         atexit.register(sys.modules["logging"].shutdown)
