@@ -14,8 +14,9 @@ The child is then made to look like the fresh process: the target's argv and env
 pipes as stdin and stdout and the log as stderr, unbuffered; default signal handling, warning
 filters and logging; no faulthandler or pytest import hook; NumPy's global random state
 reseeded; none of the parent's exit handlers (but logging's and weakref.finalize's, which its
-modules register on import), its own run at exit. The parent sees a Popen: the
-same stdin, stdout, poll(), wait() and kill() (ForkedProcess).
+modules register on import), its own run at exit; the parent's objects frozen (gc.freeze), so
+that its collections do not walk them. The parent sees a Popen: the same stdin, stdout,
+poll(), wait() and kill() (ForkedProcess).
 """
 import atexit
 import gc
