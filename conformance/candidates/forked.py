@@ -4,11 +4,11 @@ as a fresh interpreter and cheaper (isolation.py starts one per candidate and wo
 A fresh `python -m conformance.candidates.isolation TARGET` spends about 0.35 s of CPU importing
 NumPy and the suite before it loads its candidate; the suite's own tests start some 130 such
 processes, one in each run of the suite they make. A fork of a process that has those modules
-already costs about 10 ms. Forking is done only where it is safe: this process runs one Python
-thread and has imported none of the frameworks whose runtimes start threads of their own
-(TensorFlow, PyTorch, JAX), so the child copies nothing another thread held half-done. A
-pytest-xdist worker has execnet's thread, so its candidates still start with subprocess.Popen;
-so do those of a process that has imported TensorFlow, PyTorch or JAX.
+already costs about 10 ms. Forking is done only where it is safe: on Linux, where this process
+runs one Python thread and has imported none of the frameworks whose runtimes start threads of
+their own (TensorFlow, PyTorch, JAX), so the child copies nothing another thread held half-done.
+A pytest-xdist worker has execnet's thread, so its candidates still start with
+subprocess.Popen; so do those of a process that has imported TensorFlow, PyTorch or JAX.
 
 The child is then made to look like the fresh process: the target's argv and environment, its
 pipes as stdin and stdout and the log as stderr, unbuffered; default signal handling, warning
@@ -32,10 +32,11 @@ RUNTIMES = ("tensorflow", "torch", "jax", "jaxlib")     # start threads once imp
 
 
 def can_fork():
-    """Whether this process runs one Python thread (sys._current_frames also sees threads
-    started with _thread, as execnet's are, which threading does not count) and has imported
-    none of RUNTIMES."""
-    return (hasattr(os, "fork") and threading.active_count() == 1
+    """Whether this is Linux (macOS's system libraries are not safe across a fork without an
+    exec, which is why multiprocessing spawns there), this process runs one Python thread
+    (sys._current_frames also sees threads started with _thread, as execnet's are, which
+    threading does not count) and has imported none of RUNTIMES."""
+    return (sys.platform.startswith("linux") and threading.active_count() == 1
             and len(sys._current_frames()) == 1
             and not any(name in sys.modules for name in RUNTIMES))
 
