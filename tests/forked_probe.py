@@ -29,8 +29,8 @@ class Probe:
         print("a print of the candidate's own, which must not reach the protocol")
         warnings.warn("a candidate's UserWarning")          # an error only under the parent's
         return {"argv": sys.argv[1:], "environment": os.environ.get("KC_PROBE"),
-                "root_handlers": len(
-                    logging.root.handlers), "stdin_buffered": type(sys.stdin.buffer).__name__,
+                "root_handlers": len(logging.root.handlers),
+                "stdin_buffered": type(sys.stdin.buffer).__name__,
                 "pid_is_new": os.getpid() != int(os.environ["KC_PROBE_PARENT"])}
 
     def crash(self, case):

@@ -23,8 +23,10 @@ import gc
 import io
 import os
 import signal
+import subprocess
 import sys
 import threading
+import time
 import traceback
 import warnings
 
@@ -68,8 +70,6 @@ class ForkedProcess:
         return self.returncode
 
     def wait(self, timeout=None):
-        import subprocess
-        import time
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
@@ -89,11 +89,15 @@ class ForkedProcess:
 
 
 def _child(serve, target, env, requests, replies, log):
+    import fcntl                                         # POSIX only, as fork is
     code = 1
     try:
-        for fd, std in ((requests, 0), (replies, 1), (log, 2)):
+        # copies above 2 first: one of the pipes may have taken a standard number the parent
+        # had closed, which the next dup2 would then overwrite
+        copies = [fcntl.fcntl(fd, fcntl.F_DUPFD, 3) for fd in (requests, replies, log)]
+        for fd, std in zip(copies, (0, 1, 2)):
             os.dup2(fd, std)
-        for fd in (requests, replies):
+        for fd in copies + [fd for fd in (requests, replies) if fd > 2]:
             os.close(fd)
         _as_fresh(serve, target, env)
         try:
