@@ -66,7 +66,7 @@ class ForkedProcess:
         if self.returncode is None:
             done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
-                self._exited(status)
+                self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 
     def wait(self, timeout=None):
@@ -83,9 +83,6 @@ class ForkedProcess:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-    def _exited(self, status):
-        self.returncode = os.waitstatus_to_exitcode(status)
 
 
 def _child(serve, target, env, requests, replies, log):
