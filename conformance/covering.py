@@ -166,11 +166,12 @@ def pairwise_sampled(domains, valid, candidates=8, tries=4000):
         draws = rng.integers(0, sizes, size=(tries, n))   # row by row, the stream of one call each
         for k, a in fixed_by(target).items():
             draws[:, k] = a
-        for t, index in enumerate(draws.tolist()):
-            if validity.holds(index):
-                rng.bit_generator.state = state
-                rng.integers(0, sizes, size=(t + 1, n))
-                return index
+        for start in range(0, tries, 64):      # lists made 64 rows at a time, not all 4000
+            for t, index in enumerate(draws[start:start + 64].tolist(), start):
+                if validity.holds(index):
+                    rng.bit_generator.state = state
+                    rng.integers(0, sizes, size=(t + 1, n))
+                    return index
         return None
 
     while uncovered:

@@ -3,8 +3,9 @@ the suite is): asks the same of a candidate process forked from here and of one 
 (conformance/candidates/forked.py), and prints both answers as one JSON line for
 tests/test_forked.py. The parent first sets up what a pytest process holds and a fresh process
 would not: an exit handler (which appends its process's id to MARKS), an erroring warning
-filter, a logging handler, its own environment."""
+filter, a logging handler, its own environment, its own collector threshold."""
 import atexit
+import gc
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ class Probe:
         return {"argv": sys.argv[1:], "environment": os.environ.get("KC_PROBE"),
                 "root_handlers": len(logging.root.handlers),
                 "stdin_buffered": type(sys.stdin.buffer).__name__,
+                "gc_threshold": gc.get_threshold(),
                 "pid_is_new": os.getpid() != int(os.environ["KC_PROBE_PARENT"])}
 
     def crash(self, case):
@@ -77,6 +79,7 @@ def main():
     os.environ["KC_PROBE_PARENT"] = str(os.getpid())
     atexit.register(_mark, sys.argv[1])
     warnings.simplefilter("error", UserWarning)
+    gc.set_threshold(20_000, 10, 10)                  # conformance/plugin.py's
     logging.root.addHandler(logging.StreamHandler(sys.stderr))
     cases, _ = fixtures.load_all(fixtures.default_root(), "keras3", {"Dense", "LSTM", "Dropout"})
     cases = [c for c in cases if not c.out_of_scope][::7]

@@ -20,10 +20,11 @@ def test_a_forked_candidate_process_is_the_fresh_one(tmp_path):
     fork, fresh = answers["forked"], answers["fresh"]
     assert (fork["process"], fresh["process"]) == ("ForkedProcess", "Popen")
     # its own argv and environment, the interpreter's warning filters (the probe's warning is
-    # no error, as it is under the parent's), no logging handler of the parent's, a pid
+    # no error, as it is under the parent's), no logging handler of the parent's, CPython's
+    # collector thresholds, a pid
     assert fork["seen"] == fresh["seen"] == {
         "argv": ["tests.forked_probe:Probe"], "environment": "child", "root_handlers": 0,
-        "stdin_buffered": "BufferedReader", "pid_is_new": True}
+        "stdin_buffered": "BufferedReader", "gc_threshold": [700, 10, 10], "pid_is_new": True}
     assert fork["exit_code"] == fresh["exit_code"] == 0          # at the end of its requests
     assert fork["crash"] == fresh["crash"]
     assert "exit code -11" in fork["crash"]

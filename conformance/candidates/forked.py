@@ -113,6 +113,9 @@ def _child(serve, target, env, requests, replies, log):
             os._exit(code)
 
 
+FRESH_GC_THRESHOLD = (700, 10, 10)        # CPython's
+
+
 def _message(value):
     """sys.exit(value) with a value that is not a number: printed, exit code 1 (0 for None)."""
     if value is None:
@@ -124,6 +127,7 @@ def _message(value):
 def _as_fresh(serve, target, env):
     """What a fresh `python -m conformance.candidates.isolation target` in env would have."""
     gc.freeze()          # the parent's objects: the child's collections need not walk them
+    gc.set_threshold(*FRESH_GC_THRESHOLD)     # a pytest parent raises its own (plugin.py)
     atexit._clear()                   # the parent's; those its modules register on import:
     if "logging" in sys.modules:
         atexit.register(sys.modules["logging"].shutdown)
