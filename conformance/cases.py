@@ -325,6 +325,29 @@ def case_strategy(spec, keras_spec, **fixed):
         params_strategy(spec, keras_spec, **fixed), st.integers(0, 2 ** 32 - 1))
 
 
+_DIGESTS = {}          # a property test's code -> the digest Hypothesis derives from it
+
+
+def seeded_once(test):
+    """`test`, a Hypothesis test defined inside a parametrized one, with the seed and
+    database key a derandomizing profile (CI's) derives from it, computed once a process:
+    Hypothesis derives both from a digest of the test's source, which it tokenizes again for
+    each (2 ms, twice per parametrized test: seconds of the oracle tests), while an inner
+    test's source, so its digest, is the same in every one. The same examples as without;
+    under another profile, `test` as it is."""
+    from hypothesis import seed, settings
+    from hypothesis.internal.reflection import function_digest
+    inner = test.hypothesis.inner_test
+    if not settings.default.derandomize or hasattr(inner, "_hypothesis_internal_add_digest"):
+        return test
+    if inner.__code__ not in _DIGESTS:
+        _DIGESTS[inner.__code__] = function_digest(inner)
+    digest = _DIGESTS[inner.__code__]
+    test = seed(int.from_bytes(digest, "big"))(test)
+    test._hypothesis_internal_database_key = digest        # else computed again
+    return test
+
+
 def rejected_case(spec, reject, keras_spec):
     """A case carrying a config Keras refuses: the Reject's inputs (zeros of its input_shapes
     unless it gives them) and zero weights of whatever shapes the config implies (none if it

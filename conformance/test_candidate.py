@@ -9,7 +9,7 @@ from hypothesis.errors import Unsatisfiable
 
 from conformance import specs, tolerance
 from conformance.candidates.isolation import CandidateError
-from conformance.cases import case_strategy, declared
+from conformance.cases import case_strategy, declared, seeded_once
 from conformance.compare import compare_case
 from conformance.fixtures import FixtureProblem
 from conformance.oracles import ONEDNN_EXECUTION_FAILURE, TF_RUNTIME_ERROR, tensorflow_error
@@ -157,7 +157,7 @@ def test_live_property(layer, kc, candidate, request):
             f"{headline(kc, case)}\n{outcome.message}\nrerun: {rerun}")
 
     try:
-        candidate_matches_reference()
+        seeded_once(candidate_matches_reference)()
     except Unsatisfiable:
         if unsupported:
             pytest.skip(unsupported[0])

@@ -16,7 +16,8 @@ from hypothesis.errors import Unsatisfiable
 from conformance import backward, specs
 from conformance.candidates.isolation import CandidateError, IsolatedCandidate
 from conformance.case import KERAS_SPECS
-from conformance.cases import case_strategy, fixture_cases, rejected_case, with_expected
+from conformance.cases import (case_strategy, fixture_cases, rejected_case, seeded_once,
+                               with_expected)
 from conformance.compare import compare_case
 from conformance.oracles import (
     FALLBACK_ORACLES, ORACLE_ENV, ORACLES, TF_RUNTIME_ERROR, fallbacks, oracle_answer,
@@ -212,7 +213,7 @@ def test_reference_matches_oracle(layer, keras_spec, device, regime, oracles, re
             f"reference {reference_shape}")
 
     try:
-        matches()
+        seeded_once(matches)()
     except Unsatisfiable:
         if any(installed(name) for name in FALLBACK_ORACLES):
             raise
@@ -381,4 +382,4 @@ def test_reference_gradients_match_oracle(layer, keras_spec, oracles, request):
             f"{name}, {layer} {twin.params} config {twin.config}: {outcome.message}")
         record_worst_ratio(request.node, outcome.error_ratio or 0.0, layer=layer,
                            spec=keras_spec, device="cpu", regime="gradient")
-    matches()
+    seeded_once(matches)()
