@@ -20,9 +20,10 @@ def covered(domains, combos):
     for k in range(combos.shape[1]):
         seen |= {(k, int(v)) for v in np.unique(combos[:, k])}
     for k, j in itertools.combinations(range(combos.shape[1]), 2):
-        # each pair of values as one integer, a * size_j + b
-        codes = np.unique(combos[:, k] * sizes[j] + combos[:, j])
-        seen |= {(k, int(c) // sizes[j], j, int(c) % sizes[j]) for c in codes}
+        # each pair of values as one integer, a * size_j + b, marked in a table of them all
+        held = np.zeros(sizes[k] * sizes[j], bool)
+        held[combos[:, k] * sizes[j] + combos[:, j]] = True
+        seen |= {(k, int(c) // sizes[j], j, int(c) % sizes[j]) for c in np.flatnonzero(held)}
     return seen
 
 
@@ -38,11 +39,11 @@ def test_every_valid_pair_is_covered(layer, keras_spec):
     domains = spec.domains_for(keras_spec)
     if math.prod(len(v) for v in domains.values()) > EXHAUSTIVE_LIMIT:
         pytest.skip("too many combinations to enumerate: test_sampled_covering checks it")
-    names = list(domains)
-    every = np.array([index for index, combo in
-                      zip(itertools.product(*(range(len(v)) for v in domains.values())),
-                          itertools.product(*domains.values()))
-                      if spec.valid(dict(zip(names, combo)))])
+    names, count = list(domains), math.prod(len(v) for v in domains.values())
+    # valid() itself on every combination, in product order (the last parameter fastest)
+    holds = np.fromiter((spec.valid(dict(zip(names, combo)))
+                         for combo in itertools.product(*domains.values())), bool, count)
+    every = np.indices([len(v) for v in domains.values()]).reshape(len(names), -1).T[holds]
     chosen = covering(spec, keras_spec)      # pairwise(domains, valid), shared in the process
     assert all(spec.valid(c) for c in chosen)
     assert covered(domains, np.array([as_indices(domains, c) for c in chosen])) == \
