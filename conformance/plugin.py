@@ -86,16 +86,11 @@ def pytest_cmdline_main(config):
     yield
 
 
-# The young generation's threshold of the run's own processes (pytest's controller, its
-# workers, a run's fork): the reference's and the bounds' NumPy code allocates containers by the
-# million, and at Python's 700 the collector ran 18,000 times in one worker's share of the suite
-# (6% of its CPU) to find little; the older generations keep Python's thresholds. Candidates'
-# processes keep Python's own.
-YOUNG_COLLECTION = 20_000
+YOUNG_COLLECTION = 20_000    # at Python's 700, 18,000 collections: 6% of a worker's CPU
 
 
 def pytest_configure(config):
-    gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
+    gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])   # not in candidates' processes
     config.addinivalue_line("markers", "kc_case: a golden-fixture case run on the candidate")
     config.addinivalue_line("markers", "kc_oracle: checks the reference against tf.keras")
     config.addinivalue_line("markers", "kc_live: a live property test of the candidate")

@@ -7,7 +7,7 @@ import numpy as np
 
 from conformance import tolerance
 from conformance.spec import Divergence, Expected
-from conformance.specs import _activation_bounds, _engine_activations, _engines
+from conformance.specs import _activation_bounds, _engine_activations, _engine_runs
 from conformance.elements import error_ratio
 from reference.config import OutOfScope
 from reference.activations import SELU_ALPHA, SELU_SCALE, activation as get_activation
@@ -59,7 +59,7 @@ def through_activation(name, z, bound, keras_spec):
         return y, _activation_bounds.ROW_BOUNDS[name](z, bound)
     bound = elementwise_bound(name, f, z, y, bound)
     _watch_exp_minus_one(name, z, y, bound)
-    y, bound = _engines.watch(name, z, y, bound, keras_spec)
+    y, bound = _engine_runs.watch(name, z, y, bound, keras_spec)
     return y, bound
 
 

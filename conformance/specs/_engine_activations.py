@@ -1,13 +1,12 @@
 """The deploy engines' known divergences in a layer's activation, as Divergences for the specs:
 each engine's reason and evidence, and the predicates that replay its activations
 (_engines.py) on the case, elementwise on the layer's output or through a recurrence's Bounded
-run."""
+run (_engine_runs.py)."""
 import numpy as np
 
 from conformance.spec import Divergence
-from conformance.specs._engines import (
-    BUILTIN, ONNXRUNTIME, OPENVINO, XNNPACK, off, off_in_run,
-)
+from conformance.specs._engine_runs import off_in_run
+from conformance.specs._engines import BUILTIN, ONNXRUNTIME, OPENVINO, XNNPACK, off
 
 
 # Which activations each engine computes otherwise (a case without them is not replayed), and

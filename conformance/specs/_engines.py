@@ -4,9 +4,9 @@ known divergences: the activations as their kernels or converted graphs evaluate
 LiteRT also the further activations the converter composes of EXP, LOG and LOGISTIC: celu,
 log_sigmoid, mish, silu, glu, and XNNPACK's GELU), with
 TFLite's builtin kernels' clamp to float32's finite range before them; inside a recurrence,
-the spec's own Bounded run replayed with the engine's activations (off_in_run). The engines'
-other divergences (pooling, merges, constants, tf2onnx's select) are _engine_ops.py's, and
-_engine_activations.py builds the activations' Divergences from these replays.
+the spec's own Bounded run replayed with the engine's activations (_engine_runs.py). The
+engines' other divergences (pooling, merges, constants, tf2onnx's select) are _engine_ops.py's,
+and _engine_activations.py builds the activations' Divergences from these replays.
 
 Each replay was measured on the engine (tensorflow 2.21 converter, ai-edge-litert 2.3.0,
 tf2onnx 1.17 with onnxruntime 1.32, openvino 2026.4.1 under Keras 3.15.1, x86-64 CPU); the
@@ -14,8 +14,6 @@ evidence strings say where and with which numbers. A replay gives the engine's v
 is a formula (log(exp(z) + 1) in float32), and an allowance where it is an approximation whose
 error the suite cannot replay without the engine's own coefficients (onnxruntime's sigmoid).
 """
-import contextvars
-from collections import OrderedDict
 
 import numpy as np
 
@@ -25,9 +23,8 @@ from conformance.specs._engine_onnx import (
     ORT_SIGMOID_TIMES_X, onnxruntime_activation, ort_sigmoid, ort_sigmoid_slack,
 )
 from conformance.specs._onednn_soft_relu import soft_relu_onednn
-from conformance.tolerance import declared, overflow_threshold
+from conformance.tolerance import overflow_threshold
 from reference.activations import SELU_ALPHA, SELU_SCALE, activation as reference_activation
-from reference.config import OutOfScope
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -331,7 +328,7 @@ def off(engine, name, z, y, bound, keras_spec="keras3", clamped=False, fused=Fal
         replay(engine, name, z, keras_spec, clamped, fused, shift, alpha)
         for shift in (-1, 0, 1))
         if value is not None]
-    return bool(ratios and np.any(np.minimum.reduce(ratios) > REPLAY_RATIO)) or _off_allowance(
+    return bool(ratios and np.any(np.minimum.reduce(ratios) > REPLAY_RATIO)) or off_by_allowance(
         engine, name, z, y, bound, fused)
 
 
@@ -368,7 +365,7 @@ def _glu_off_onnxruntime(z, y, bound):
     return bool(np.any(slack > ALLOWANCE_FACTOR[ONNXRUNTIME] * np.broadcast_to(bound, y.shape)))
 
 
-def _off_allowance(engine, name, z, y, bound, fused=False):
+def off_by_allowance(engine, name, z, y, bound, fused=False):
     """off() by the allowance alone (the part a replay cannot carry through a recurrence)."""
     if isinstance(name, dict):
         name = name.get("config")
@@ -376,140 +373,3 @@ def _off_allowance(engine, name, z, y, bound, fused=False):
     bound = np.broadcast_to(np.asarray(bound, np.float64), np.shape(slack))
     factor = ALLOWANCE_FACTOR.get((engine, name), ALLOWANCE_FACTOR.get(engine, 1.0))
     return bool(np.any(slack > factor * bound))
-
-
-# A recurrence is run twice through the spec's own Bounded arithmetic (conformance/specs/
-# bounded.py): as the reference computes it, and with each activation replaced by the engine's
-# replay. While a dict is set here, _common.through_activation hands every activation it
-# evaluates to `watch` (which checks the allowance and gives back the value the run goes on
-# with), and bounded.fold_bounded hands its results to `record`.
-_RUN = contextvars.ContextVar("engine_run", default=None)
-
-
-def watch(name, z, y, bound, keras_spec):
-    """(y, bound), or the engine's replay of y while an engine run is set (with a bound of 0
-    where the replay is a number and the reference's NaN has none)."""
-    run = _RUN.get()
-    if run is None or not run["activations"]:
-        return y, bound
-    if run["replay"]:
-        value = replay(run["engine"], name, z, keras_spec, run["clamped"], shift=run["shift"])
-        if value is None:
-            return y, bound
-        value = np.broadcast_to(value, np.shape(y))
-        run["overflows"] |= bool(np.any(np.isinf(value) & np.isfinite(y)))
-        bound = np.broadcast_to(bound, np.shape(y))
-        return value, np.where(np.isnan(bound) & ~np.isnan(value), 0.0, bound)
-    for engine, off in run["off"].items():      # the reference's run: each engine's check
-        if not off:
-            run["off"][engine] = _off_allowance(engine, name, z, y, bound)
-    return y, bound
-
-
-def kernel_output(v):
-    """A matrix product's value v in a Bounded run, as the engine of a replayed run leaves it:
-    TFLite's builtin FULLY_CONNECTED clamps it, so an infinite x @ kernel is FLT_MAX before
-    the sum with h @ recurrent_kernel, and inf + -inf is 0 there, not NaN (SimpleRNNCell-076
-    gives softsign(0) = 0 where the reference has NaN). The cell's own sums and products
-    are not clamped in the replay: a replay whose state reaches FLT_MAX overflows and says
-    nothing."""
-    run = _RUN.get()
-    if run is not None and run["replay"] and run["clamped"]:
-        return clamp(v)
-    return v
-
-
-def select(keep, a, b):
-    """where(keep, a, b) of a masked step in a Bounded run; in onnxruntime's replayed run
-    keep * a + (1 - keep) * b, as tf2onnx writes TensorFlow's Select (a NaN or infinity in
-    the branch not taken gives NaN)."""
-    run = _RUN.get()
-    if run is not None and run["replay"] and run["select"]:
-        keep = np.asarray(keep, np.float64)
-        with np.errstate(invalid="ignore"):
-            return keep * a + (1.0 - keep) * b
-    return np.where(keep, a, b)
-
-
-def record(*bounded):
-    run = _RUN.get()
-    if run is not None:
-        run["folds"].append([(np.asarray(b.v, np.float64),
-                              np.broadcast_to(np.asarray(b.e, np.float64), np.shape(b.v)))
-                             for b in bounded])
-
-
-def _run(expect, case, run):
-    run.update(folds=[], off=dict.fromkeys(ENGINES, False), overflows=False)
-    token = _RUN.set(run)
-    try:
-        expect(case)
-    finally:
-        _RUN.reset(token)
-    return run
-
-
-ENGINES = (XNNPACK, BUILTIN, ONNXRUNTIME, OPENVINO)
-# The reference's run of a recurrence is the same for every engine but for each engine's
-# allowance check, which it makes for all four: kept for the last KEPT_RUNS cases, so that
-# the engines' known-failures files, each a pass over the same cases, run it once a case.
-_REFERENCE_RUNS = OrderedDict()      # (expect, case id, declared precision) -> entry
-KEPT_RUNS = 4096
-
-
-def _reference_run(expect, case):
-    """expect(case) as the reference computes it, with its folds and each engine's off (the
-    allowance alone), or None where the reference has no answer (OutOfScope). A loaded
-    fixture case is a new copy of the stored one on each load, holding the same arrays: a
-    kept run is the case's where its id, inputs, weights, config and call arguments are."""
-    key = (id(expect), case.spec, case.id, declared())
-    made_of = (expect, case.inputs, case.weights, case.config, case.call_kwargs)
-    entry = _REFERENCE_RUNS.get(key)
-    if entry is not None and all(a is b for a, b in zip(entry[0], made_of)):
-        _REFERENCE_RUNS.move_to_end(key)
-        return entry[1]
-    parts = {"engine": None, "clamped": False, "activations": True, "select": False,
-             "replay": False, "shift": 0}
-    try:
-        run = _run(expect, case, parts)
-    except OutOfScope:
-        run = None
-    _REFERENCE_RUNS[key] = (made_of, run)
-    while len(_REFERENCE_RUNS) > KEPT_RUNS:
-        _REFERENCE_RUNS.popitem(last=False)
-    return run
-
-
-def off_in_run(engine, expect, case, clamped=False, activations=True, select=False):
-    """Whether the recurrence of expect(case), run with the engine's activations in place of
-    the reference's (activations) or its masked steps selected by a product (select, as
-    onnxruntime's), ends beyond the bound of some output or final state (every time step
-    where the layer returns sequences) with its exp at either edge of its error and in
-    between, or some step's activation has an allowance beyond its bound."""
-    parts = {"engine": engine, "clamped": clamped, "activations": activations, "select": select}
-    reference = _reference_run(expect, case)
-    if reference is None:
-        return False
-    if activations and reference["off"][engine]:
-        return True
-    last = not case.config.get("return_sequences")
-    smallest = None          # each output's least error ratio over the shifts replayed so far
-    for shift in (-1, 0, 1):
-        replayed = dict(parts, replay=True, shift=shift)
-        try:
-            _run(expect, case, replayed)
-        except OutOfScope:
-            # the replay overflows: where the engine's own activation gave the infinity
-            # (XNNPACK's softplus of 88.4) that is the divergence; where a later sum
-            # overflowed, the engine's kernels may clamp or overflow otherwise
-            return replayed["overflows"]
-        ratios = []
-        for fold, again in zip(reference["folds"], replayed["folds"]):
-            for index, ((v, e), (w, _)) in enumerate(zip(fold, again)):
-                if index == 0 and last:
-                    v, e, w = v[:, -1], e[:, -1], w[:, -1]
-                ratios.append(error_ratio(v, e, w))
-        smallest = ratios if smallest is None else list(map(np.minimum, smallest, ratios))
-        if not any(bool(np.any(r > REPLAY_RATIO)) for r in smallest):
-            return False     # within bound at every edge so far: the other edges cannot cover it
-    return True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance import tolerance
-from conformance.specs import _engines
+from conformance.specs import _engine_runs
 from conformance.specs._common import through_activation
 from reference.config import OutOfScope
 from reference.core import linear_sum
@@ -71,7 +71,7 @@ def matmul(a, kernel, bias=None):
         error = np.broadcast_to(a.e, np.shape(a.v))
         carried = np.sum(_times(np.abs(kernel), error[..., :, None]), axis=-2)
         bound = tolerance.sum_bound(magnitude, terms, v, products=True) + carried
-    return Bounded(_engines.kernel_output(v), bound)    # an engine's replay: its clamp
+    return Bounded(_engine_runs.kernel_output(v), bound)    # an engine's replay: its clamp
 
 
 def activate(name, a, spec):
@@ -163,9 +163,9 @@ def fold_bounded(step, x, states, mask, go_backwards, zero_output_for_mask):
             keep = np.asarray(mask)[:, t].reshape(-1, *(1,) * (output.v.ndim - 1))
             before = (Bounded(0.0, 0.0) if zero_output_for_mask or previous is None
                       else previous)
-            output = Bounded(_engines.select(keep, output.v, before.v),
+            output = Bounded(_engine_runs.select(keep, output.v, before.v),
                              np.where(keep, output.e, before.e))
-            new_states = [Bounded(_engines.select(keep, n.v, o.v), np.where(keep, n.e, o.e))
+            new_states = [Bounded(_engine_runs.select(keep, n.v, o.v), np.where(keep, n.e, o.e))
                           for n, o in zip(new_states, states)]
         for value in [output, *new_states]:
             _check_float32_range(value, t)
@@ -173,5 +173,5 @@ def fold_bounded(step, x, states, mask, go_backwards, zero_output_for_mask):
         states, previous = new_states, output
     stacked = Bounded(np.stack([o.v for o in outputs], axis=1),
                       np.stack([np.broadcast_to(o.e, o.v.shape) for o in outputs], axis=1))
-    _engines.record(stacked, *states)       # an engine's replayed run (_engines.off_in_run)
+    _engine_runs.record(stacked, *states)   # an engine's replayed run (off_in_run)
     return stacked, states
