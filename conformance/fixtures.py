@@ -158,8 +158,8 @@ def same_bounds(stored, new):
     caught). The step: the reference's float64 sums differ in their last bits from one CPU to
     another (NumPy's and OpenBLAS's SIMD paths), by up to 5e-11 relative where a bound holds
     a sum that cancels (an AMD EPYC with AVX2 against the AVX-512 machines the fixtures were
-    written and checked on), and a bound whose float64 value lies that close to a float32 rounds up to
-    that float32 on one machine and to the next on the other."""
+    written and checked on), and a bound whose float64 value lies that close to a float32
+    rounds up to that float32 on one machine and to the next on the other."""
     pairs = [(stored.bounds, new.bounds)] + [
         (entry[1], ((new.observed or {}).get(name) or ([], []))[1])
         for name, entry in (stored.observed or {}).items() if not isinstance(entry, dict)]

@@ -100,33 +100,37 @@ def test_a_widened_bound_rehashed_into_the_manifest_fails_the_regeneration(copy_
     cases = fixtures.read_layer(copy_of_fixtures, "keras3", "Dense", manifest)
     widened = cases[3].id
     cases[3].bounds = [2 * b for b in cases[3].bounds]
-    files = fixtures.write_layer(copy_of_fixtures, "keras3", "Dense", cases)
-    doc = json.loads((copy_of_fixtures / "manifest.json").read_text())
-    doc["files"].update({f: fixtures.sha256(copy_of_fixtures / f) for f in files})
-    (copy_of_fixtures / "manifest.json").write_text(json.dumps(doc))
+    rewrite_with_its_hashes(copy_of_fixtures, "Dense", cases)
     assert not fixtures.load_all(copy_of_fixtures, "keras3", {"Dense"})[1]
     assert fixtures.verify(copy_of_fixtures, layers={"Dense"}) == [
         f"keras3/{widened}: the stored bounds are not the reference's (rounded up to float32, "
         f"as they are stored)"]
 
 
-@pytest.mark.parametrize("steps", [1, 2])
+@pytest.mark.parametrize("steps", [-1, 1, 2])
 def test_a_bound_one_float32_step_off_is_another_cpus_rounding(copy_of_fixtures, steps):
     """The reference's float64 bound differs in its last bits from CPU to CPU, so its float32
-    rounding may land on the next float32: one step either way verifies, two are caught."""
+    rounding may land on the float32 next to it: one step either way verifies, two are
+    caught."""
     manifest = fixtures.read_manifest(copy_of_fixtures)
     cases = fixtures.read_layer(copy_of_fixtures, "keras3", "Dense", manifest)
     moved = cases[5].id
-    for step in range(steps):
-        cases[5].bounds = [np.nextafter(np.float32(b), np.float32(np.inf))
+    for _ in range(abs(steps)):
+        cases[5].bounds = [np.nextafter(np.float32(b), np.float32(np.inf * steps))
                            for b in cases[5].bounds]
-    files = fixtures.write_layer(copy_of_fixtures, "keras3", "Dense", cases)
-    doc = json.loads((copy_of_fixtures / "manifest.json").read_text())
-    doc["files"].update({f: fixtures.sha256(copy_of_fixtures / f) for f in files})
-    (copy_of_fixtures / "manifest.json").write_text(json.dumps(doc))
-    assert fixtures.verify(copy_of_fixtures, layers={"Dense"}) == ([] if steps == 1 else [
+    rewrite_with_its_hashes(copy_of_fixtures, "Dense", cases)
+    assert fixtures.verify(copy_of_fixtures, layers={"Dense"}) == ([] if abs(steps) == 1 else [
         f"keras3/{moved}: the stored bounds are not the reference's (rounded up to float32, "
         f"as they are stored)"])
+
+
+def rewrite_with_its_hashes(root, layer, cases):
+    """A keras3 layer's files written again from `cases`, their sha256 put in the manifest:
+    a tampering that loads."""
+    files = fixtures.write_layer(root, "keras3", layer, cases)
+    doc = json.loads((root / "manifest.json").read_text())
+    doc["files"].update({f: fixtures.sha256(root / f) for f in files})
+    (root / "manifest.json").write_text(json.dumps(doc))
 
 
 def test_a_consistently_rewritten_but_corrupt_file_is_unreadable(copy_of_fixtures):
