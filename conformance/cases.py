@@ -316,13 +316,52 @@ def params_strategy(spec, keras_spec, **fixed):
     ).filter(spec.valid)
 
 
-def case_strategy(spec, keras_spec, **fixed):
-    """Cases of `spec` with hypothesis-drawn parameters and a drawn seed for the data."""
+def case_strategy(spec, keras_spec, batches=(), **fixed):
+    """Cases of `spec` with hypothesis-drawn parameters and a drawn seed for the data; with
+    `batches`, some of them drawn with their batch grown to one of those sizes (live_case)."""
     from hypothesis import strategies as st
-    return st.builds(
-        lambda params, seed: build_case(spec, params, seed, keras_spec,
-                                        f"{spec.layer}-live-{seed:08x}"),
-        params_strategy(spec, keras_spec, **fixed), st.integers(0, 2 ** 32 - 1))
+    params, seed = params_strategy(spec, keras_spec, **fixed), st.integers(0, 2 ** 32 - 1)
+    if not batches:
+        return st.builds(lambda p, s: live_case(spec, p, s, keras_spec), params, seed)
+    return st.builds(lambda p, s, batch: live_case(spec, p, s, keras_spec, batch),
+                     params, seed, st.sampled_from((None, *batches)))
+
+
+# The live tests' larger batches: just past 16 and 32 rows, where a kernel that works on the
+# batch in tiles of 4, 8, 16 or 32 rows has a partial tile (the fixtures' batches are 1 to 3,
+# as the specs make them, bar a few). An input grown past LIVE_ELEMENTS values is not grown.
+LIVE_BATCHES = (17, 33)
+LIVE_ELEMENTS = 2 ** 18
+BATCH_KEYS = ("batch_size", "batch_input_shape", "batch_shape")
+
+
+def live_case(spec, params, seed, keras_spec, batch=None):
+    """The case build_case makes for params and seed, with every input's batch grown to
+    `batch` (its id then ends "-batch{batch}"); as it is where the config fixes the batch or
+    moves it (batch_free), the inputs' batches differ or are empty, or the grown inputs would
+    be too large."""
+    case_id = f"{spec.layer}-live-{seed:08x}"
+    if batch is not None:
+        config, shapes = spec.make(jsonable(params), np.random.default_rng(seed))
+        if batch_free(config) and all(len(s) for s in shapes) \
+                and len({s[0] for s in shapes}) == 1 and shapes[0][0] > 0 \
+                and all(batch * np.prod(s[1:]) <= LIVE_ELEMENTS for s in shapes):
+            return build_case(spec, params, seed, keras_spec, f"{case_id}-batch{batch}",
+                              input_shapes=[(batch, *s[1:]) for s in shapes])
+    return build_case(spec, params, seed, keras_spec, case_id)
+
+
+def batch_free(config):
+    """Whether no part of a (nested) config fixes the batch (a dropout's noise_shape may),
+    keeps states across calls, or puts the batch on another axis than the first (time_major)."""
+    if isinstance(config, dict):
+        noise_shape = config.get("noise_shape") or [None]
+        return not any(config.get(k) is not None for k in BATCH_KEYS) \
+            and noise_shape[0] is None and not config.get("stateful") \
+            and not config.get("time_major") and all(map(batch_free, config.values()))
+    if isinstance(config, list):
+        return all(map(batch_free, config))
+    return True
 
 
 _DIGESTS = {}          # a property test's code -> the digest Hypothesis derives from it

@@ -9,7 +9,7 @@ from hypothesis.errors import Unsatisfiable
 
 from conformance import specs, tolerance
 from conformance.candidates.isolation import CandidateError
-from conformance.cases import case_strategy, declared, seeded_once
+from conformance.cases import LIVE_BATCHES, case_strategy, declared, seeded_once
 from conformance.compare import compare_case
 from conformance.fixtures import FixtureProblem
 from conformance.oracles import ONEDNN_EXECUTION_FAILURE, TF_RUNTIME_ERROR, tensorflow_error
@@ -136,7 +136,7 @@ def test_live_property(layer, kc, candidate, request):
     unsupported, tensorflow_refused = [], []
 
     @settings(phases=(Phase.explicit, Phase.reuse, Phase.generate))
-    @given(case=case_strategy(spec, kc.spec))
+    @given(case=case_strategy(spec, kc.spec, batches=LIVE_BATCHES))
     def candidate_matches_reference(case):
         assume(spec.divergence_for(kc.target, case) is None and case.out_of_scope is None)
         try:

@@ -95,3 +95,15 @@ class KahanSums(Planted):
 
     def faulty(self, case):
         return [kahan_mean(case.inputs)]
+
+
+class DenseRowsPastEight(Planted):
+    """Dense answers every row of the batch past the eighth with the first row's answer, as a
+    kernel that tiles the batch by 8 and loses its partial tile would: right on every batch of
+    up to 8 rows, which is every Dense fixture."""
+    layer = "Dense"
+
+    def faulty(self, case):
+        y = np.array(self.correct(case)[0])
+        y[8:] = y[0]
+        return [y]

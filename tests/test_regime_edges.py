@@ -13,7 +13,8 @@ import pytest
 
 from conformance import fixtures, specs, tolerance
 from conformance.case import Case
-from conformance.cases import grown_for_specials, special_gaps, with_expected
+from conformance.cases import (LIVE_BATCHES, batch_free, grown_for_specials, live_case,
+                               special_gaps, with_expected)
 from conformance.compare import compare_case
 from conformance.elements import error_ratio
 from conformance.regimes import SMALL_RANGE, Regime, special_kinds
@@ -250,3 +251,53 @@ def test_tanh_through_exp_and_elu_as_exp_minus_one_are_caught_in_small_cases(tmp
                  and (name is None or c.config["activation"] == name)
                  and c.config.get("alpha", 1.0) != 0 and np.any(c.inputs[0] < 0)}
         assert small and small <= caught, (layer, small - caught)
+
+
+# The batch ----------------------------------------------------------------------------------
+
+def test_a_fault_past_the_eighth_row_is_caught_by_the_live_tests_larger_batches(tmp_path):
+    """No Dense fixture has more than 8 rows; the live property test grows some drawn cases'
+    batch to LIVE_BATCHES and catches it there, naming the grown case."""
+    assert max(np.shape(c.inputs[0])[0] for c in fixture_cases("Dense")) <= 8
+    code, _, matrix = run_suite(tmp_path, "tests.planted_edges:DenseRowsPastEight",
+                                "--layer", "Dense", "-k", "test_live_property")
+    live = matrix["layers"]["Dense"]["live"]
+    assert code == 1 and live["status"] == "failed", live
+    assert "-batch" in live["message"] and "rerun: " in live["message"]
+
+
+def _first_params(layer, **changes):
+    spec = specs.get(layer)
+    return spec, {**{name: values[0] for name, values in spec.domains_for("keras3").items()},
+                  **changes}
+
+
+@pytest.mark.parametrize("layer, changes", [("LSTM", {"mask": True}), ("Dense", {}),
+                                            ("MultiHeadAttention", {})])
+def test_a_grown_case_is_the_same_case_with_a_larger_batch(layer, changes):
+    """Every input (and every array the call takes: a mask, initial states) gets the batch;
+    the config is the case's own."""
+    spec, params = _first_params(layer, **changes)
+    seed, batch = 11, LIVE_BATCHES[0]
+    plain = live_case(spec, params, seed, "keras3")
+    grown = live_case(spec, params, seed, "keras3", batch)
+    assert grown.id == f"{plain.id}-batch{batch}" and grown.config == plain.config
+    for x, y in zip(plain.inputs, grown.inputs):
+        assert np.shape(y) == (batch, *np.shape(x)[1:])
+    arrays = [a for value in grown.call_kwargs.values()
+              for a in (value if isinstance(value, list) else [value])
+              if isinstance(a, np.ndarray) and a.ndim]
+    assert all(a.shape[0] == batch for a in arrays)
+    assert np.shape(grown.expected[0])[0] == batch
+
+
+def test_a_config_that_fixes_the_batch_keeps_it():
+    for config in ({"stateful": True}, {"batch_shape": [2, 3]}, {"noise_shape": [2, 1, 3]},
+                   {"time_major": True}, {"layer": {"config": {"batch_input_shape": [2, 3]}}}):
+        assert not batch_free(config), config
+    assert batch_free({"noise_shape": [None, 1, 3], "batch_shape": None, "stateful": False})
+    for layer, changes in (("Dropout", {"noise_shape": "shared_over_time"}),
+                           ("LSTM", {"stateful": True})):
+        spec, params = _first_params(layer, **changes)
+        case = live_case(spec, params, 3, "keras3", LIVE_BATCHES[-1])
+        assert "-batch" not in case.id and np.shape(case.inputs[0])[0] < LIVE_BATCHES[-1]
