@@ -11,6 +11,7 @@ from conformance.candidates.conversion_cache import (ConversionCache, Conversion
                                                      case_key, converting)
 from conformance.candidates.one_layer import not_expressible
 from conformance.case import Case
+from conformance.cases import build_case, with_expected
 from tests.suite_runner import FORWARD, FIXTURES, fixture_cases, run_suite
 
 
@@ -183,6 +184,98 @@ def test_xnnpack_six_tap_reads_the_entries_after_the_window():
         [2, 1], [3, 0], [3, 1]]
 
 
+
+@pytest.mark.parametrize("kernel, strides, dilation, padding, size, nan_at, extra", [
+    # measured on litert with a grouped Conv1D (one channel and filter a group), weights 1:
+    # the outputs NaN there beside the reference's
+    ((1, 2), (1, 1), (1, 1), "valid", 8, 4, [2]), ((1, 2), (1, 2), (1, 1), "valid", 8, 4, [1]),
+    ((1, 2), (1, 1), (1, 2), "valid", 8, 4, [3]), ((1, 2), (1, 1), (1, 1), "same", 8, 4, [2]),
+    ((1, 3), (1, 1), (1, 1), "valid", 8, 4, []), ((1, 4), (1, 1), (1, 1), "valid", 10, 5, []),
+    ((1, 5), (1, 1), (1, 1), "valid", 12, 6, [0, 1]),
+    ((1, 7), (1, 1), (1, 1), "valid", 14, 8, [0, 1]),
+    ((1, 8), (1, 1), (1, 1), "valid", 14, 8, [0])])
+def test_xnnpack_tiles_read_the_entries_after_a_row_kernel(kernel, strides, dilation, padding,
+                                                          size, nan_at, extra):
+    from conformance.specs._engine_xnnpack import extra_reads
+    x = np.ones((1, 1, size, 2))
+    x[0, 0, nan_at, 0] = np.nan
+    reads = extra_reads(x, kernel, strides, dilation, padding)[0, 0]
+    assert np.argwhere(reads[:, 0]).ravel().tolist() == extra and not reads[:, 1].any()
+
+
+def _probe_case(layer, params, shape, seed=5):
+    spec = specs.get(layer)
+    full = {name: values[0] for name, values in spec.domains_for("keras3").items()}
+    return build_case(spec, {**full, **params}, seed, "keras3", f"{layer}-x",
+                      input_shapes=[shape])
+
+
+def test_litert_reads_what_its_tile_predicts_for_a_grouped_conv1d():
+    pytest.importorskip("ai_edge_litert")
+    from conformance.candidates.litert import LiteRTCandidate
+    from conformance.specs._engine_xnnpack import XNNPACK_DEPTHWISE_TILE
+    case = _probe_case("Conv1D", {"filters": 2, "groups": 2, "kernel_size": 2, "strides": 1,
+                                  "dilation_rate": 1, "padding": "valid", "activation": None,
+                                  "use_bias": False, "data_format": "channels_last"}, (1, 8, 2))
+    x = np.ones((1, 8, 2), np.float32)
+    x[0, 4, 0] = np.nan
+    case = with_expected(specs.get("Conv1D"), dataclasses.replace(
+        case, inputs=[x], weights=[np.ones_like(case.weights[0])]))
+    got = LiteRTCandidate().run(case)[0]
+    assert np.argwhere(np.isnan(got[0])).tolist() == [[2, 0], [3, 0], [4, 0]]
+    assert np.argwhere(np.isnan(case.expected[0][0])).tolist() == [[3, 0], [4, 0]]
+    assert XNNPACK_DEPTHWISE_TILE.when(case)
+
+
+@pytest.mark.parametrize("shape, tflite, onnx", [((1, 4, 1), True, True),
+                                                  ((1, 4, 1, 1), False, True),
+                                                  ((2, 4, 1, 1), False, False)])
+def test_an_inverted_normalization_added_as_a_bias(shape, tflite, onnx):
+    """The predicates against the engines: litert cannot convert the rank-3 BiasAdd,
+    onnxruntime adds along the last axis (another shape)."""
+    from conformance.candidates.conversion_cache import ConversionFailed
+    from conformance.specs import model_layers
+    case = _probe_case("Normalization", {"axis": 1, "invert": True, "rank": len(shape),
+                                         "statistics": "config", "stats": "scalar"}, shape)
+    assert bool(model_layers.TFLITE_INVERTED_NORMALIZATION.when(case)) == tflite
+    assert bool(model_layers.ONNX_INVERTED_NORMALIZATION.when(case)) == onnx
+    assert not model_layers.ONNX_INVERTED_NORMALIZATION.when(
+        dataclasses.replace(case, config={**case.config, "invert": False}))
+    if tflite:
+        pytest.importorskip("ai_edge_litert")
+        from conformance.candidates.litert import LiteRTCandidate
+        with pytest.raises(ConversionFailed, match="same rank"):
+            LiteRTCandidate().run(case)
+    pytest.importorskip("onnxruntime")
+    from conformance.candidates.onnx_runtime import OnnxRuntimeCandidate
+    got = OnnxRuntimeCandidate().run(case)[0]
+    assert (np.shape(got) != np.shape(case.expected[0])) == onnx
+
+
+@pytest.mark.parametrize("params, shape, refused", [
+    ({"kernel_size": 2, "strides": [2, 1], "output_padding": 0, "padding": "same"},
+     (1, 5, 3, 2), True),
+    ({"kernel_size": 2, "strides": 1, "output_padding": None, "padding": "same"},
+     (1, 5, 3, 2), False),
+    ({"kernel_size": 3, "strides": 2, "output_padding": 1, "padding": "valid"},
+     (1, 5, 3, 2), False),
+    ({"kernel_size": 2, "strides": 1, "output_padding": 0, "padding": "same"},
+     (1, 1, 1, 1), False)])          # an empty output: Conv2DTranspose-093 passes
+def test_litert_refuses_the_transposed_convolutions_it_cannot_size_back(params, shape,
+                                                                        refused):
+    from conformance.specs._engine_conversion import TFLITE_TRANSPOSE_CONV_UNPREPARED
+    case = _probe_case("Conv2DTranspose", {"dilation_rate": 1, "data_format": "channels_last",
+                                           "filters": 1, **params}, shape)
+    assert bool(TFLITE_TRANSPOSE_CONV_UNPREPARED.when(case)) == refused
+    pytest.importorskip("ai_edge_litert")
+    from conformance.candidates.conversion_cache import ConversionFailed
+    from conformance.candidates.litert import LiteRTCandidate
+    if refused:
+        with pytest.raises(ConversionFailed, match="TRANSPOSE_CONV"):
+            LiteRTCandidate().run(case)
+    else:
+        assert np.shape(LiteRTCandidate().run(case)[0]) == np.shape(case.expected[0])
+
 # onnxruntime's bilinear Resize ---------------------------------------------------------------
 
 @pytest.mark.parametrize("size", [[2, 1], [1, 2], [2, 2], [3, 3], [1, 1]])
@@ -208,7 +301,6 @@ def test_onnxruntimes_resize_gives_the_non_finite_values_its_replay_gives(size):
 def test_onnxruntimes_masked_attention_gives_the_nan_its_replay_gives():
     pytest.importorskip("onnxruntime")
     from conformance.candidates.onnx_runtime import OnnxRuntimeCandidate
-    from conformance.cases import build_case
     from conformance.specs import _engine_softmax
     params = {"output_shape": "int", "key_dim": 3, "regime": "special", "value_dim": None,
               "built_for": "undeclared", "scores": True, "causal": False,

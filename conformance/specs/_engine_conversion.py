@@ -318,6 +318,38 @@ TF2ONNX_OUTPUT_SHORTER = Divergence(
              "rows (4 - 1) + 2 - 2 * 1 + 0 = 3 for 4 input rows")
 
 
+
+def _transpose_conv_unprepared(case):
+    """Some axis whose input length a convolution over the output does not give back (no
+    dilation: LiteRT documents none for TRANSPOSE_CONV, and skips such a case; an empty
+    output is no TRANSPOSE_CONV left to prepare: Conv2DTranspose-093 passes)."""
+    config = case.config
+    kernel, strides, dilation = (as_tuple(config.get(name, 1), 2, name)
+                                 for name in ("kernel_size", "strides", "dilation_rate"))
+    lengths = _transposed_lengths(case)
+    return (reaches_the_converter(case) and dilation == (1, 1)
+            and all(out > 0 for _, out, _ in lengths)
+            and any(output_length(out, k, s, 1, config.get("padding", "valid")) != n
+                    for (n, out, _), k, s in zip(lengths, kernel, strides)))
+
+
+TFLITE_TRANSPOSE_CONV_UNPREPARED = Divergence(
+    candidates=TFLITE_CONVERTED, when=_transpose_conv_unprepared,
+    reason="LiteRT's TRANSPOSE_CONV computes the input's length back from the output's as a "
+           "convolution over it would ('same': ceil(out / stride)) and refuses to prepare a "
+           "model where that is not the input's length: a 'same' Conv2DTranspose whose "
+           "output_padding makes the output shorter than input * stride by a stride or more "
+           "(an even kernel with output_padding 0): the case is an error, not a wrong number",
+    evidence="tflite/kernels/transpose_conv.cc:315 (ai-edge-litert 2.3.0): "
+             "\"computed_input_height != SizeOfDimension(input, 1) (4 != 5) Node number 0 "
+             "(TRANSPOSE_CONV) failed to prepare\" for Conv2DTranspose(1, 2, strides=(2, 1), "
+             "padding='same', output_padding=0) on (2, 5, 3, 4) (Conv2DTranspose-live-000004bb, "
+             "found by the live property test; output (8, 2)). Over 108 configs (channels_last, "
+             "kernel 1 to 3, strides 1 to 3, every output_padding, 'same' and 'valid', 2 and 5 "
+             "rows by 3 columns), the 6 this predicts are the 6 that fail, on litert. "
+             "Conv2DTranspose-003, -014 and -094 fail so (transpose_conv.cc:316, the width), "
+             "fixture cases TensorFlow with oneDNN had refused too")
+
 # tf2onnx: a Gemm with a list-valued alpha or beta --------------------------------------------
 
 def _cells(case):

@@ -361,7 +361,7 @@ def _elu_as_product(case):
 ONNX_ELU_SELECT = onnx_select(_elu_as_product)
 
 
-def _keras3_sum_on_onnx(inputs):
+def keras3_sum_on_onnx(inputs):
     """Keras 3 on TensorFlow adds an input with one axis longer than 1 as tf.nn.bias_add
     (specs/merge.py _keras3_tensorflow_sum); tf2onnx writes BiasAdd as Add and reshapes the
     bias to (C, 1, ...) for NCHW only when it is a constant, so a merge's input added along
@@ -383,7 +383,7 @@ def _onnx_bias_add_differs(case):
         return False
     with np.errstate(invalid="ignore", over="ignore"):
         try:
-            total = _keras3_sum_on_onnx(case.inputs)
+            total = keras3_sum_on_onnx(case.inputs)
         except ValueError:
             return True
         if case.layer.lower() == "average":

@@ -18,7 +18,7 @@ from conformance.specs._common import (
 from conformance.specs._engine_builtin import depthwise_tail_divergence, separable_logits
 from conformance.specs._engine_conversion import (
     TF2ONNX_NEGATIVE_PADS, TF2ONNX_OUTPUT_SHORTER, TFLITE_CONV1D_SQUEEZE,
-    TFLITE_NCHW_SPACE_TO_BATCH, TFLITE_RANK3_BIAS_ADD,
+    TFLITE_NCHW_SPACE_TO_BATCH, TFLITE_RANK3_BIAS_ADD, TFLITE_TRANSPOSE_CONV_UNPREPARED,
 )
 from conformance.specs._engine_ops import (
     CONV3D_ENGINES, CONV_ENGINES, OPENVINO_ONEDNN_CONV2D, OPENVINO_ONEDNN_DEPTHWISE,
@@ -171,7 +171,7 @@ CONV1D = LayerSpec(
     # "Known divergences"): it is listed for keras3 only, and the reference refuses it in both.
     divergences=(TFLITE_RANK3_BIAS_ADD, TFLITE_CONV1D_SQUEEZE, TFLITE_NCHW_SPACE_TO_BATCH,
                  *tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
-                 TF_BIAS_ADD_LAST_AXIS, XNNPACK_DEPTHWISE_SPREAD),
+                 TF_BIAS_ADD_LAST_AXIS, XNNPACK_DEPTHWISE_SPREAD, XNNPACK_DEPTHWISE_TILE),
     rejects=(
         Reject(_conv_config(1, kernel_size=5), ((1, 3, 2),),
                "a 'valid' kernel longer than the input"),
@@ -197,7 +197,8 @@ CONV2D = LayerSpec(
     divergences=(TFLITE_NCHW_SPACE_TO_BATCH, TORCH_WEIGHT_GRADIENT_LAYOUT,
                  *tf_activation_divergences(linear_part(reference.conv), **CONV_ENGINES),
                  TF_BIAS_ADD_LAST_AXIS,
-                 TF_ONEDNN_CONV2D, OPENVINO_ONEDNN_CONV2D, XNNPACK_DEPTHWISE_SPREAD),
+                 TF_ONEDNN_CONV2D, OPENVINO_ONEDNN_CONV2D, XNNPACK_DEPTHWISE_SPREAD,
+                 XNNPACK_DEPTHWISE_TILE),
     edge_cases=(
         # "same" with an odd total on both axes: the extra row and column go after
         (_conv(2, kernel_size=[2, 4], padding="same", strides=[1, 2]), [(1, 5, 6, 2)]),
@@ -441,7 +442,8 @@ CONV2D_TRANSPOSE = LayerSpec(
     valid=_transpose_valid, make=_transpose_make, weights=_transpose_weights,
     expect=_transpose_expect,
     spec_values=(("dilation_rate", [1, 2], ("keras3",)),),   # tf_keras: equal or refused
-    divergences=(TF2ONNX_OUTPUT_SHORTER, TF2ONNX_NEGATIVE_PADS, TORCH_WEIGHT_GRADIENT_LAYOUT,
+    divergences=(TF2ONNX_OUTPUT_SHORTER, TF2ONNX_NEGATIVE_PADS, TFLITE_TRANSPOSE_CONV_UNPREPARED,
+                 TORCH_WEIGHT_GRADIENT_LAYOUT,
                  TF_ONEDNN_TRANSPOSED_INPUT_GRADIENT, TF_TRANSPOSED_GRADIENT_ABORT,
                  *tf_activation_divergences(linear_part(reference.conv_transpose),
                                            **TRANSPOSE_ENGINES),

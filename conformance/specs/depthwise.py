@@ -144,7 +144,7 @@ DEPTHWISE_CONV1D = LayerSpec(
     divergences=(*tf_activation_divergences(linear_part(reference.depthwise_conv),
                                              fused_on=(OPENVINO,)),
                  TF_DEPTHWISE_BIAS_LAST_AXIS, TFLITE_RANK3_BIAS_ADD, XNNPACK_DEPTHWISE_SPREAD,
-                 BUILTIN_DEPTHWISE_TAIL),
+                 XNNPACK_DEPTHWISE_TILE, BUILTIN_DEPTHWISE_TAIL),
     edge_cases=(
         (_depthwise(1, depth_multiplier=3, kernel_size=5, padding="valid"), [(2, 5, 2)]),
         (_depthwise(1, depth_multiplier=2, kernel_size=3, padding="same", strides=4,

@@ -12,7 +12,10 @@ from conformance.regimes import ELEMENTWISE
 from conformance.elements import error_ratio
 from conformance.spec import Divergence, Expected, LayerSpec, Reject
 from conformance.specs._engine_builtin import BUILTIN_RELU_MINIMUM
-from conformance.specs._engine_ops import BUILTIN_CLAMPED_REPLAY, onnx_select
+from conformance.specs._engine_conversion import (TFLITE_CONVERTED, rank3_nchw_bias_add,
+                                                  reaches_the_converter)
+from conformance.specs._engine_ops import (BUILTIN_CLAMPED_REPLAY, ONNXRUNTIME, differs,
+                                           keras3_sum_on_onnx, onnx_select)
 from conformance.specs.advanced_activations import elementwise_bound
 
 DATA_MOVEMENT_REGIMES = ("unit", "tiny", "special")
@@ -256,15 +259,78 @@ def _normalization_expect(case):
         y, bound = elementwise_bound(normalization, x, 4)
         return Expected([y], [bound])
     y, bound = elementwise_bound(normalization, x, 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        product = np.abs(_inverted_terms(case)[1])
+        extra = np.where(np.isfinite(product), 3 * tolerance.unit() * product, 0.0)
+    return Expected([y], [bound + extra])
+
+
+def _inverted_terms(case):
+    """The two terms of an inverted Normalization as Keras 3 adds them (normalization.py call:
+    add(mean, x * spread)): the mean in the layer's broadcast shape (the input's lengths on
+    the kept axes, 1 elsewhere) and x * spread, in float64."""
+    config, weights = case.config, case.weights
+    x = np.asarray(case.inputs[0], np.float64)
     if config.get("mean") is None:         # adapted: the mean is the first weight
         zero_config, zero_weights = config, [np.zeros(np.shape(weights[0])), *weights[1:]]
     else:
         zero_config = dict(config, mean=np.zeros(np.shape(config["mean"])).tolist())
         zero_weights = weights
+    kept = _kept(config.get("axis", -1), x.ndim)
+    mean_shape = tuple(d if i in kept else 1 for i, d in enumerate(x.shape))
     with np.errstate(invalid="ignore", over="ignore"):
-        product = np.abs(normalization(x, zero_config, zero_weights))
-        extra = np.where(np.isfinite(product), 3 * tolerance.unit() * product, 0.0)
-    return Expected([y], [bound + extra])
+        mean = reference.normalization(np.zeros(mean_shape), *weights, **config, spec=case.spec)
+        return mean, reference.normalization(x, *zero_weights, **zero_config, spec=case.spec)
+
+
+def _inverted_bias_add(case):
+    """The (mean, x * spread) shapes where Keras 3 on TensorFlow adds them as a BiasAdd."""
+    if not case.config.get("invert") or not reaches_the_converter(case) or not case.expected:
+        return None
+    return tuple(np.shape(term) for term in _inverted_terms(case))
+
+
+def _tflite_inverted_fails(case):
+    shapes = _inverted_bias_add(case)
+    return shapes is not None and rank3_nchw_bias_add(*shapes)
+
+
+def _onnx_inverted_differs(case):
+    """Beyond the bound, or of another shape: x * spread added along the last axis."""
+    if case.spec != "keras3" or _inverted_bias_add(case) is None:
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        try:
+            return differs(case, [keras3_sum_on_onnx(list(_inverted_terms(case)))])
+        except ValueError:          # no sum: onnxruntime refuses the model
+            return True
+
+
+INVERTED_AS_BIAS_ADD = ("Keras 3 on TensorFlow computes Normalization(invert=True) as add(mean, "
+                        "x * spread) (keras/src/layers/preprocessing/normalization.py), and its "
+                        "add() makes that tf.nn.bias_add(mean, squeeze(x * spread), "
+                        "data_format='NCHW') where the input squeezes to one axis, the kept "
+                        "axis 1 (a batch of one), and not to the last (the BiasAdd rows of "
+                        "Add and Average): ")
+TFLITE_INVERTED_NORMALIZATION = Divergence(
+    candidates=TFLITE_CONVERTED, when=_tflite_inverted_fails,
+    reason=INVERTED_AS_BIAS_ADD + "on a rank-3 input the TFLite converter cannot convert that "
+           "BiasAdd ('tf.Transpose' op x should be of the same rank with y): an error",
+    evidence="Normalization(axis=1, mean=-0.248, variance=1.2e-15, invert=True) on (1, 4, 1): "
+             "\"conversion failed: ConverterError: 'tf.Transpose' op x should be of the same "
+             "rank with y, got x of rank 3, and y of rank 4\" on litert and litert-builtin "
+             "(TensorFlow 2.21's converter); tf.keras computes it right; on (1, 4, 1, 1) it "
+             "converts and passes. Found by the live property test (a batch of one)")
+ONNX_INVERTED_NORMALIZATION = Divergence(
+    candidates=(ONNXRUNTIME,), when=_onnx_inverted_differs,
+    reason=INVERTED_AS_BIAS_ADD + "tf2onnx writes that BiasAdd as an ONNX Add without moving "
+           "the (not constant) bias to axis 1, so onnxruntime adds x * spread along the last "
+           "axis: another shape where that axis is 1",
+    evidence="tf2onnx 1.17 onnx_opset/nn.py BiasAdd.version_7 (an NCHW bias reshaped to "
+             "[C, 1, ...] only if it is a Const); onnxruntime 1.32: Normalization(axis=1, "
+             "mean=-2.03, variance=358.7, invert=True) on (1, 4, 1, 1) gives shape (1, 4, 1, 4) "
+             "(Normalization-live-00007f52, found by the live property test), on (1, 4, 1) "
+             "(1, 4, 4); tf.keras gives the input's shape")
 
 
 NORMALIZATION = LayerSpec(
@@ -274,7 +340,8 @@ NORMALIZATION = LayerSpec(
              "invert": (False, True), "regime": ELEMENTWISE},
     valid=_normalization_valid, make=_normalization_make, weights=_normalization_weights,
     arrays=_normalization_arrays, inputs=_normalization_inputs, expect=_normalization_expect,
-    divergences=(BUILTIN_CLAMPED_REPLAY,),
+    divergences=(BUILTIN_CLAMPED_REPLAY, TFLITE_INVERTED_NORMALIZATION,
+                 ONNX_INVERTED_NORMALIZATION),
     edge_cases=(({"axis": -1, "rank": 2, "stats": "per_axis", "statistics": "config",
                   "invert": False, "regime": "special"}, None),   # make's shape fits the mean
                 # EfficientNet's: adapted, channels last, an image
