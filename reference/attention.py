@@ -219,8 +219,12 @@ def several_axes_softmax(z):
     Kerases normalise over several attention axes (the Softmax layer with a tuple axis). The
     rounding of L decides a row masked everywhere, whose scores all lie near -1e9 (float32's
     spacing there is 64): L rounds to -1e9, log(n) is lost, and every p is 1 (tf_keras; Keras 3
-    then zeroes the row)."""
+    then zeroes the row). L is max + log(sum(exp(z - max))) with the max taken as 0 where it
+    is not finite, as TensorFlow's reduce_logsumexp, JAX's and SciPy's logsumexp take it: a
+    row holding +inf (and no NaN) gives NaN there and 0 elsewhere (model_layers.
+    logsumexp_softmax, the Softmax layer's own)."""
     top = np.max(z, axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
     lse = top + np.log(np.sum(np.exp(z - top), axis=-1, keepdims=True))
     return np.exp(z - lse.astype(np.float32).astype(np.float64))
 
