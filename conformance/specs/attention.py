@@ -267,11 +267,9 @@ def _tf_softmax_rows(case):
     if case.params.get("regime") != "special":
         return False
     stages = _stages(case)
-    if len(stages["axes"]) > 1:
-        return False
-    z = stages["logits"]
-    special = np.isnan(z) | np.isposinf(z)
-    return bool(np.any(special.any(axis=-1) & (~special).any(axis=-1)))
+    special = np.isnan(stages["logits"]) | np.isposinf(stages["logits"])
+    return len(stages["axes"]) == 1 and bool(np.any(special.any(axis=-1)
+                                                    & (~special).any(axis=-1)))
 
 
 def _projection_bias_as_bias_add(case):
