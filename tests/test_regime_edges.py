@@ -287,7 +287,7 @@ def test_a_grown_case_is_the_same_case_with_a_larger_batch(layer, changes):
     arrays = [a for value in grown.call_kwargs.values()
               for a in (value if isinstance(value, list) else [value])
               if isinstance(a, np.ndarray) and a.ndim]
-    assert all(a.shape[0] == batch for a in arrays)
+    assert (arrays or layer == "Dense") and all(a.shape[0] == batch for a in arrays)
     assert np.shape(grown.expected[0])[0] == batch
 
 
