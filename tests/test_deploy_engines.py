@@ -184,7 +184,6 @@ def test_xnnpack_six_tap_reads_the_entries_after_the_window():
         [2, 1], [3, 0], [3, 1]]
 
 
-
 @pytest.mark.parametrize("kernel, strides, dilation, padding, size, nan_at, extra", [
     # measured on litert with a grouped Conv1D (one channel and filter a group), weights 1:
     # the outputs NaN there beside the reference's
@@ -275,6 +274,7 @@ def test_litert_refuses_the_transposed_convolutions_it_cannot_size_back(params, 
             LiteRTCandidate().run(case)
     else:
         assert np.shape(LiteRTCandidate().run(case)[0]) == np.shape(case.expected[0])
+
 
 # onnxruntime's bilinear Resize ---------------------------------------------------------------
 

@@ -164,3 +164,15 @@ def test_batch_normalization_refuses_the_list_axes_keras_refuses(axis, shape, we
     with pytest.raises(ValueError, match="axis"):
         reference.batch_normalization(np.zeros(shape), *weights, axis=axis, fused=fused,
                                       spec=spec)
+
+
+def test_several_axes_softmax_takes_an_infinite_maximum_as_zero_as_logsumexp_does():
+    """TensorFlow's reduce_logsumexp and JAX's and SciPy's logsumexp: a row holding +inf gives
+    NaN there (inf - inf) and 0 elsewhere; a row holding NaN is NaN throughout."""
+    from reference.attention import several_axes_softmax
+    with np.errstate(all="ignore"):
+        p = several_axes_softmax(np.array([[np.inf, 1.0, -np.inf, 2.0], [np.nan, 1.0, 2.0, 3.0],
+                                           [0.0, 0.0, 0.0, 0.0]]))
+    assert np.isnan(p[0, 0]) and p[0, 1:].tolist() == [0.0, 0.0, 0.0]
+    assert np.isnan(p[1]).all()
+    assert np.allclose(p[2], 0.25)

@@ -318,6 +318,7 @@ TF2ONNX_OUTPUT_SHORTER = Divergence(
              "rows (4 - 1) + 2 - 2 * 1 + 0 = 3 for 4 input rows")
 
 
+# LiteRT: a TRANSPOSE_CONV it cannot size back ------------------------------------------------
 
 def _transpose_conv_unprepared(case):
     """Some axis whose input length a convolution over the output does not give back (no
@@ -349,6 +350,7 @@ TFLITE_TRANSPOSE_CONV_UNPREPARED = Divergence(
              "rows by 3 columns), the 6 this predicts are the 6 that fail, on litert. "
              "Conv2DTranspose-003, -014 and -094 fail so (transpose_conv.cc:316, the width), "
              "fixture cases TensorFlow with oneDNN had refused too")
+
 
 # tf2onnx: a Gemm with a list-valued alpha or beta --------------------------------------------
 
